@@ -1,0 +1,146 @@
+"""The names of the public contract (shared/contract.md), defined once.
+
+Every topic, event type, app id and route that appears in code, manifests or tests is
+taken from here; the manifests under ``dapr-components/`` and ``knative/`` are checked
+against this module by the test suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+PUBSUB_NAME = "pubsub-kafka"
+"""The Dapr pub/sub component; Kafka is reached only through it."""
+
+EVENT_SOURCE_PREFIX = "/taskpulse/"
+"""``source`` of every event the system emits is this prefix + the function name."""
+
+PUSH_CHANNEL_PREFIX = "tasks:user#"
+"""Centrifugo channel of one user: prefix + user id (``#`` limits it to that user)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    partitions: int
+    retention: timedelta
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.name}-dlq"
+
+
+DEAD_LETTER_PARTITIONS = 1
+DEAD_LETTER_RETENTION = timedelta(days=14)
+
+TASK_EVENTS = Topic("task-events", partitions=3, retention=timedelta(days=7))
+REMINDERS = Topic("reminders", partitions=2, retention=timedelta(hours=24))
+TASK_UPDATES = Topic("task-updates", partitions=2, retention=timedelta(hours=1))
+TOPICS: tuple[Topic, ...] = (TASK_EVENTS, REMINDERS, TASK_UPDATES)
+
+
+def all_topics() -> tuple[Topic, ...]:
+    """The contract's topics followed by their dead-letter topics."""
+    dlqs = tuple(
+        Topic(t.dead_letter, DEAD_LETTER_PARTITIONS, DEAD_LETTER_RETENTION) for t in TOPICS
+    )
+    return TOPICS + dlqs
+
+
+class EventType(StrEnum):
+    """CloudEvent ``type`` values. Versioned: a breaking change is a new type."""
+
+    TASK_CREATE = "dev.taskpulse.task.create.v1"
+    TASK_CREATED = "dev.taskpulse.task.created.v1"
+    TASK_COMPLETED = "dev.taskpulse.task.completed.v1"
+    TASK_CANCELLED = "dev.taskpulse.task.cancelled.v1"
+    REMINDER_SCHEDULED = "dev.taskpulse.reminder.scheduled.v1"
+    REMINDER_SENT = "dev.taskpulse.reminder.sent.v1"
+    SERIES_ENDED = "dev.taskpulse.series.ended.v1"
+
+
+class Function(StrEnum):
+    """The four functions; each name is also its Dapr app id and Knative service name."""
+
+    CREATE_TASK = "create-task"
+    COMPUTE_NEXT_OCCURRENCE = "compute-next-occurrence"
+    SEND_REMINDER = "send-reminder"
+    PUSH_UPDATE = "push-update"
+
+    @property
+    def source(self) -> str:
+        return f"{EVENT_SOURCE_PREFIX}{self.value}"
+
+
+def consumer_group(function: Function, topic: Topic) -> str:
+    """Kafka consumer group of one function on one topic (contract section 2)."""
+    return f"{function.value}-{topic.name}-v1"
+
+
+def push_channel(user_id: str) -> str:
+    return f"{PUSH_CHANNEL_PREFIX}{user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One declarative Dapr subscription: events of ``types`` on ``topic`` go to ``path``."""
+
+    function: Function
+    topic: Topic
+    types: tuple[EventType, ...]
+    path: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.function.value}-{self.path.rsplit('/', 1)[-1]}"
+
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    Subscription(
+        Function.CREATE_TASK, TASK_EVENTS, (EventType.TASK_CREATE,), "/events/task-create"
+    ),
+    Subscription(
+        Function.COMPUTE_NEXT_OCCURRENCE,
+        TASK_EVENTS,
+        (EventType.TASK_COMPLETED,),
+        "/events/task-completed",
+    ),
+    Subscription(
+        Function.COMPUTE_NEXT_OCCURRENCE,
+        TASK_EVENTS,
+        (EventType.TASK_CANCELLED,),
+        "/events/task-cancelled",
+    ),
+    # on_schedule series: the job that advances a series must be scheduled by this
+    # function's own Dapr app id, because a job trigger only reaches the app that made it.
+    Subscription(
+        Function.COMPUTE_NEXT_OCCURRENCE,
+        TASK_EVENTS,
+        (EventType.TASK_CREATED,),
+        "/events/task-created",
+    ),
+    Subscription(
+        Function.SEND_REMINDER,
+        REMINDERS,
+        (EventType.REMINDER_SCHEDULED,),
+        "/events/reminder-scheduled",
+    ),
+    Subscription(
+        Function.SEND_REMINDER,
+        TASK_EVENTS,
+        (EventType.TASK_COMPLETED, EventType.TASK_CANCELLED),
+        "/events/task-closed",
+    ),
+    Subscription(
+        Function.PUSH_UPDATE,
+        TASK_UPDATES,
+        tuple(EventType),
+        "/events/task-update",
+    ),
+)
+"""Every subscription of the system; manifests are generated from and checked against it."""
+
+JOB_ROUTE_PREFIX = "/job/"
+"""Dapr delivers a job trigger as ``POST /job/<job name>`` to the app that scheduled it."""

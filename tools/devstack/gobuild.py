@@ -1,0 +1,120 @@
+"""Build a Go command from the Go module proxy into the cache.
+
+Projects such as dapr/dapr and opentofu/opentofu carry ``replace`` directives, so
+``go install module/cmd@version`` refuses them. We build through a throwaway wrapper
+module that requires the target at its tag and copies the tag's own ``replace`` block
+(read from the proxy, so it never drifts from upstream).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.cache import cache_dir, progress, say
+
+
+class GoBuildError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class GoCommand:
+    """One binary: ``package`` (a main package) inside ``module`` at ``version``."""
+
+    name: str
+    module: str
+    version: str
+    package: str
+    tags: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        suffix = "-".join(self.tags)
+        return f"{self.name}-{self.version}" + (f"-{suffix}" if suffix else "")
+
+
+def _go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise GoBuildError("Go is not installed: install Go 1.26 or newer and run again")
+    return go
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    result = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        args, cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise GoBuildError(
+            f"`{' '.join(args)}` failed in {cwd}:\n{result.stderr.strip()[-4000:]}"
+        )
+    return result.stdout
+
+
+_REPLACE_LINE = re.compile(r"^\s*(\S+)(\s+v\S+)?\s+=>\s+(\S+)(\s+v\S+)?\s*$")
+
+
+def upstream_replaces(go_mod: str) -> list[str]:
+    """The module-to-module ``replace`` lines of a go.mod; local-path replaces are dropped."""
+    lines: list[str] = []
+    in_block = False
+    for raw in go_mod.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if line.startswith("replace ("):
+            in_block = True
+            continue
+        if in_block and line == ")":
+            in_block = False
+            continue
+        body = line.removeprefix("replace ").strip() if line.startswith("replace ") else line
+        if not (in_block or line.startswith("replace ")):
+            continue
+        match = _REPLACE_LINE.match(body)
+        if match and not match.group(3).startswith((".", "/")):
+            lines.append(body)
+    return lines
+
+
+def build(command: GoCommand) -> Path:
+    """Return the cached binary, building it first when it is missing."""
+    binary = cache_dir("bin", command.key) / command.name
+    if binary.exists():
+        return binary
+    go = _go()
+    work = cache_dir("build", command.key)
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", **command.env}
+    mod_info = json.loads(
+        _run([go, "mod", "download", "-json", f"{command.module}@{command.version}"], work, env)
+    )
+    replaces = upstream_replaces(Path(mod_info["GoMod"]).read_text())
+    go_version = _run([go, "env", "GOVERSION"], work, env).strip().removeprefix("go")
+    (work / "go.mod").write_text(
+        f"module taskpulse.local/build/{command.name}\n\ngo {go_version}\n\n"
+        f"require {command.module} {command.version}\n"
+        + ("\nreplace (\n" + "".join(f"\t{r}\n" for r in replaces) + ")\n" if replaces else "")
+    )
+    # A blank import pins the package into the wrapper so `go mod tidy` resolves it
+    # (tidy reads every build tag, so the `tools` constraint keeps it out of builds only).
+    (work / "tools.go").write_text(
+        f'//go:build tools\n\npackage tools\n\nimport _ "{command.package}"\n'
+    )
+    with progress(f"go: resolving modules for {command.name} {command.version}"):
+        _run([go, "mod", "tidy"], work, env)
+    staging = binary.with_suffix(".partial")
+    with progress(f"go: building {command.name} {command.version} (first time only)"):
+        _run(
+            [go, "build", *(["-tags", ",".join(command.tags)] if command.tags else []),
+             "-trimpath", "-ldflags", "-s -w", "-o", str(staging), command.package],
+            work,
+            env,
+        )
+    staging.rename(binary)
+    say(f"{command.name} cached at {binary}")
+    return binary
