@@ -93,8 +93,20 @@ def running_postgres(*, database: str = "taskpulse") -> Iterator[Postgres]:
     port = free_port()
     env = dict(os.environ)
     _run(
-        _as_owner([str(bin_dir / "initdb"), "-D", str(data), "-U", "taskpulse", "-A", "trust",
-                   "-E", "UTF8", "--no-sync"]),
+        _as_owner(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "taskpulse",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
         user_env=env,
     )
     options = (
@@ -102,15 +114,36 @@ def running_postgres(*, database: str = "taskpulse") -> Iterator[Postgres]:
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
     _run(
-        _as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                   str(root / "postgres.log"), "-w", "start"]),
+        _as_owner(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(root / "postgres.log"),
+                "-w",
+                "start",
+            ]
+        ),
         user_env=env,
     )
     say(f"PostgreSQL {bin_dir.parent.name} started on socket {sock} (port {port})")
     try:
         _run(
-            _as_owner([str(bin_dir / "createdb"), "-h", str(sock), "-p", str(port), "-U",
-                       "taskpulse", database]),
+            _as_owner(
+                [
+                    str(bin_dir / "createdb"),
+                    "-h",
+                    str(sock),
+                    "-p",
+                    str(port),
+                    "-U",
+                    "taskpulse",
+                    database,
+                ]
+            ),
             user_env=env,
         )
         yield Postgres(

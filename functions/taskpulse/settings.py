@@ -1,0 +1,71 @@
+"""All configuration, read once from the environment (names are the env variables).
+
+In the cluster the secrets (tokens, the database password, the push gateway key) reach
+the environment through the Dapr secret store / Kubernetes secrets; nothing secret has a
+default here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql+psycopg://taskpulse@127.0.0.1:5432/taskpulse",
+        description="PostgreSQL URL; postgres:// and postgresql:// are accepted.",
+    )
+    database_pool_size: int = Field(default=5, ge=1, le=100)
+
+    dapr_http_endpoint: str = Field(
+        default="http://127.0.0.1:3500",
+        description="The function's Dapr: a sidecar or a Dapr Shared instance.",
+    )
+    dapr_api_token: SecretStr | None = Field(
+        default=None, description="Sent to Dapr in the dapr-api-token header."
+    )
+    app_api_token: SecretStr | None = Field(
+        default=None, description="When set, every call from Dapr must carry it."
+    )
+    dapr_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    centrifugo_api_url: str = Field(default="http://127.0.0.1:8000/api")
+    centrifugo_api_key: SecretStr | None = None
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = "TaskPulse <reminders@taskpulse.local>"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_domain: str = Field(
+        default="taskpulse.local",
+        description="Reminders go to <user_id>@<mail_domain> unless a user directory is set.",
+    )
+
+    idempotency_retention: timedelta = Field(
+        default=timedelta(days=7),
+        description="How long a processed event is remembered (>= the topics' retention).",
+    )
+    outbox_batch_size: int = Field(default=100, ge=1, le=10_000)
+    outbox_max_backoff: timedelta = timedelta(minutes=5)
+    max_event_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value.removeprefix(prefix)
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,74 @@
+"""PostgreSQL behind a unit of work: repositories, idempotency log, transactional outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from taskpulse.store.idempotency import Outcome, PriorResult, purge_expired
+from taskpulse.store.outbox import OutboxRelay, Publisher, PublishError, purge_published
+from taskpulse.store.repositories import ConcurrentUpdate
+from taskpulse.store.uow import UnitOfWork
+
+__all__ = [
+    "ConcurrentUpdate",
+    "Outcome",
+    "PriorResult",
+    "PublishError",
+    "Publisher",
+    "Store",
+    "UnitOfWork",
+]
+
+
+class Store:
+    """One database: its engine (a pool), units of work, the outbox relay, cleanup."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        retention: timedelta = timedelta(days=7),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.engine = sa.create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        self._retention = retention
+        self._clock = clock
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.session, retention=self._retention, clock=self._clock)
+
+    def relay(
+        self,
+        publisher: Publisher,
+        *,
+        batch_size: int = 100,
+        max_backoff: timedelta = timedelta(minutes=5),
+    ) -> OutboxRelay:
+        return OutboxRelay(
+            self.session,
+            publisher,
+            batch_size=batch_size,
+            max_backoff=max_backoff,
+            clock=self._clock,
+        )
+
+    def cleanup(self, *, keep_published: timedelta = timedelta(days=1)) -> tuple[int, int]:
+        """Purge expired idempotency rows and old published outbox rows."""
+        now = self._clock()
+        with self.session() as session, session.begin():
+            expired = purge_expired(session, now=now)
+            published = purge_published(session, older_than=now - keep_published)
+        return expired, published
+
+    def dispose(self) -> None:
+        self.engine.dispose()

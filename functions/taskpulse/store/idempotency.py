@@ -1,0 +1,95 @@
+"""The processed-events log: each effect happens once, however often its event comes.
+
+Insert first, inside the transaction of the effect: ``INSERT ... ON CONFLICT DO NOTHING``
+on the primary key. A concurrent duplicate blocks on that insert until the first
+transaction ends, then sees its row (commit) or takes over (rollback). Check-then-insert
+would let both through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Session
+
+from taskpulse.store.tables import ProcessedEventRow
+
+_T = ProcessedEventRow.__table__  # type: ignore[attr-defined]
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class PriorResult:
+    """What the first delivery of an event did; a repeat answers the same."""
+
+    outcome: Outcome
+    result_id: str | None
+    detail: str | None
+
+
+def command_key(source: str, event_id: str) -> str:
+    """A client command is identified by its CloudEvent ``source`` + ``id``."""
+    return f"cmd:{source}:{event_id}"
+
+
+def occurrence_key(user_id: str, task_id: str, scheduled_time: datetime) -> str:
+    """Key of one occurrence of a series (``sha256(user:task:time)[:16]``, the seed's)."""
+    raw = f"{user_id}:{task_id}:{scheduled_time.isoformat()}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+class IdempotencyLog:
+    def __init__(self, session: Session, *, retention: timedelta, now: datetime) -> None:
+        self._session = session
+        self._retention = retention
+        self._now = now
+
+    def claim(self, key: str) -> PriorResult | None:
+        """Take ``key`` for this transaction; ``None`` means we are first and must act."""
+        inserted = self._session.execute(
+            insert(_T)
+            .values(
+                idempotency_key=key,
+                status=Outcome.DONE.value,
+                processed_at=self._now,
+                expires_at=self._now + self._retention,
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(_T.c.idempotency_key)
+        ).first()
+        if inserted is not None:
+            return None
+        row = self._session.execute(
+            sa.select(_T.c.status, _T.c.result_id, _T.c.detail).where(_T.c.idempotency_key == key)
+        ).one()
+        return PriorResult(Outcome(row.status), row.result_id, row.detail)
+
+    def record(
+        self,
+        key: str,
+        *,
+        outcome: Outcome,
+        result_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Store what the effect produced, for the repeats to answer with."""
+        self._session.execute(
+            sa.update(_T)
+            .where(_T.c.idempotency_key == key)
+            .values(status=outcome.value, result_id=result_id, detail=detail)
+        )
+
+
+def purge_expired(session: Session, *, now: datetime) -> int:
+    result = session.execute(sa.delete(_T).where(_T.c.expires_at < now))
+    count: int = result.rowcount  # type: ignore[attr-defined]
+    return count

@@ -1,0 +1,198 @@
+"""Transactional outbox and its relay.
+
+A handler adds its events to ``outbox`` in the transaction that changes the state, so
+both commit or neither does. After the commit the relay publishes them; a sweep
+publishes whatever a crash left pending. Publishing is at-least-once (a crash between
+publish and mark repeats it); consumers deduplicate on the CloudEvent id.
+
+Order per partition key (the user id) is kept: a row is eligible only when every
+earlier pending row of its key is eligible too, a relay holds an advisory lock per key
+while it publishes, and within a batch a key stops at its first failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from taskpulse.store.tables import OutboxRow
+
+log = logging.getLogger(__name__)
+
+_T = OutboxRow.__table__  # type: ignore[attr-defined]
+_KEY_LOCK_CLASS = 0x7A5C  # first half of the two-int advisory lock: "outbox key"
+
+
+class PublishError(Exception):
+    """The broker or Dapr refused or did not answer; the row stays pending."""
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, partition_key: str, event: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    topic: str
+    partition_key: str
+    event: dict[str, Any]
+
+
+class Outbox:
+    """The write side, used inside a unit of work."""
+
+    def __init__(self, session: Session, *, now: datetime) -> None:
+        self._session = session
+        self._now = now
+        self.added_ids: list[int] = []
+
+    def add(self, topic: str, partition_key: str, event: dict[str, Any]) -> None:
+        row_id = self._session.execute(
+            sa.insert(_T)
+            .values(
+                topic=topic,
+                partition_key=partition_key,
+                event=event,
+                created_at=self._now,
+                next_attempt_at=self._now,
+            )
+            .returning(_T.c.id)
+        ).scalar_one()
+        self.added_ids.append(row_id)
+
+
+@dataclass
+class RelayReport:
+    published: int = 0
+    failed: int = 0
+    skipped_keys: set[str] = field(default_factory=set)
+
+
+_ELIGIBLE = sa.text(
+    """
+    WITH pending AS (
+        SELECT id, partition_key,
+               bool_and(next_attempt_at <= :now)
+                   OVER (PARTITION BY partition_key ORDER BY id) AS ready
+        FROM outbox
+        WHERE published_at IS NULL
+    )
+    SELECT id FROM pending
+    WHERE ready AND (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
+    ORDER BY id
+    LIMIT :limit
+    """
+)
+
+
+def backoff(attempts: int, *, cap: timedelta) -> timedelta:
+    """1 s, 2 s, 4 s, ... up to ``cap``."""
+    return min(timedelta(seconds=2 ** min(attempts - 1, 20)), cap)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        publisher: Publisher,
+        *,
+        batch_size: int = 100,
+        max_backoff: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._session_factory = session_factory
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._max_backoff = max_backoff
+        self._clock = clock
+
+    def publish(self, ids: Sequence[int] | None = None) -> RelayReport:
+        """Publish eligible pending rows (only ``ids`` when given), oldest first."""
+        report = RelayReport()
+        with self._session_factory() as session, session.begin():
+            now = self._clock()
+            candidates = list(
+                session.execute(
+                    _ELIGIBLE,
+                    {
+                        "now": now,
+                        "ids": list(ids) if ids is not None else None,
+                        "limit": self._batch_size,
+                    },
+                ).scalars()
+            )
+            if not candidates:
+                return report
+            rows = session.execute(
+                sa.select(_T.c.id, _T.c.topic, _T.c.partition_key, _T.c.event, _T.c.attempts)
+                .where(_T.c.id.in_(candidates), _T.c.published_at.is_(None))
+                .order_by(_T.c.id)
+                .with_for_update(skip_locked=True)
+            ).all()
+            locked: dict[str, bool] = {}
+            for row in rows:
+                key = row.partition_key
+                if key not in locked:
+                    locked[key] = bool(
+                        session.execute(
+                            sa.select(
+                                sa.func.pg_try_advisory_xact_lock(
+                                    _KEY_LOCK_CLASS, sa.func.hashtext(key)
+                                )
+                            )
+                        ).scalar_one()
+                    )
+                if not locked[key] or key in report.skipped_keys:
+                    report.skipped_keys.add(key)
+                    continue
+                try:
+                    self._publisher.publish(row.topic, key, row.event)
+                except PublishError as error:
+                    attempts = row.attempts + 1
+                    session.execute(
+                        sa.update(_T)
+                        .where(_T.c.id == row.id)
+                        .values(
+                            attempts=attempts,
+                            last_error=str(error)[:2000],
+                            next_attempt_at=now + backoff(attempts, cap=self._max_backoff),
+                        )
+                    )
+                    report.failed += 1
+                    report.skipped_keys.add(key)
+                    log.warning(
+                        "outbox row %s not published (attempt %s): %s", row.id, attempts, error
+                    )
+                    continue
+                session.execute(
+                    sa.update(_T)
+                    .where(_T.c.id == row.id)
+                    .values(published_at=self._clock(), attempts=row.attempts + 1, last_error=None)
+                )
+                report.published += 1
+        return report
+
+    def sweep(self) -> RelayReport:
+        """Publish everything pending, batch after batch, until a batch makes no progress."""
+        total = RelayReport()
+        while True:
+            report = self.publish()
+            total.published += report.published
+            total.failed += report.failed
+            total.skipped_keys |= report.skipped_keys
+            if report.published == 0:
+                return total
+
+
+def purge_published(session: Session, *, older_than: datetime) -> int:
+    result = session.execute(
+        sa.delete(_T).where(_T.c.published_at.is_not(None), _T.c.published_at < older_than)
+    )
+    count: int = result.rowcount  # type: ignore[attr-defined]
+    return count
