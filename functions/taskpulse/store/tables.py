@@ -14,8 +14,9 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlmodel import Field, SQLModel
 
 
-def _tz() -> Any:
-    return sa.Column(sa.DateTime(timezone=True), nullable=True)
+def _tz(*, nullable: bool = True) -> Any:
+    """A ``timestamptz`` column; a fresh Column per use, as SQLAlchemy requires."""
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
 
 
 class SeriesRow(SQLModel, table=True):
@@ -26,11 +27,11 @@ class SeriesRow(SQLModel, table=True):
     status: str = "active"
     rrule: str
     timezone: str
-    series_start: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True)))
+    series_start: datetime = Field(sa_column=_tz(nullable=False))
     recurrence_mode: str
-    last_occurrence_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True)))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True)))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True)))
+    last_occurrence_at: datetime = Field(sa_column=_tz(nullable=False))
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+    updated_at: datetime = Field(sa_column=_tz(nullable=False))
     version: int = 1
 
 
@@ -56,8 +57,8 @@ class TaskRow(SQLModel, table=True):
     tags: list[str] = Field(
         default_factory=list, sa_column=sa.Column(pg.ARRAY(sa.Text()), nullable=False)
     )
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True)))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True)))
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
+    updated_at: datetime = Field(sa_column=_tz(nullable=False))
     completed_at: datetime | None = Field(default=None, sa_column=_tz())
     version: int = 1
 
@@ -69,8 +70,8 @@ class ProcessedEventRow(SQLModel, table=True):
     status: str
     result_id: str | None = None
     detail: str | None = None
-    processed_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True)))
-    expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True)))
+    processed_at: datetime = Field(sa_column=_tz(nullable=False))
+    expires_at: datetime = Field(sa_column=_tz(nullable=False))
 
 
 class OutboxRow(SQLModel, table=True):
@@ -80,8 +81,8 @@ class OutboxRow(SQLModel, table=True):
     topic: str
     partition_key: str
     event: dict[str, Any] = Field(sa_column=sa.Column(pg.JSONB(), nullable=False))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True)))
+    created_at: datetime = Field(sa_column=_tz(nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=_tz())
     attempts: int = 0
-    next_attempt_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True)))
+    next_attempt_at: datetime = Field(sa_column=_tz(nullable=False))
     last_error: str | None = None

@@ -1,0 +1,265 @@
+"""The events of the contract: one typed definition per type, and their envelope.
+
+Everything that crosses a topic is a CloudEvents 1.0 JSON event whose ``data`` is one
+of the models below. JSON Schemas and the AsyncAPI document under ``docs/`` are
+generated from these models (``python -m taskpulse.schemas``), never written by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from taskpulse.contract import EventType, Function
+from taskpulse.domain.tasks import (
+    DESCRIPTION_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+    USER_ID_MAX,
+    Priority,
+    RecurrenceMode,
+)
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/cloudevents+json"
+
+
+class InvalidEvent(ValueError):
+    """An event that can never be processed; ``reason`` goes to the dead-letter topic."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+UserId = Annotated[str, Field(min_length=1, max_length=USER_ID_MAX)]
+TaskId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+def check_timezone(name: str) -> str:
+    """An IANA zone name that zoneinfo can load (files in the tz folder that are not zones
+    are refused too)."""
+    try:
+        if name in _NOT_ZONES:
+            raise ZoneInfoNotFoundError(name)
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+    return name
+
+
+class TaskCreateData(_Data):
+    """``dev.taskpulse.task.create.v1``: a client asks for a new task."""
+
+    user_id: UserId
+    title: Annotated[str, Field(min_length=1, max_length=TITLE_MAX)]
+    description: Annotated[str, Field(max_length=DESCRIPTION_MAX)] | None = None
+    due_at: AwareDatetime | None = None
+    timezone: str = "UTC"
+    rrule: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+    recurrence_mode: RecurrenceMode = RecurrenceMode.ON_COMPLETION
+    remind_before: timedelta | None = None
+    priority: Priority = Priority.MEDIUM
+    tags: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=TAG_MAX)]], Field(max_length=TAGS_MAX)
+    ] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("remind_before")
+    @classmethod
+    def _not_negative(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(0):
+            raise ValueError("remind_before must not be negative")
+        return value
+
+
+class TaskCompletedData(_Data):
+    """``dev.taskpulse.task.completed.v1`` (command on task-events, fact on task-updates)."""
+
+    task_id: TaskId
+    user_id: UserId
+    completed_at: AwareDatetime | None = None
+    next_task_id: str | None = None
+    next_occurrence_at: AwareDatetime | None = None
+    skipped_occurrences: int | None = None
+
+
+class TaskCancelledData(_Data):
+    """``dev.taskpulse.task.cancelled.v1``: one occurrence, or the whole series."""
+
+    task_id: TaskId
+    user_id: UserId
+    scope: Literal["occurrence", "series"] = "occurrence"
+
+
+class TaskData(_Data):
+    """``dev.taskpulse.task.created.v1``: the whole task."""
+
+    id: str
+    user_id: str
+    title: str
+    description: str | None
+    status: str
+    due_at: AwareDatetime | None
+    timezone: str
+    rrule: str | None
+    series_id: str | None
+    occurrence_at: AwareDatetime | None
+    recurrence_mode: RecurrenceMode
+    remind_before: timedelta | None
+    priority: Priority
+    tags: list[str]
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    completed_at: AwareDatetime | None
+    version: int
+
+
+class ReminderScheduledData(_Data):
+    """``dev.taskpulse.reminder.scheduled.v1``: a reminder is due at ``remind_at``."""
+
+    task_id: TaskId
+    user_id: UserId
+    remind_at: AwareDatetime
+    due_at: AwareDatetime
+    title: str
+
+
+class ReminderSentData(_Data):
+    """``dev.taskpulse.reminder.sent.v1``: a reminder was delivered."""
+
+    task_id: str
+    user_id: str
+    remind_at: AwareDatetime
+    sent_at: AwareDatetime
+    channels: list[Literal["push", "email"]]
+
+
+class SeriesEndedData(_Data):
+    """``dev.taskpulse.series.ended.v1``: a recurring series has no further occurrence."""
+
+    series_id: str
+    user_id: str
+    last_task_id: str
+    reason: Literal["count", "until", "no-further-instance", "cancelled"]
+
+
+DATA_MODELS: dict[EventType, type[_Data]] = {
+    EventType.TASK_CREATE: TaskCreateData,
+    EventType.TASK_CREATED: TaskData,
+    EventType.TASK_COMPLETED: TaskCompletedData,
+    EventType.TASK_CANCELLED: TaskCancelledData,
+    EventType.REMINDER_SCHEDULED: ReminderScheduledData,
+    EventType.REMINDER_SENT: ReminderSentData,
+    EventType.SERIES_ENDED: SeriesEndedData,
+}
+
+
+class CloudEvent(BaseModel):
+    """The attributes we read and write; unknown extensions are kept as they came."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    source: Annotated[str, Field(min_length=1, max_length=1024)]
+    type: str
+    subject: str | None = None
+    time: AwareDatetime | None = None
+    datacontenttype: str | None = None
+    partitionkey: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
+    data: Any = None
+
+    @property
+    def event_type(self) -> EventType:
+        try:
+            return EventType(self.type)
+        except ValueError:
+            raise InvalidEvent(f"unknown event type {self.type!r}") from None
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "data"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_envelope(payload: dict[str, Any]) -> CloudEvent:
+    try:
+        return CloudEvent.model_validate(payload)
+    except ValidationError as error:
+        raise InvalidEvent(f"not a CloudEvents 1.0 event: {_describe(error)}") from None
+
+
+M = TypeVar("M", bound=_Data)
+
+
+def parse_data(event: CloudEvent, model: type[M]) -> M:
+    """The event's ``data`` as ``model``, or InvalidEvent naming each bad field."""
+    data = event.data
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            raise InvalidEvent("data is not JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise InvalidEvent(f"invalid {event.type} data: {_describe(error)}") from None
+
+
+def new_event(
+    event_type: EventType,
+    *,
+    source: Function,
+    partition_key: str,
+    data: _Data,
+    subject: str | None = None,
+    traceparent: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> dict[str, Any]:
+    """A structured-mode CloudEvent as the JSON object that goes on the wire."""
+    event: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "id": event_id or str(uuid.uuid4()),
+        "source": source.source,
+        "type": event_type.value,
+        "time": (time or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "partitionkey": partition_key,
+        "data": data.model_dump(mode="json"),
+    }
+    if subject is not None:
+        event["subject"] = subject
+    if traceparent is not None:
+        event["traceparent"] = traceparent
+    return event

@@ -1,0 +1,111 @@
+"""Use case: create a task (or the first occurrence of a series) from a client command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from taskpulse.contract import Function
+from taskpulse.domain import InvalidTask, Task, TaskNotFound, validate_fields
+from taskpulse.domain.series import Series
+from taskpulse.domain.tasks import new_id
+from taskpulse.events import TaskCreateData
+from taskpulse.services.emit import emit_created, task_created_event
+from taskpulse.store.idempotency import Outcome, command_key
+from taskpulse.store.uow import UnitOfWork
+
+SOURCE = Function.CREATE_TASK
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    task: Task
+    event: dict[str, Any]
+    """The ``task.created`` event: the HTTP answer."""
+    new: bool
+    """False when the command was seen before: nothing was created this time."""
+    outbox_ids: tuple[int, ...]
+
+
+def _recurrence(command: TaskCreateData) -> str | None:
+    """Validate the RRULE against its DTSTART (the due time in the task's zone)."""
+    if command.rrule is None:
+        return None
+    if command.due_at is None:
+        raise InvalidTask("a recurring task needs due_at: it is the first occurrence")
+    from taskpulse.recurrence import RecurrenceError, build_rule
+
+    try:
+        build_rule(command.rrule, command.due_at, command.timezone)
+    except RecurrenceError as error:
+        raise InvalidTask(f"rrule: {error}") from None
+    return command.rrule
+
+
+def create_task(
+    unit_of_work: Callable[[], UnitOfWork],
+    command: TaskCreateData,
+    *,
+    source: str,
+    event_id: str,
+    traceparent: str | None = None,
+) -> Created:
+    """Create the task once per command (CloudEvent ``source`` + ``id``)."""
+    tags = tuple(command.tags)
+    validate_fields(
+        user_id=command.user_id, title=command.title, description=command.description, tags=tags
+    )
+    if command.remind_before is not None and command.due_at is None:
+        raise InvalidTask("remind_before needs due_at")
+    rrule = _recurrence(command)
+    key = command_key(source, event_id)
+    with unit_of_work() as uow:
+        prior = uow.processed.claim(key)
+        if prior is not None:
+            if prior.outcome is not Outcome.DONE or prior.result_id is None:
+                raise InvalidTask(prior.detail or "this command was rejected before")
+            task = uow.tasks.get(prior.result_id)
+            if task is None:
+                raise TaskNotFound(f"task {prior.result_id} of this command no longer exists")
+            event = task_created_event(task, source=SOURCE, traceparent=traceparent)
+            return Created(task, event, new=False, outbox_ids=())
+        task_id = new_id()
+        series_id = new_id() if rrule else None
+        task = Task(
+            id=task_id,
+            user_id=command.user_id,
+            title=command.title,
+            description=command.description,
+            due_at=command.due_at,
+            timezone=command.timezone,
+            rrule=rrule,
+            series_id=series_id,
+            series_start=command.due_at if rrule else None,
+            occurrence_at=command.due_at if rrule else None,
+            recurrence_mode=command.recurrence_mode,
+            remind_before=command.remind_before,
+            priority=command.priority,
+            tags=tags,
+            created_at=uow.now,
+            updated_at=uow.now,
+        )
+        if series_id is not None and rrule is not None and command.due_at is not None:
+            uow.series.add(
+                Series(
+                    id=series_id,
+                    user_id=task.user_id,
+                    rrule=rrule,
+                    timezone=task.timezone,
+                    series_start=command.due_at,
+                    recurrence_mode=task.recurrence_mode,
+                    last_occurrence_at=command.due_at,
+                    created_at=uow.now,
+                    updated_at=uow.now,
+                )
+            )
+        uow.tasks.add(task)
+        event = emit_created(uow, task, source=SOURCE, traceparent=traceparent)
+        uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
+        uow.commit()
+        return Created(task, event, new=True, outbox_ids=tuple(uow.outbox.added_ids))

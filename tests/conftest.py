@@ -1,0 +1,44 @@
+"""Fixtures shared by the whole suite.
+
+PostgreSQL is real: ``DATABASE_URL`` when set, else a private throwaway cluster started
+once per test session (tools/devstack/postgres.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from devstack.postgres import running_postgres
+from taskpulse.store import Store
+from taskpulse.store.migrate import migrate
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with running_postgres(database="taskpulse_test") as pg:
+        engine = sa.create_engine(pg.url)
+        migrate(engine)
+        engine.dispose()
+        yield pg.url
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url, pool_size=10)
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.text("TRUNCATE tasks, series, processed_events, outbox RESTART IDENTITY CASCADE")
+        )
+    yield store
+    store.dispose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # tests/support.py is imported as ``support`` by the test modules.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))

@@ -1,0 +1,28 @@
+"""Small helpers shared by tests (real objects, no mocks)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskpulse.store import PublishError
+
+
+@dataclass
+class RecordingPublisher:
+    """A Publisher that keeps what it was given; ``fail_ids`` refuse until cleared."""
+
+    published: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    fail_ids: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def publish(self, topic: str, partition_key: str, event: dict[str, Any]) -> None:
+        if event["id"] in self.fail_ids:
+            raise PublishError(f"refused {event['id']}")
+        with self._lock:
+            self.published.append((topic, partition_key, event))
+
+    def counts(self) -> Counter[tuple[str, str]]:
+        return Counter((topic, event["id"]) for topic, _, event in self.published)
