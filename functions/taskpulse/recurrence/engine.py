@@ -1,0 +1,318 @@
+"""The search: the first instance strictly after an instant, without walking from DTSTART.
+
+python-dateutil expands the rule over naive local wall times; each wall time becomes an
+instant through :func:`taskpulse.recurrence.zones.to_utc`. Two facts keep a call cheap
+whatever the age of the series:
+
+* **Anchor.** dateutil expands period by period (a year, month, week, day, hour or
+  minute, every INTERVAL of them from the DTSTART period). Restarting it at the start of a
+  later period on that same grid, with every BYxxx part it would have derived from DTSTART
+  written out, yields exactly the original instances from that period on. The search
+  restarts at the grid period that holds ``after``.
+* **Index.** With COUNT, the anchor's index (instances before it) is arithmetic when every
+  full period holds the same number of instances (``FREQ=DAILY``, ``WEEKLY;BYDAY=MO,WE``,
+  ``MONTHLY;BYMONTHDAY=15``...). Otherwise it is counted once, by walking at most COUNT
+  instances, and kept as a checkpoint for later calls on the same rule.
+
+Wall time to UTC is monotonic except at the end of a spring-forward gap, where it steps
+back by the gap (wall times in the gap take the earlier offset). The search therefore
+starts ``gap`` early when ``after`` is just past a gap, and keeps going until it passes the
+wall time of the best instant found so far.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from dateutil.rrule import rrule, weekday
+
+from taskpulse.recurrence.errors import RecurrenceError
+from taskpulse.recurrence.syntax import Freq, SeriesSpec
+from taskpulse.recurrence.zones import backward_jump, max_offset_near, to_utc, to_wall
+
+__all__ = ["Series"]
+
+_MAX_CHECKPOINTS = 64
+_MINUTES_PER_DAY = 24 * 60
+
+
+class Series:
+    """One parsed rule text, ready to answer queries; safe to cache and reuse."""
+
+    def __init__(self, spec: SeriesSpec) -> None:
+        self.spec = spec
+        rule = spec.rrule
+        self._freq = rule.freq
+        self._interval = rule.interval
+        self._wkst = rule.wkst
+        self._count = rule.count
+        self._kwargs = _explicit_parts(spec)
+        self._start_period = _period_index(rule.freq, spec.dtstart, rule.wkst)
+        self._per_period = _uniform_count(spec, self._kwargs)
+        self._first_period: int | None = None
+        self._checkpoints: list[tuple[datetime, int]] = [(spec.dtstart, 0)]
+        self._until_wall = None
+        if spec.until is not None:
+            # A later wall time cannot map to an instant at or before UNTIL.
+            offset = max_offset_near(spec.until, spec.zone)
+            self._until_wall = spec.until.replace(tzinfo=None) + offset
+        self.first_wall = self._first_wall()
+
+    # -- queries -------------------------------------------------------------------
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """The earliest instant of the series strictly after ``after`` (aware, UTC)."""
+        for instant in self._instants_after(after):
+            return instant
+        return None
+
+    def instants_after(self, after: datetime) -> Iterator[datetime]:
+        """Instants strictly after ``after``, ascending and distinct."""
+        return self._instants_after(after)
+
+    def remaining_after(self, after: datetime) -> int | None:
+        """Distinct, non-excluded instants strictly after ``after``; ``None`` without COUNT."""
+        if self._count is None:
+            return None
+        spec = self.spec
+        wall_lo = to_wall(after, spec.zone) - backward_jump(after, spec.zone)
+        # COUNT bounds this walk; instances before ``wall_lo`` are all at or before ``after``.
+        instants = {to_utc(wall, spec.zone) for wall in self._walls_from(wall_lo)}
+        return len(
+            {
+                instant
+                for instant in instants
+                if instant > after
+                and instant not in spec.exdates
+                and (spec.until is None or instant <= spec.until)
+            }
+        )
+
+    # -- internals -----------------------------------------------------------------
+
+    def _instants_after(self, after: datetime) -> Iterator[datetime]:
+        current: datetime | None = after
+        while current is not None:
+            current = self._search(current)
+            if current is not None:
+                yield current
+
+    def _search(self, after: datetime) -> datetime | None:
+        spec = self.spec
+        zone = spec.zone
+        if spec.until is not None and spec.until <= after:
+            return None
+        wall_lo = to_wall(after, zone) - backward_jump(after, zone)
+        best: datetime | None = None
+        stop_wall: datetime | None = None
+        for wall in self._walls_from(wall_lo):
+            if stop_wall is not None and wall > stop_wall:
+                break
+            if self._until_wall is not None and wall > self._until_wall:
+                break
+            instant = to_utc(wall, zone)
+            if instant <= after or instant in spec.exdates:
+                continue
+            if spec.until is not None and instant > spec.until:
+                continue
+            if best is None or instant < best:
+                best = instant
+                # Past the wall time of ``best`` only a later gap could map back below it.
+                stop_wall = to_wall(best, zone)
+        return best
+
+    def _walls_from(self, wall_lo: datetime) -> Iterator[datetime]:
+        """Wall times of instances (COUNT applied) at or after ``wall_lo``, in order."""
+        anchor = self._anchor(wall_lo)
+        if anchor is None:
+            return
+        left = None
+        if self._count is not None:
+            left = self._count - self._count_before(anchor)
+            if left <= 0:
+                return
+        for wall in rrule(dtstart=anchor, **self._kwargs):
+            if left is not None:
+                if left <= 0:
+                    return
+                left -= 1
+            if wall >= wall_lo:
+                yield wall
+
+    def _anchor(self, wall_lo: datetime) -> datetime | None:
+        """The grid period start at or before ``wall_lo``'s period, else DTSTART."""
+        start = self.spec.dtstart
+        periods = _period_index(self._freq, wall_lo, self._wkst) - self._start_period
+        steps = periods // self._interval * self._interval
+        if steps <= 0:
+            return start
+        try:
+            period_start = _period_start(self._freq, self._start_period + steps, self._wkst)
+        except (ValueError, OverflowError):
+            return None
+        # Every instance has DTSTART's second, so this is at or before all of them.
+        return period_start.replace(second=start.second)
+
+    def _count_before(self, anchor: datetime) -> int:
+        """How many instances lie before ``anchor`` (capped near COUNT)."""
+        if anchor == self.spec.dtstart:
+            return 0
+        if self._per_period is not None:
+            periods = (
+                _period_index(self._freq, anchor, self._wkst) - self._start_period
+            ) // self._interval
+            return self._first_period_count() + (periods - 1) * self._per_period
+        return self._walk_count(anchor)
+
+    def _first_period_count(self) -> int:
+        if self._first_period is None:
+            end = _period_start(self._freq, self._start_period + 1, self._wkst)
+            self._first_period = self._walk(self.spec.dtstart, end, 0)
+        return self._first_period
+
+    def _walk_count(self, anchor: datetime) -> int:
+        position = bisect.bisect_right(self._checkpoints, (anchor, float("inf")))
+        start, before = self._checkpoints[position - 1]
+        counted = self._walk(start, anchor, before)
+        if len(self._checkpoints) < _MAX_CHECKPOINTS:
+            bisect.insort(self._checkpoints, (anchor, counted))
+        return counted
+
+    def _walk(self, start: datetime, end: datetime, before: int) -> int:
+        """``before`` plus the instances in [start, end), stopping once COUNT is reached."""
+        limit = self._count if self._count is not None else 2**63
+        counted = before
+        for wall in rrule(dtstart=start, **self._kwargs):
+            if wall >= end or counted >= limit:
+                break
+            counted += 1
+        return counted
+
+    def _first_wall(self) -> datetime:
+        """The first instance's wall time, ignoring COUNT, UNTIL and EXDATE.
+
+        A rule whose day and time parts can never meet raises here, once, instead of
+        making every later search scan the calendar.
+        """
+        _check_reachable(self.spec)
+        try:
+            for wall in rrule(dtstart=self.spec.dtstart, **self._kwargs):
+                return wall
+        except ValueError as exc:  # dateutil: BYHOUR/BYMINUTE off the INTERVAL grid
+            raise RecurrenceError(f"rule can never produce an instance: {exc}") from None
+        raise RecurrenceError("rule can never produce an instance")
+
+
+def _explicit_parts(spec: SeriesSpec) -> dict[str, Any]:
+    """dateutil keyword arguments with every default it derives from DTSTART written out."""
+    rule = spec.rrule
+    start = spec.dtstart
+    kwargs: dict[str, Any] = {
+        "freq": int(rule.freq),
+        "interval": rule.interval,
+        "wkst": rule.wkst,
+        "bysecond": (start.second,),
+        "cache": False,
+    }
+    byday = [weekday(day, n) for day, n in rule.byday]
+    bymonth = rule.bymonth
+    bymonthday = rule.bymonthday
+    if not (rule.byweekno or rule.byyearday or rule.bymonthday or rule.byday):
+        if rule.freq is Freq.YEARLY:
+            bymonth = bymonth or (start.month,)
+            bymonthday = (start.day,)
+        elif rule.freq is Freq.MONTHLY:
+            bymonthday = (start.day,)
+        elif rule.freq is Freq.WEEKLY:
+            byday = [weekday(start.weekday())]
+    byhour = rule.byhour or ((start.hour,) if rule.freq < Freq.HOURLY else ())
+    byminute = rule.byminute or ((start.minute,) if rule.freq < Freq.MINUTELY else ())
+    for name, value in (
+        ("bysetpos", rule.bysetpos),
+        ("bymonth", bymonth),
+        ("bymonthday", bymonthday),
+        ("byyearday", rule.byyearday),
+        ("byweekno", rule.byweekno),
+        ("byweekday", byday),
+        ("byhour", byhour),
+        ("byminute", byminute),
+    ):
+        if value:
+            kwargs[name] = tuple(value)
+    return kwargs
+
+
+def _uniform_count(spec: SeriesSpec, kwargs: dict[str, Any]) -> int | None:
+    """Instances in every full period, when that number is the same for all periods."""
+    rule = spec.rrule
+    if rule.bysetpos or rule.byweekno or rule.byyearday:
+        return None
+    times = len(kwargs.get("byhour", ())) * len(kwargs.get("byminute", ()))
+    days = kwargs.get("bymonthday", ())
+    # Days 1..28 (or -28..-1) exist in every month; mixing signs can name one day twice.
+    safe_days = all(0 < d <= 28 for d in days) or all(-28 <= d < 0 for d in days)
+    freq = rule.freq
+    day_filters = rule.byday or rule.bymonth or rule.bymonthday
+    if freq is Freq.MINUTELY and not (day_filters or rule.byhour or rule.byminute):
+        return 1
+    if freq is Freq.HOURLY and not (day_filters or rule.byhour):
+        return len(kwargs["byminute"])
+    if freq is Freq.DAILY and not (rule.byday or rule.bymonth or rule.bymonthday):
+        return times
+    if freq is Freq.WEEKLY and not rule.bymonth:
+        return len(kwargs["byweekday"]) * times
+    if freq is Freq.MONTHLY and not (rule.byday or rule.bymonth) and safe_days:
+        return len(days) * times
+    if freq is Freq.YEARLY and not rule.byday and safe_days:
+        return (len(kwargs.get("bymonth", ())) or 12) * len(days) * times
+    return None
+
+
+def _check_reachable(spec: SeriesSpec) -> None:
+    """Static impossibilities dateutil would only find by scanning to year 9999."""
+    rule = spec.rrule
+    weekdays = {day for day, _ in rule.byday}
+    if rule.freq is Freq.DAILY and weekdays:
+        reachable = {(spec.dtstart.weekday() + k * rule.interval) % 7 for k in range(7)}
+        if not reachable & weekdays:
+            raise RecurrenceError(
+                f"rule can never produce an instance: every INTERVAL={rule.interval} days "
+                "from DTSTART lands on a weekday BYDAY excludes"
+            )
+
+
+def _period_index(freq: Freq, wall: datetime, wkst: int) -> int:
+    """A number that grows by one per period of ``freq`` (weeks begin on ``wkst``)."""
+    if freq is Freq.YEARLY:
+        return wall.year
+    if freq is Freq.MONTHLY:
+        return wall.year * 12 + wall.month - 1
+    day = wall.toordinal()
+    if freq is Freq.WEEKLY:
+        # Ordinal 1 (0001-01-01) is a Monday, weekday 0.
+        return (day - 1 - wkst) // 7
+    if freq is Freq.DAILY:
+        return day
+    if freq is Freq.HOURLY:
+        return day * 24 + wall.hour
+    return (day * 24 + wall.hour) * 60 + wall.minute
+
+
+def _period_start(freq: Freq, index: int, wkst: int) -> datetime:
+    """The first wall time of period ``index`` (inverse of :func:`_period_index`)."""
+    if freq is Freq.YEARLY:
+        return datetime(index, 1, 1)
+    if freq is Freq.MONTHLY:
+        return datetime(index // 12, index % 12 + 1, 1)
+    if freq is Freq.WEEKLY:
+        return datetime.fromordinal(index * 7 + 1 + wkst)
+    if freq is Freq.DAILY:
+        return datetime.fromordinal(index)
+    if freq is Freq.HOURLY:
+        return datetime.fromordinal(index // 24) + timedelta(hours=index % 24)
+    return datetime.fromordinal(index // _MINUTES_PER_DAY) + timedelta(
+        minutes=index % _MINUTES_PER_DAY
+    )

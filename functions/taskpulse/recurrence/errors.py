@@ -1,0 +1,11 @@
+"""The one exception the recurrence package raises."""
+
+from __future__ import annotations
+
+
+class RecurrenceError(ValueError):
+    """A rule, zone or instant the engine cannot accept.
+
+    The message names the offending part (``BYMONTH=13 out of range``,
+    ``unknown time zone 'Mars/Olympus'``) because it goes back to the client verbatim.
+    """
