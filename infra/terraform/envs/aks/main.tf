@@ -1,0 +1,82 @@
+provider "azurerm" {
+  features {
+    key_vault {
+      # Purge protection is on: never purge on destroy.
+      purge_soft_delete_on_destroy = false
+    }
+  }
+  subscription_id = var.subscription_id
+  # azurerm v5 registers no resource providers by itself.
+  resource_providers_to_register = [
+    "Microsoft.ContainerService",
+    "Microsoft.KeyVault",
+    "Microsoft.ManagedIdentity",
+    "Microsoft.OperationalInsights",
+    "Microsoft.OperationsManagement",
+    "Microsoft.PolicyInsights",
+    "Microsoft.KubernetesConfiguration",
+    "Microsoft.DBforPostgreSQL",
+  ]
+  storage_use_azuread = true
+}
+
+module "versions" {
+  source = "../../modules/versions"
+}
+
+module "aks" {
+  source = "../../modules/aks"
+
+  name                            = var.name
+  location                        = var.location
+  admin_group_object_ids          = var.admin_group_object_ids
+  api_server_authorized_ip_ranges = var.api_server_authorized_ip_ranges
+  key_vault_allowed_ip_ranges     = var.key_vault_allowed_ip_ranges
+  keda_addon                      = var.keda_addon
+  dapr_extension = {
+    enabled = var.dapr_extension
+    version = module.versions.pins.dapr
+  }
+  kafka    = var.kafka
+  postgres = var.postgres
+}
+
+# The cluster's API server, with Entra ID tokens from kubelogin (local accounts are off).
+locals {
+  # AKS's Entra ID server application id (the same in every tenant).
+  aks_server_id = "6dae42f8-4368-4678-94ff-3960e28e3630"
+  kubelogin = {
+    api_version = "client.authentication.k8s.io/v1beta1"
+    command     = "kubelogin"
+    args        = ["get-token", "--login", var.kubelogin_mode, "--server-id", local.aks_server_id]
+  }
+}
+
+provider "kubernetes" {
+  host                   = module.aks.host
+  cluster_ca_certificate = module.aks.cluster_ca_certificate
+  exec {
+    api_version = local.kubelogin.api_version
+    command     = local.kubelogin.command
+    args        = local.kubelogin.args
+  }
+}
+
+provider "helm" {
+  kubernetes = {
+    host                   = module.aks.host
+    cluster_ca_certificate = module.aks.cluster_ca_certificate
+    exec                   = local.kubelogin
+  }
+}
+
+module "platform" {
+  source = "../../modules/platform"
+
+  environment       = "aks"
+  components        = merge(var.components, module.aks.platform_components)
+  kafka             = module.aks.platform_kafka
+  secrets           = module.aks.platform_secrets
+  storage_class     = "managed-csi-premium"
+  deployer_subjects = var.deployer_subjects
+}

@@ -1,0 +1,37 @@
+output "cluster_name" {
+  description = "AKS cluster name."
+  value       = module.aks.cluster_name
+}
+
+output "resource_group_name" {
+  description = "Resource group of the cluster."
+  value       = module.aks.resource_group_name
+}
+
+output "key_vault_name" {
+  description = "Key Vault with the Dapr tokens."
+  value       = module.aks.key_vault_name
+}
+
+output "postgres" {
+  description = "PostgreSQL FQDN and database, or null."
+  value       = module.aks.postgres
+}
+
+output "installed" {
+  description = "Which platform components this root installed."
+  value       = module.platform.installed
+}
+
+output "next_steps" {
+  description = "What to run next."
+  value       = <<-EOT
+    1. Get a kubeconfig:  ${module.aks.get_credentials_command}
+    2. Build and push each function image to ${var.registry}, then deploy it by digest:
+    %{for f, ep in module.platform.dapr_http_endpoints~}
+         kn func deploy --path functions/${f} --namespace ${module.platform.namespace} --image ${var.registry}/${f}@sha256:<digest>
+           # env DAPR_HTTP_ENDPOINT=${ep}, tokens from Secret ${f}-dapr-tokens, serviceAccountName ${f}
+    %{endfor~}
+    3. Public routes go through Kourier: kubectl -n kourier-system get svc kourier
+  EOT
+}

@@ -1,0 +1,27 @@
+output "installed" {
+  description = "Which components were installed."
+  value       = module.platform.installed
+}
+
+output "dapr_http_endpoints" {
+  description = "DAPR_HTTP_ENDPOINT of each function (its Dapr Shared instance)."
+  value       = module.platform.dapr_http_endpoints
+}
+
+output "next_steps" {
+  description = "What to run next."
+  value       = <<-EOT
+    Platform installed in context ${var.kube_context}, namespace ${module.platform.namespace}.
+
+    1. Build each function image (see shared notes: func's own builders do not fit
+       functions-framework) and push it to ${var.registry}.
+    2. Deploy each function by digest (func applies func.yaml's deploy settings):
+    %{for f, ep in module.platform.dapr_http_endpoints~}
+         kn func deploy --path functions/${f} --namespace ${module.platform.namespace} --image ${var.registry}/${f}@sha256:<digest>
+           # env DAPR_HTTP_ENDPOINT=${ep}, tokens from Secret ${f}-dapr-tokens, serviceAccountName ${f}
+    %{endfor~}
+    3. Reach Knative routes through Kourier: `minikube tunnel`, or on kind
+       `kubectl -n kourier-system port-forward svc/kourier 8080:80`.
+    4. Centrifugo: kubectl -n ${module.platform.namespace} port-forward svc/centrifugo 8000:8000
+  EOT
+}

@@ -1,0 +1,90 @@
+output "resource_group_name" {
+  description = "Resource group of the cluster and its companions."
+  value       = azurerm_resource_group.this.name
+}
+
+output "cluster_name" {
+  description = "AKS cluster name (for `az aks get-credentials`)."
+  value       = azurerm_kubernetes_cluster.this.name
+}
+
+output "cluster_id" {
+  description = "AKS cluster resource id."
+  value       = azurerm_kubernetes_cluster.this.id
+}
+
+output "host" {
+  description = "API server URL for the kubernetes and helm providers."
+  value       = "https://${var.private_cluster ? azurerm_kubernetes_cluster.this.private_fqdn : azurerm_kubernetes_cluster.this.fqdn}:443"
+}
+
+output "cluster_ca_certificate" {
+  description = "PEM CA certificate of the API server (public, but part of a sensitive attribute)."
+  value       = base64decode(azurerm_kubernetes_cluster.this.kube_config[0].cluster_ca_certificate)
+  sensitive   = true
+}
+
+output "oidc_issuer_url" {
+  description = "OIDC issuer of the cluster (workload identity federation)."
+  value       = azurerm_kubernetes_cluster.this.oidc_issuer_url
+}
+
+output "log_analytics_workspace_id" {
+  description = "Log Analytics workspace that Container Insights writes to."
+  value       = azurerm_log_analytics_workspace.this.id
+}
+
+output "key_vault_name" {
+  description = "Key Vault holding the Dapr tokens (<function>-dapr-api-token, <function>-app-api-token)."
+  value       = azurerm_key_vault.this.name
+}
+
+output "tokens_identity_client_id" {
+  description = "Client id of the user-assigned identity that the Dapr Shared pods use to read their tokens."
+  value       = azurerm_user_assigned_identity.tokens.client_id
+}
+
+output "postgres" {
+  description = "PostgreSQL server FQDN and database (null when disabled); sign in with an Entra ID token."
+  value = var.postgres.enabled ? {
+    fqdn     = azurerm_postgresql_flexible_server.this[0].fqdn
+    database = azurerm_postgresql_flexible_server_database.taskpulse[0].name
+  } : null
+}
+
+output "platform_components" {
+  description = "Component toggles for modules/platform that follow from this cluster's add-ons."
+  value = {
+    keda = !var.keda_addon
+    dapr = !var.dapr_extension.enabled
+  }
+}
+
+output "platform_kafka" {
+  description = "Kafka settings for modules/platform."
+  value = {
+    mode              = var.kafka.mode
+    bootstrap_servers = var.kafka.bootstrap_servers
+    sasl_secret_name  = var.kafka.sasl_secret_name
+    sasl_mechanism    = var.kafka.sasl_mechanism
+    tls               = var.kafka.mode == "external" ? var.kafka.tls : false
+    replicas          = var.kafka.replicas
+    storage_size      = "50Gi"
+  }
+}
+
+output "platform_secrets" {
+  description = "Secrets settings for modules/platform (tokens from Key Vault through the CSI driver)."
+  value = {
+    source         = "key-vault"
+    revision       = var.token_revision
+    key_vault_name = azurerm_key_vault.this.name
+    tenant_id      = data.azurerm_client_config.current.tenant_id
+    client_id      = azurerm_user_assigned_identity.tokens.client_id
+  }
+}
+
+output "get_credentials_command" {
+  description = "How to get a kubeconfig (Entra ID; needs kubelogin)."
+  value       = "az aks get-credentials -g ${azurerm_resource_group.this.name} -n ${azurerm_kubernetes_cluster.this.name} && kubelogin convert-kubeconfig -l azurecli"
+}

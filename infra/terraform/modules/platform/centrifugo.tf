@@ -1,0 +1,171 @@
+# The push gateway: Centrifugo, plain manifests so that it meets Pod Security "restricted".
+# push-update publishes to `tasks:user#<user_id>` (the `#` limits the channel to that user).
+
+locals {
+  centrifugo_labels = { "app.kubernetes.io/name" = "centrifugo", "app.kubernetes.io/part-of" = "taskpulse" }
+  centrifugo_config = {
+    client = { allowed_origins = var.centrifugo_allowed_origins }
+    channel = {
+      namespaces = [{ name = "tasks", allow_user_limited_channels = true }]
+    }
+    http_api   = { insecure = false }
+    prometheus = { enabled = true }
+    health     = { enabled = true }
+  }
+}
+
+ephemeral "random_password" "centrifugo" {
+  for_each = local.c.centrifugo ? toset(["token-hmac-secret-key", "http-api-key"]) : toset([])
+  length   = 48
+  special  = false
+}
+
+resource "kubernetes_secret_v1" "centrifugo" {
+  count = local.c.centrifugo ? 1 : 0
+  metadata {
+    name      = "centrifugo"
+    namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
+    labels    = local.centrifugo_labels
+  }
+  # push-update reads http-api-key; whoever issues client tokens reads token-hmac-secret-key.
+  data_wo          = { for k, v in ephemeral.random_password.centrifugo : k => v.result }
+  data_wo_revision = var.secrets.revision
+}
+
+resource "kubernetes_config_map_v1" "centrifugo" {
+  count = local.c.centrifugo ? 1 : 0
+  metadata {
+    name      = "centrifugo"
+    namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
+    labels    = local.centrifugo_labels
+  }
+  data = { "config.json" = jsonencode(local.centrifugo_config) }
+}
+
+resource "kubernetes_service_account_v1" "centrifugo" {
+  count = local.c.centrifugo ? 1 : 0
+  metadata {
+    name      = "centrifugo"
+    namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
+  }
+  automount_service_account_token = false
+}
+
+resource "kubernetes_deployment_v1" "centrifugo" {
+  count = local.c.centrifugo ? 1 : 0
+  metadata {
+    name      = "centrifugo"
+    namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
+    labels    = local.centrifugo_labels
+  }
+  spec {
+    # The memory engine keeps one replica; use Redis/NATS before scaling out.
+    replicas = 1
+    selector {
+      match_labels = { "app.kubernetes.io/name" = "centrifugo" }
+    }
+    template {
+      metadata {
+        labels = local.centrifugo_labels
+        annotations = {
+          "checksum/config" = sha256(jsonencode(local.centrifugo_config))
+        }
+      }
+      spec {
+        service_account_name            = kubernetes_service_account_v1.centrifugo[0].metadata[0].name
+        automount_service_account_token = false
+        security_context {
+          run_as_non_root = true
+          run_as_user     = 1000
+          run_as_group    = 1000
+          seccomp_profile {
+            type = "RuntimeDefault"
+          }
+        }
+        container {
+          name              = "centrifugo"
+          image             = "docker.io/centrifugo/centrifugo:${local.versions.centrifugo}"
+          image_pull_policy = "Always"
+          args              = ["centrifugo", "--config", "/centrifugo/config.json"]
+
+          env {
+            name = "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"
+            value_from {
+              secret_key_ref {
+                name = kubernetes_secret_v1.centrifugo[0].metadata[0].name
+                key  = "token-hmac-secret-key"
+              }
+            }
+          }
+          env {
+            name = "CENTRIFUGO_HTTP_API_KEY"
+            value_from {
+              secret_key_ref {
+                name = kubernetes_secret_v1.centrifugo[0].metadata[0].name
+                key  = "http-api-key"
+              }
+            }
+          }
+
+          port {
+            name           = "http"
+            container_port = 8000
+          }
+          liveness_probe {
+            http_get {
+              path = "/health"
+              port = "http"
+            }
+          }
+          readiness_probe {
+            http_get {
+              path = "/health"
+              port = "http"
+            }
+          }
+          resources {
+            requests = { cpu = "50m", memory = "64Mi" }
+            limits   = { cpu = "1", memory = "512Mi" }
+          }
+          security_context {
+            allow_privilege_escalation = false
+            read_only_root_filesystem  = true
+            run_as_non_root            = true
+            capabilities {
+              drop = ["ALL"]
+            }
+          }
+          volume_mount {
+            name       = "config"
+            mount_path = "/centrifugo"
+            read_only  = true
+          }
+        }
+        volume {
+          name = "config"
+          config_map {
+            name = kubernetes_config_map_v1.centrifugo[0].metadata[0].name
+          }
+        }
+      }
+    }
+  }
+}
+
+resource "kubernetes_service_v1" "centrifugo" {
+  count = local.c.centrifugo ? 1 : 0
+  metadata {
+    name      = "centrifugo"
+    namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
+    labels    = local.centrifugo_labels
+  }
+  spec {
+    type     = "ClusterIP"
+    selector = { "app.kubernetes.io/name" = "centrifugo" }
+    port {
+      name        = "http"
+      port        = 8000
+      target_port = "http"
+    }
+  }
+}

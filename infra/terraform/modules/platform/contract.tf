@@ -1,0 +1,50 @@
+# The event fabric of shared/contract.md section 2, mirrored from functions/taskpulse/contract.py
+# (tests/infra/test_contract_sync.py fails when the two differ).
+locals {
+  hour_ms = 3600 * 1000
+  day_ms  = 24 * local.hour_ms
+
+  topics = {
+    "task-events"      = { partitions = 3, retention_ms = 7 * local.day_ms }
+    "reminders"        = { partitions = 2, retention_ms = 24 * local.hour_ms }
+    "task-updates"     = { partitions = 2, retention_ms = 1 * local.hour_ms }
+    "task-events-dlq"  = { partitions = 1, retention_ms = 14 * local.day_ms }
+    "reminders-dlq"    = { partitions = 1, retention_ms = 14 * local.day_ms }
+    "task-updates-dlq" = { partitions = 1, retention_ms = 14 * local.day_ms }
+  }
+
+  pubsub_name = "pubsub-kafka"
+
+  # One Dapr Subscription per (function, topic); each rule routes some event types to a path.
+  subscriptions = {
+    "create-task-task-events" = {
+      function = "create-task", topic = "task-events"
+      rules    = [{ types = ["dev.taskpulse.task.create.v1"], path = "/events/task-create" }]
+    }
+    "compute-next-occurrence-task-events" = {
+      function = "compute-next-occurrence", topic = "task-events"
+      rules = [
+        { types = ["dev.taskpulse.task.completed.v1"], path = "/events/task-completed" },
+        { types = ["dev.taskpulse.task.cancelled.v1"], path = "/events/task-cancelled" },
+        { types = ["dev.taskpulse.task.created.v1"], path = "/events/task-created" },
+      ]
+    }
+    "send-reminder-reminders" = {
+      function = "send-reminder", topic = "reminders"
+      rules    = [{ types = ["dev.taskpulse.reminder.scheduled.v1"], path = "/events/reminder-scheduled" }]
+    }
+    "send-reminder-task-events" = {
+      function = "send-reminder", topic = "task-events"
+      rules    = [{ types = ["dev.taskpulse.task.completed.v1", "dev.taskpulse.task.cancelled.v1"], path = "/events/task-closed" }]
+    }
+    "push-update-task-updates" = {
+      function = "push-update", topic = "task-updates"
+      rules = [{ types = [
+        "dev.taskpulse.task.create.v1", "dev.taskpulse.task.created.v1",
+        "dev.taskpulse.task.completed.v1", "dev.taskpulse.task.cancelled.v1",
+        "dev.taskpulse.reminder.scheduled.v1", "dev.taskpulse.reminder.sent.v1",
+        "dev.taskpulse.series.ended.v1",
+      ], path = "/events/task-update" }]
+    }
+  }
+}

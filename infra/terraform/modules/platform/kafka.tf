@@ -1,0 +1,194 @@
+# Kafka for Dapr pub/sub: Strimzi or Redpanda in the cluster, or an external service.
+
+locals {
+  kafka_replication = min(var.kafka.replicas, 3)
+  topic_job_needed  = local.c.kafka && var.kafka.create_topics && var.kafka.mode != "strimzi"
+  topic_script = join("\n", concat(["set -eu"], [
+    for name, t in local.topics :
+    "if rpk topic describe ${name} >/dev/null 2>&1; then rpk topic alter-config ${name} --set retention.ms=${t.retention_ms}; else rpk topic create ${name} -p ${t.partitions} -r ${local.kafka_replication} -c retention.ms=${t.retention_ms}; fi"
+  ]))
+}
+
+resource "helm_release" "strimzi" {
+  count            = local.c.kafka && var.kafka.mode == "strimzi" ? 1 : 0
+  name             = "strimzi"
+  repository       = "oci://quay.io/strimzi-helm"
+  chart            = "strimzi-kafka-operator"
+  version          = local.versions.strimzi
+  namespace        = local.kafka_namespace
+  create_namespace = true
+  atomic           = true
+  timeout          = 600
+  max_history      = 5
+}
+
+# Kafka, its node pool and the contract's topics are custom resources: rendered by a local
+# chart so that one apply installs the operator and then the cluster.
+resource "helm_release" "kafka_cluster" {
+  count       = local.c.kafka && var.kafka.mode == "strimzi" ? 1 : 0
+  name        = "taskpulse-kafka"
+  chart       = "${path.module}/charts/strimzi-kafka"
+  namespace   = local.kafka_namespace
+  atomic      = true
+  timeout     = 900
+  max_history = 5
+
+  values = [yamlencode({
+    clusterName  = "taskpulse"
+    replicas     = var.kafka.replicas
+    replication  = local.kafka_replication
+    ephemeral    = local.local
+    storageSize  = var.kafka.storage_size
+    storageClass = var.storage_class == null ? "" : var.storage_class
+    topics       = local.topics
+  })]
+
+  depends_on = [helm_release.strimzi]
+}
+
+resource "helm_release" "redpanda" {
+  count            = local.c.kafka && var.kafka.mode == "redpanda" ? 1 : 0
+  name             = "redpanda"
+  repository       = "https://charts.redpanda.com/"
+  chart            = "redpanda"
+  version          = local.versions.redpanda_chart
+  namespace        = local.kafka_namespace
+  create_namespace = true
+  atomic           = true
+  timeout          = 900
+  max_history      = 5
+
+  values = [
+    yamlencode({
+      image       = { tag = local.versions.redpanda }
+      statefulset = { replicas = var.kafka.replicas }
+      tls         = { enabled = false }
+      external    = { enabled = false }
+      console     = { enabled = false }
+      storage = {
+        persistentVolume = merge(
+          { enabled = !local.local, size = var.kafka.storage_size },
+          var.storage_class == null ? {} : { storageClass = var.storage_class },
+        )
+      }
+    }),
+    # Laptop clusters: one core and 2 GiB for the broker.
+    local.local ? yamlencode({ resources = { cpu = { cores = 1 }, memory = { container = { max = "2Gi" } } } }) : "{}",
+  ]
+}
+
+# Topics for Redpanda and external Kafka: a one-off job with rpk (idempotent: creates the
+# missing topics and re-applies retention). Its name changes with the topic list, so a change
+# of the contract runs it again.
+resource "kubernetes_job_v1" "kafka_topics" {
+  count = local.topic_job_needed ? 1 : 0
+
+  metadata {
+    name      = "kafka-topics-${substr(sha1(local.topic_script), 0, 8)}"
+    namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
+    labels    = { "app.kubernetes.io/name" = "kafka-topics", "app.kubernetes.io/part-of" = "taskpulse" }
+  }
+
+  spec {
+    backoff_limit = 6
+    template {
+      metadata {
+        labels = { "app.kubernetes.io/name" = "kafka-topics" }
+      }
+      spec {
+        restart_policy                  = "OnFailure"
+        automount_service_account_token = false
+        service_account_name            = kubernetes_service_account_v1.kafka_topics[0].metadata[0].name
+
+        security_context {
+          run_as_non_root = true
+          run_as_user     = 101
+          run_as_group    = 101
+          seccomp_profile {
+            type = "RuntimeDefault"
+          }
+        }
+
+        container {
+          name              = "rpk"
+          image             = "docker.redpanda.com/redpandadata/redpanda:${local.versions.redpanda}"
+          image_pull_policy = "Always"
+          command           = ["/bin/sh", "-c", local.topic_script]
+
+          env {
+            name  = "HOME"
+            value = "/tmp"
+          }
+          env {
+            name  = "RPK_BROKERS"
+            value = local.kafka_bootstrap
+          }
+          env {
+            name  = "RPK_TLS_ENABLED"
+            value = tostring(var.kafka.tls)
+          }
+          dynamic "env" {
+            for_each = var.kafka.sasl_secret_name == "" ? [] : [1]
+            content {
+              name  = "RPK_SASL_MECHANISM"
+              value = var.kafka.sasl_mechanism
+            }
+          }
+          dynamic "env" {
+            for_each = var.kafka.sasl_secret_name == "" ? {} : { RPK_USER = "username", RPK_PASS = "password" }
+            content {
+              name = env.key
+              value_from {
+                secret_key_ref {
+                  name = var.kafka.sasl_secret_name
+                  key  = env.value
+                }
+              }
+            }
+          }
+
+          resources {
+            requests = { cpu = "50m", memory = "64Mi" }
+            limits   = { cpu = "500m", memory = "256Mi" }
+          }
+
+          security_context {
+            allow_privilege_escalation = false
+            read_only_root_filesystem  = true
+            run_as_non_root            = true
+            capabilities {
+              drop = ["ALL"]
+            }
+          }
+
+          volume_mount {
+            name       = "tmp"
+            mount_path = "/tmp"
+          }
+        }
+
+        volume {
+          name = "tmp"
+          empty_dir {}
+        }
+      }
+    }
+  }
+
+  wait_for_completion = true
+  timeouts {
+    create = "15m"
+    update = "15m"
+  }
+
+  depends_on = [helm_release.redpanda]
+}
+
+resource "kubernetes_service_account_v1" "kafka_topics" {
+  count = local.topic_job_needed ? 1 : 0
+  metadata {
+    name      = "kafka-topics"
+    namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
+  }
+  automount_service_account_token = false
+}

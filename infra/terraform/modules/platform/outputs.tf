@@ -1,0 +1,53 @@
+output "namespace" {
+  description = "Namespace of the functions (Pod Security restricted)."
+  value       = kubernetes_namespace_v1.taskpulse.metadata[0].name
+}
+
+output "versions" {
+  description = "Versions in force (pins of modules/versions merged with version_overrides)."
+  value       = local.versions
+}
+
+output "installed" {
+  description = "Which components this module installed (after the toggles and the Kafka mode)."
+  value = {
+    cert_manager = local.c.cert_manager
+    monitoring   = local.c.monitoring
+    knative      = local.c.knative
+    dapr         = local.c.dapr
+    keda         = local.c.keda
+    kafka        = local.c.kafka ? var.kafka.mode : "none"
+    centrifugo   = local.c.centrifugo
+    dapr_shared  = local.c.dapr_shared
+  }
+}
+
+output "kafka_bootstrap_servers" {
+  description = "Bootstrap servers that the pubsub-kafka component uses."
+  value       = local.kafka_bootstrap
+}
+
+output "topics" {
+  description = "Kafka topics of the contract: partitions and retention (ms)."
+  value       = local.topics
+}
+
+output "dapr_http_endpoints" {
+  description = "Function name -> DAPR_HTTP_ENDPOINT of its Dapr Shared instance."
+  value       = { for f in keys(local.dapr_shared) : f => "http://${f}-dapr.${var.namespace}.svc.cluster.local:3500" }
+}
+
+output "token_secrets" {
+  description = "Function name -> Secret holding dapr-api-token and app-api-token (values never in state)."
+  value       = { for f in keys(local.dapr_shared) : f => "${f}-dapr-tokens" }
+}
+
+output "function_service_accounts" {
+  description = "Function name -> its service account (set it as serviceAccountName of the Knative service)."
+  value       = { for f, sa in kubernetes_service_account_v1.function : f => sa.metadata[0].name }
+}
+
+output "centrifugo_url" {
+  description = "In-cluster URL of Centrifugo (HTTP API and WebSocket at /connection/websocket)."
+  value       = local.c.centrifugo ? "http://centrifugo.${var.namespace}.svc.cluster.local:8000" : null
+}

@@ -1,0 +1,192 @@
+variable "environment" {
+  description = "Where the platform runs: \"local\" (minikube/kind: single replicas, in-memory Dapr scheduler) or \"aks\"."
+  type        = string
+
+  validation {
+    condition     = contains(["local", "aks"], var.environment)
+    error_message = "environment must be \"local\" or \"aks\"."
+  }
+}
+
+variable "components" {
+  description = <<-EOT
+    Which components this module installs. Turn `dapr` off when Dapr comes from the AKS
+    extension Microsoft.Dapr, and `keda` off when the AKS KEDA add-on is on (it must be the only
+    external metrics server). `kafka` installs the in-cluster broker chosen by `kafka.mode`.
+  EOT
+  type = object({
+    cert_manager = optional(bool, true)
+    monitoring   = optional(bool, true)
+    knative      = optional(bool, true)
+    dapr         = optional(bool, true)
+    keda         = optional(bool, true)
+    kafka        = optional(bool, true)
+    centrifugo   = optional(bool, true)
+    dapr_shared  = optional(bool, true)
+  })
+  default = {}
+}
+
+variable "namespace" {
+  description = "Namespace of the functions, their Dapr Shared instances and the push gateway (Pod Security \"restricted\")."
+  type        = string
+  default     = "taskpulse"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.namespace))
+    error_message = "namespace must be a DNS-1123 label."
+  }
+}
+
+variable "functions" {
+  description = "Function names; each is also its Dapr app id and Knative service name (contract.py Function)."
+  type        = list(string)
+  default     = ["create-task", "compute-next-occurrence", "send-reminder", "push-update"]
+
+  validation {
+    condition     = length(var.functions) > 0 && alltrue([for f in var.functions : can(regex("^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$", f))])
+    error_message = "functions must be a non-empty list of DNS-1123 labels of at most 42 characters."
+  }
+}
+
+variable "version_overrides" {
+  description = "Replace some of the pinned versions of modules/versions (keys: dapr, keda, knative_operator, ...). Leave empty to use the pins."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([for k in keys(var.version_overrides) : contains([
+      "dapr", "keda", "knative_operator", "knative_serving", "strimzi", "redpanda_chart",
+      "redpanda", "cert_manager", "kube_prometheus_stack", "centrifugo",
+    ], k)])
+    error_message = "version_overrides has an unknown key (see modules/versions/main.tf)."
+  }
+}
+
+variable "kafka" {
+  description = <<-EOT
+    Kafka for Dapr pub/sub. mode "strimzi" (operator + KRaft cluster + KafkaTopic resources),
+    "redpanda" (chart + a job that creates the topics with rpk) or "external" (a managed
+    Kafka-compatible service at `bootstrap_servers`; topics are created by the same rpk job,
+    with SASL credentials from the Secret `sasl_secret_name` in `namespace`, keys username/password).
+  EOT
+  type = object({
+    mode              = optional(string, "strimzi")
+    bootstrap_servers = optional(string, "")
+    replicas          = optional(number, 1)
+    storage_size      = optional(string, "10Gi")
+    sasl_secret_name  = optional(string, "")
+    sasl_mechanism    = optional(string, "SCRAM-SHA-512")
+    tls               = optional(bool, false)
+    create_topics     = optional(bool, true)
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["strimzi", "redpanda", "external"], var.kafka.mode)
+    error_message = "kafka.mode must be strimzi, redpanda or external."
+  }
+  validation {
+    condition     = var.kafka.mode != "external" || length(var.kafka.bootstrap_servers) > 0
+    error_message = "kafka.bootstrap_servers is required when kafka.mode is external."
+  }
+  validation {
+    condition     = var.kafka.replicas >= 1 && var.kafka.replicas <= 9
+    error_message = "kafka.replicas must be between 1 and 9."
+  }
+  validation {
+    condition     = contains(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], var.kafka.sasl_mechanism)
+    error_message = "kafka.sasl_mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+  }
+}
+
+variable "storage_class" {
+  description = "Storage class for Kafka, Prometheus and the Dapr scheduler; null uses the cluster default."
+  type        = string
+  default     = null
+}
+
+variable "dapr_control_plane_namespace" {
+  description = "Namespace of the Dapr control plane (the chart installs it there; the AKS extension uses dapr-system too)."
+  type        = string
+  default     = "dapr-system"
+}
+
+variable "dapr_trust_domain" {
+  description = "Dapr trust domain (chart value global.mtls.controlPlaneTrustDomain)."
+  type        = string
+  default     = "cluster.local"
+}
+
+variable "secrets" {
+  description = <<-EOT
+    Where the Dapr API/app tokens and the Centrifugo keys come from. "generated": ephemeral
+    random values written once into Kubernetes Secrets through write-only arguments (nothing
+    lands in state; bump `revision` to rotate). "key-vault": the AKS module stores them in Key
+    Vault and the Secrets Store CSI driver syncs them into the same Secrets through workload
+    identity (`key_vault_name`, `tenant_id`, `client_id` of the user-assigned identity).
+  EOT
+  type = object({
+    source         = optional(string, "generated")
+    revision       = optional(number, 1)
+    key_vault_name = optional(string, "")
+    tenant_id      = optional(string, "")
+    client_id      = optional(string, "")
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["generated", "key-vault"], var.secrets.source)
+    error_message = "secrets.source must be generated or key-vault."
+  }
+  validation {
+    condition     = var.secrets.source != "key-vault" || (var.secrets.key_vault_name != "" && var.secrets.tenant_id != "" && var.secrets.client_id != "")
+    error_message = "secrets.key_vault_name, tenant_id and client_id are required when secrets.source is key-vault."
+  }
+  validation {
+    condition     = var.secrets.revision >= 1
+    error_message = "secrets.revision must be 1 or more."
+  }
+}
+
+variable "knative_domain" {
+  description = "Domain of public Knative routes; empty keeps Knative's default (example.com, reach it through the Kourier service)."
+  type        = string
+  default     = ""
+}
+
+variable "monitoring" {
+  description = "kube-prometheus-stack settings."
+  type = object({
+    retention       = optional(string, "7d")
+    storage_size    = optional(string, "20Gi")
+    grafana_enabled = optional(bool, true)
+  })
+  default = {}
+
+  validation {
+    condition     = can(regex("^[0-9]+(h|d|w)$", var.monitoring.retention))
+    error_message = "monitoring.retention must look like 12h, 7d or 2w."
+  }
+}
+
+variable "centrifugo_allowed_origins" {
+  description = "Origins allowed to open a Centrifugo WebSocket."
+  type        = list(string)
+  default     = ["http://localhost:3000"]
+}
+
+variable "deployer_subjects" {
+  description = "Subjects (users, groups or service accounts) allowed to deploy the functions (Knative services) in the namespace, and nothing more."
+  type = list(object({
+    kind      = string
+    name      = string
+    namespace = optional(string)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for s in var.deployer_subjects : contains(["User", "Group", "ServiceAccount"], s.kind)])
+    error_message = "deployer_subjects kind must be User, Group or ServiceAccount."
+  }
+}

@@ -1,0 +1,4 @@
+output "pins" {
+  description = "Map of component name to the pinned chart or image version."
+  value       = local.pins
+}
