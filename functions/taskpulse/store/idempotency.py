@@ -88,6 +88,10 @@ class IdempotencyLog:
             .values(status=outcome.value, result_id=result_id, detail=detail)
         )
 
+    def release(self, key: str) -> None:
+        """Forget ``key`` so that a later delivery acts again (the effect did not happen)."""
+        self._session.execute(sa.delete(_T).where(_T.c.idempotency_key == key))
+
 
 def purge_expired(session: Session, *, now: datetime) -> int:
     result = session.execute(sa.delete(_T).where(_T.c.expires_at < now))

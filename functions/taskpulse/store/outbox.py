@@ -16,25 +16,18 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from taskpulse.ports import Publisher, PublishError
 from taskpulse.store.tables import OutboxRow
 
 log = logging.getLogger(__name__)
 
 _T = OutboxRow.__table__  # type: ignore[attr-defined]
 _KEY_LOCK_CLASS = 0x7A5C  # first half of the two-int advisory lock: "outbox key"
-
-
-class PublishError(Exception):
-    """The broker or Dapr refused or did not answer; the row stays pending."""
-
-
-class Publisher(Protocol):
-    def publish(self, topic: str, partition_key: str, event: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,16 @@
+"""create-task: the functions-framework entry point (`--target handle --signature-type http`).
+
+Only wiring lives here; the behaviour is in taskpulse.handlers.create_task.
+"""
+
+from flask import Request, Response
+
+from taskpulse.contract import Function
+from taskpulse.handlers.create_task import build
+from taskpulse.runtime import Runtime
+
+app = build(Runtime(Function("create-task")))
+
+
+def handle(request: Request) -> Response:
+    return app(request)

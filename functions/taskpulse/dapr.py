@@ -1,0 +1,174 @@
+"""Dapr's HTTP API over httpx: publish, jobs, secrets, output bindings.
+
+The function finds its Dapr at ``DAPR_HTTP_ENDPOINT`` (a sidecar or a Dapr Shared
+instance) and authenticates with ``DAPR_API_TOKEN``. Errors are split in two: a
+``DaprUnavailable`` is transient (retry the event), a ``DaprError`` is a refusal that
+retrying will not fix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from taskpulse.contract import PUBSUB_NAME
+from taskpulse.observability import DAPR_CALL_ERRORS, DAPR_CALL_SECONDS
+from taskpulse.ports import PublishError
+
+CLOUDEVENTS_JSON = "application/cloudevents+json"
+JOB_NAME_MAX = 253
+
+
+class DaprError(RuntimeError):
+    """Dapr answered with an error that a retry will not fix (4xx)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DaprUnavailable(DaprError, PublishError):
+    """Dapr did not answer or failed (5xx, timeout): transient, retry later."""
+
+
+def rfc3339_utc(moment: datetime) -> str:
+    """Dapr's scheduler runs cron in its own clock: always send UTC with ``Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("a job time must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class DaprClient:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        api_token: str | None = None,
+        timeout: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"dapr-api-token": api_token} if api_token else {}
+        self._http = httpx.Client(
+            base_url=endpoint.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
+        self._jobs_prefix: str | None = None  # learned on first use: stable or alpha1
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, operation: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        start = time.perf_counter()
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            DAPR_CALL_ERRORS.labels(operation=operation).inc()
+            raise DaprUnavailable(f"Dapr {operation} failed: {error!r}") from error
+        finally:
+            DAPR_CALL_SECONDS.labels(operation=operation).observe(time.perf_counter() - start)
+        if response.status_code >= 500:
+            DAPR_CALL_ERRORS.labels(operation=operation).inc()
+            raise DaprUnavailable(
+                f"Dapr {operation} answered {response.status_code}: {response.text[:500]}"
+            )
+        return response
+
+    @staticmethod
+    def _refused(operation: str, response: httpx.Response) -> DaprError:
+        DAPR_CALL_ERRORS.labels(operation=operation).inc()
+        return DaprError(
+            f"Dapr {operation} refused ({response.status_code}): {response.text[:500]}",
+            status=response.status_code,
+        )
+
+    # -- pub/sub -----------------------------------------------------------------------
+
+    def publish(self, topic: str, partition_key: str, event: dict[str, Any]) -> None:
+        """Publish a structured CloudEvent as is (Dapr adds only trace and topic fields)."""
+        response = self._call(
+            "publish",
+            "POST",
+            f"/v1.0/publish/{PUBSUB_NAME}/{quote(topic, safe='')}",
+            params={"metadata.partitionKey": partition_key},
+            content=json.dumps(event, separators=(",", ":")).encode(),
+            headers={"content-type": CLOUDEVENTS_JSON},
+        )
+        if response.status_code not in (200, 204):
+            # 403 (scoping) and 404 (no such component) need an operator, not a retry loop;
+            # still they must not lose the event, so the outbox keeps it pending.
+            raise DaprUnavailable(
+                f"Dapr publish to {topic} refused ({response.status_code}): {response.text[:500]}"
+            )
+
+    # -- jobs --------------------------------------------------------------------------
+
+    def _jobs(self, method: str, name: str, **kwargs: Any) -> httpx.Response:
+        if len(name) > JOB_NAME_MAX:
+            raise DaprError(f"job name longer than {JOB_NAME_MAX} characters: {name[:40]}...")
+        prefixes = [self._jobs_prefix] if self._jobs_prefix else ["/v1.0/jobs", "/v1.0-alpha1/jobs"]
+        response: httpx.Response | None = None
+        for prefix in prefixes:
+            response = self._call(f"jobs.{method.lower()}", method, f"{prefix}/{name}", **kwargs)
+            # Before 1.18 the stable route does not exist: the router answers 404/405.
+            if (
+                response.status_code in (404, 405)
+                and self._jobs_prefix is None
+                and ("ERR_JOB_NOT_FOUND" not in response.text)
+            ):
+                continue
+            self._jobs_prefix = prefix
+            return response
+        assert response is not None
+        return response
+
+    def schedule_job(
+        self,
+        name: str,
+        *,
+        due_time: datetime,
+        data: dict[str, Any],
+        overwrite: bool = True,
+        max_retries: int = 5,
+        retry_interval: str = "10s",
+    ) -> None:
+        """A one-shot job; the trigger comes back as ``POST /job/<name>`` to this app id."""
+        body = {
+            "dueTime": rfc3339_utc(due_time),
+            "data": data,
+            "overwrite": overwrite,
+            "failurePolicy": {"constant": {"interval": retry_interval, "maxRetries": max_retries}},
+        }
+        response = self._jobs("POST", name, json=body)
+        if response.status_code not in (200, 204):
+            raise self._refused("jobs.schedule", response)
+
+    def delete_job(self, name: str) -> None:
+        response = self._jobs("DELETE", name)
+        if response.status_code not in (200, 204, 404):
+            raise self._refused("jobs.delete", response)
+
+    # -- secrets and bindings ----------------------------------------------------------
+
+    def get_secret(self, store: str, key: str) -> dict[str, str]:
+        response = self._call("secrets.get", "GET", f"/v1.0/secrets/{store}/{quote(key)}")
+        if response.status_code != 200:
+            raise self._refused("secrets.get", response)
+        secret: dict[str, str] = response.json()
+        return secret
+
+    def invoke_binding(
+        self, name: str, operation: str, data: Any, metadata: dict[str, str] | None = None
+    ) -> bytes:
+        response = self._call(
+            "bindings.invoke",
+            "POST",
+            f"/v1.0/bindings/{name}",
+            json={"operation": operation, "data": data, "metadata": metadata or {}},
+        )
+        if response.status_code not in (200, 204):
+            raise self._refused("bindings.invoke", response)
+        return response.content

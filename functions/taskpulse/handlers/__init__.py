@@ -1,0 +1,1 @@
+"""One module per function: decode the event, call the service, answer Dapr."""

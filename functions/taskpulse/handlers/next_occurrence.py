@@ -1,0 +1,97 @@
+"""compute-next-occurrence: completions, cancellations, and on_schedule series' jobs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from taskpulse.contract import EventType, Function
+from taskpulse.domain import RecurrenceMode
+from taskpulse.events import (
+    CloudEvent,
+    TaskCancelledData,
+    TaskCompletedData,
+    TaskData,
+    parse_data,
+)
+from taskpulse.http import Answer, FunctionApp
+from taskpulse.runtime import Runtime
+
+log = logging.getLogger("taskpulse.next_occurrence")
+JOB_PREFIX = "occurrence-"
+
+
+def occurrence_job(series_id: str, task_id: str) -> str:
+    return f"{JOB_PREFIX}{series_id}-{task_id}"
+
+
+def build(runtime: Runtime) -> FunctionApp:
+    from taskpulse.services import series as service
+
+    def done(result: service.Result) -> Answer:
+        runtime.flush(result.outbox_ids)
+        return Answer("SUCCESS", result.note)
+
+    def completed(event: CloudEvent) -> Answer:
+        data = parse_data(event, TaskCompletedData)
+        return done(
+            service.complete_task(
+                runtime.unit_of_work,
+                data,
+                source=event.source,
+                event_id=event.id,
+                traceparent=event.traceparent,
+            )
+        )
+
+    def cancelled(event: CloudEvent) -> Answer:
+        data = parse_data(event, TaskCancelledData)
+        return done(
+            service.cancel_task(
+                runtime.unit_of_work,
+                data,
+                source=event.source,
+                event_id=event.id,
+                traceparent=event.traceparent,
+            )
+        )
+
+    def created(event: CloudEvent) -> Answer:
+        """An on_schedule occurrence: the job that creates the next one fires at its due time.
+
+        The job is scheduled here, through this function's own Dapr, because a job
+        trigger only ever reaches the app id that scheduled it.
+        """
+        task = parse_data(event, TaskData)
+        if task.recurrence_mode is not RecurrenceMode.ON_SCHEDULE or task.series_id is None:
+            return Answer.success()
+        if task.occurrence_at is None:
+            return Answer.drop(f"on_schedule task {task.id} has no occurrence_at")
+        runtime.dapr.schedule_job(
+            occurrence_job(task.series_id, task.id),
+            due_time=task.occurrence_at,
+            data={"series_id": task.series_id, "task_id": task.id, "user_id": task.user_id},
+        )
+        return Answer.success()
+
+    def job(name: str, data: Any) -> Answer:
+        if not name.startswith(JOB_PREFIX) or not isinstance(data, dict):
+            return Answer.drop(f"unknown job {name}")
+        return done(
+            service.advance_on_schedule(
+                runtime.unit_of_work, series_id=str(data["series_id"]), task_id=str(data["task_id"])
+            )
+        )
+
+    return FunctionApp(
+        Function.COMPUTE_NEXT_OCCURRENCE,
+        handlers={
+            EventType.TASK_COMPLETED: completed,
+            EventType.TASK_CANCELLED: cancelled,
+            EventType.TASK_CREATED: created,
+        },
+        dead_letters=runtime.dead_letters,
+        app_api_token=runtime.app_api_token,
+        max_event_bytes=runtime.settings.max_event_bytes,
+        jobs=job,
+    )

@@ -1,0 +1,78 @@
+"""send-reminder: one Dapr job per reminder, delivered once when it fires."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from taskpulse.contract import EventType, Function
+from taskpulse.events import (
+    CloudEvent,
+    ReminderScheduledData,
+    TaskCancelledData,
+    TaskCompletedData,
+    parse_data,
+)
+from taskpulse.http import Answer, FunctionApp
+from taskpulse.runtime import Runtime
+
+JOB_PREFIX = "reminder-"
+
+
+def reminder_job(task_id: str) -> str:
+    """One reminder per task: a rescheduled reminder overwrites the job of the old one."""
+    return f"{JOB_PREFIX}{task_id}"
+
+
+def build(runtime: Runtime) -> FunctionApp:
+    def scheduled(event: CloudEvent) -> Answer:
+        data = parse_data(event, ReminderScheduledData)
+        runtime.dapr.schedule_job(
+            reminder_job(data.task_id),
+            due_time=data.remind_at,
+            data=data.model_dump(mode="json"),
+        )
+        return Answer.success()
+
+    def closed(event: CloudEvent) -> Answer:
+        data: TaskCompletedData | TaskCancelledData = (
+            parse_data(event, TaskCompletedData)
+            if event.type == EventType.TASK_COMPLETED
+            else parse_data(event, TaskCancelledData)
+        )
+        # Only a cleanup: a reminder that fires anyway re-reads the task and stays silent.
+        runtime.dapr.delete_job(reminder_job(data.task_id))
+        return Answer.success()
+
+    def job(name: str, body: Any) -> Answer:
+        from taskpulse.services.reminders import deliver
+
+        if not name.startswith(JOB_PREFIX):
+            return Answer.drop(f"unknown job {name}")
+        try:
+            data = ReminderScheduledData.model_validate(body)
+        except ValidationError as error:
+            return Answer.drop(f"job {name}: invalid data: {error.error_count()} error(s)")
+        delivery = deliver(
+            runtime.unit_of_work,
+            data,
+            pusher=runtime.push,
+            mailer=runtime.mailer,
+            mail_to=runtime.mail_to,
+        )
+        runtime.flush(delivery.outbox_ids)
+        return Answer("SUCCESS", delivery.skipped and f"not delivered: {delivery.skipped}")
+
+    return FunctionApp(
+        Function.SEND_REMINDER,
+        handlers={
+            EventType.REMINDER_SCHEDULED: scheduled,
+            EventType.TASK_COMPLETED: closed,
+            EventType.TASK_CANCELLED: closed,
+        },
+        dead_letters=runtime.dead_letters,
+        app_api_token=runtime.app_api_token,
+        max_event_bytes=runtime.settings.max_event_bytes,
+        jobs=job,
+    )

@@ -1,0 +1,285 @@
+"""The functions-framework surface every function shares.
+
+One ``FunctionApp`` per function routes a request: health and metrics, Dapr job
+triggers (``POST /job/<name>``), and CloudEvents (structured or binary) on ``POST /`` and
+on the paths of the function's subscriptions. It checks ``APP_API_TOKEN``, turns the
+handler's result into Dapr's pub/sub answer, and sends every event that can never
+succeed to its topic's dead-letter topic together with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flask import Request, Response
+
+from taskpulse.contract import JOB_ROUTE_PREFIX, SUBSCRIPTIONS, EventType, Function, Topic
+from taskpulse.events import CloudEvent, InvalidEvent, parse_envelope
+from taskpulse.observability import EVENTS, HANDLE_SECONDS, trace_id, trace_id_of
+
+log = logging.getLogger("taskpulse.http")
+
+Status = Literal["SUCCESS", "RETRY", "DROP"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a handler decided; ``reason`` is logged and travels with a dead letter."""
+
+    status: Status
+    reason: str | None = None
+
+    @classmethod
+    def success(cls) -> Answer:
+        return cls("SUCCESS")
+
+    @classmethod
+    def retry(cls, reason: str) -> Answer:
+        return cls("RETRY", reason)
+
+    @classmethod
+    def drop(cls, reason: str) -> Answer:
+        return cls("DROP", reason)
+
+
+EventHandler = Callable[[CloudEvent], Answer]
+JobHandler = Callable[[str, Any], Answer]
+RequestHandler = Callable[[Request, CloudEvent], Response]
+
+
+class DeadLetters:
+    """Where dropped events go: ``<topic>-dlq``, the original event plus the reason."""
+
+    def __init__(self, publish: Callable[[str, str, dict[str, Any]], None]) -> None:
+        self._publish = publish
+
+    def send(self, topic: Topic, event: dict[str, Any], reason: str, function: Function) -> None:
+        letter = {**event, "deadletterreason": reason[:1000], "deadletterfunction": function.value}
+        key = str(event.get("partitionkey") or event.get("id") or "unknown")
+        self._publish(topic.dead_letter, key, letter)
+
+
+def _json(body: object, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def dapr_answer(answer: Answer) -> Response:
+    return _json({"status": answer.status})
+
+
+@dataclass
+class FunctionApp:
+    function: Function
+    handlers: Mapping[EventType, EventHandler]
+    """By CloudEvent type; each subscription path of this function accepts its own types."""
+    dead_letters: Callable[[], DeadLetters]
+    app_api_token: Callable[[], str | None]
+    max_event_bytes: int = 64 * 1024
+    jobs: JobHandler | None = None
+    root: RequestHandler | None = None
+    """``POST /`` with a handler of its own (create-task answers with the created task)."""
+    ready: Callable[[], bool] = lambda: True
+    routes: dict[str, tuple[Topic, frozenset[EventType]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.routes = {
+            s.path: (s.topic, frozenset(s.types))
+            for s in SUBSCRIPTIONS
+            if s.function is self.function
+        }
+
+    # -- the entry point functions-framework calls --------------------------------------
+
+    def __call__(self, request: Request) -> Response:
+        path = request.path.rstrip("/") or "/"
+        if request.method == "GET":
+            return self._get(path)
+        if request.method != "POST":
+            return _json({"error": f"{request.method} is not supported"}, 405)
+        if not self._authorised(request):
+            return _json({"error": "missing or wrong dapr-api-token"}, 401)
+        if path.startswith(JOB_ROUTE_PREFIX) and self.jobs is not None:
+            return self._job(path.removeprefix(JOB_ROUTE_PREFIX), request)
+        if path == "/" or path in self.routes:
+            return self._event(path, request)
+        return _json({"error": f"no route {path}"}, 404)
+
+    def _get(self, path: str) -> Response:
+        if path == "/health/liveness":
+            return _json({"status": "ok"})
+        if path == "/health/readiness":
+            ok = self.ready()
+            return _json({"status": "ok" if ok else "not ready"}, 200 if ok else 503)
+        if path == "/metrics":
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+        return _json({"error": f"no route GET {path}"}, 404)
+
+    def _authorised(self, request: Request) -> bool:
+        expected = self.app_api_token()
+        if not expected:
+            return True
+        given = request.headers.get("dapr-api-token", "")
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    # -- job triggers ------------------------------------------------------------------
+
+    def _job(self, name: str, request: Request) -> Response:
+        assert self.jobs is not None
+        start = time.perf_counter()
+        try:
+            data = json.loads(request.get_data() or b"null")
+        except ValueError:
+            log.error("job %s: body is not JSON; dropped", name)
+            return _json({"status": "DROP"})
+        answer = self._guarded(lambda: self.jobs(name, data) if self.jobs else Answer.success())
+        HANDLE_SECONDS.labels(self.function.value, "job").observe(time.perf_counter() - start)
+        EVENTS.labels(self.function.value, "job", answer.status.lower()).inc()
+        if answer.status == "RETRY":
+            # Anything but 2xx makes Dapr apply the job's failure policy (retry).
+            return _json({"status": "RETRY", "reason": answer.reason}, 500)
+        if answer.status == "DROP":
+            log.warning("job %s dropped: %s", name, answer.reason, extra={"reason": answer.reason})
+        return _json({"status": answer.status})
+
+    # -- CloudEvents -------------------------------------------------------------------
+
+    def _event(self, path: str, request: Request) -> Response:
+        start = time.perf_counter()
+        topic, allowed = self.routes.get(path, (None, frozenset(self.handlers)))
+        raw = request.get_data()
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        try:
+            payload = decode_request(headers, raw, self.max_event_bytes)
+            event = parse_envelope(payload)
+            event_type = event.event_type
+        except InvalidEvent as error:
+            return self._invalid(path, topic, headers, raw, error.reason)
+        token = trace_id.set(trace_id_of(event.traceparent))
+        try:
+            if path == "/" and self.root is not None:
+                return self.root(request, event)
+            handler = self.handlers.get(event_type)
+            if handler is None or event_type not in allowed:
+                answer = Answer.drop(
+                    f"{self.function.value} does not handle {event.type} on {path}"
+                )
+            else:
+                answer = self._guarded(lambda: handler(event))
+            if answer.status == "DROP" and topic is not None:
+                answer = self._dead_letter(topic, payload, answer)
+            EVENTS.labels(self.function.value, event.type, answer.status.lower()).inc()
+            if answer.reason:
+                log.log(
+                    logging.WARNING if answer.status != "SUCCESS" else logging.INFO,
+                    "%s %s: %s",
+                    event.type,
+                    answer.status,
+                    answer.reason,
+                    extra={"event_id": event.id, "event_type": event.type, "reason": answer.reason},
+                )
+            return dapr_answer(answer)
+        finally:
+            trace_id.reset(token)
+            HANDLE_SECONDS.labels(self.function.value, path).observe(time.perf_counter() - start)
+
+    def _invalid(
+        self, path: str, topic: Topic | None, headers: dict[str, str], raw: bytes, reason: str
+    ) -> Response:
+        EVENTS.labels(self.function.value, "invalid", "drop").inc()
+        log.warning("invalid event on %s: %s", path, reason, extra={"reason": reason})
+        if topic is None:
+            return _json({"error": reason}, 400)
+        letter = _salvage(headers, raw, self.max_event_bytes)
+        return dapr_answer(self._dead_letter(topic, letter, Answer.drop(reason)))
+
+    def _dead_letter(self, topic: Topic, event: dict[str, Any], answer: Answer) -> Answer:
+        """Publish the dead letter ourselves so that it carries the reason."""
+        reason = answer.reason or "dropped"
+        try:
+            self.dead_letters().send(topic, event, reason, self.function)
+        except Exception as error:
+            return Answer.retry(f"dead letter not published ({error}); original reason: {reason}")
+        return Answer("SUCCESS", f"dead-lettered to {topic.dead_letter}: {reason}")
+
+    def _guarded(self, call: Callable[[], Answer]) -> Answer:
+        """Map exceptions to answers: rules broken -> DROP, everything else -> RETRY."""
+        from taskpulse.domain import DomainError
+
+        try:
+            return call()
+        except (DomainError, InvalidEvent) as error:
+            return Answer.drop(str(error))
+        except Exception as error:
+            log.exception("handler failed; asking Dapr to retry")
+            return Answer.retry(f"{type(error).__name__}: {error}")
+
+
+def decode_request(headers: Mapping[str, str], raw: bytes, limit: int) -> dict[str, Any]:
+    """The CloudEvent of a request as a dict: structured, binary, or Dapr's raw wrapper.
+
+    ``headers`` has lower-case names."""
+    if len(raw) > limit:
+        raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {limit}")
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if "ce-specversion" in headers and content_type != ("application/cloudevents+json"):
+        return _binary(headers, raw)
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        raise InvalidEvent("body is not JSON (and no ce-* headers for binary mode)") from None
+    if not isinstance(payload, dict):
+        raise InvalidEvent("a structured CloudEvent must be a JSON object")
+    inner = payload.get("data_base64")
+    if inner is not None and payload.get("type") == "com.dapr.event.sent":
+        # rawPayload subscriptions: Dapr wraps the broker's bytes, whatever they are.
+        try:
+            return decode_request({}, base64.b64decode(inner, validate=True), limit)
+        except (binascii.Error, ValueError):
+            raise InvalidEvent("data_base64 is not base64") from None
+    return payload
+
+
+def _binary(headers: Mapping[str, str], raw: bytes) -> dict[str, Any]:
+    from cloudevents.exceptions import GenericException
+    from cloudevents.http import from_http
+
+    try:
+        event = from_http(dict(headers), raw)
+    except GenericException as error:
+        raise InvalidEvent(f"not a binary-mode CloudEvent: {error}") from None
+    payload: dict[str, Any] = dict(event.get_attributes())
+    data = event.data
+    if isinstance(data, bytes):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            raise InvalidEvent("binary-mode data is not JSON") from None
+    payload["data"] = data
+    return payload
+
+
+def _salvage(headers: Mapping[str, str], raw: bytes, limit: int) -> dict[str, Any]:
+    """As much of an invalid event as can travel to the dead-letter topic."""
+    if len(raw) <= limit:
+        try:
+            payload = json.loads(raw)
+            if isinstance(payload, dict):
+                return payload
+        except ValueError:
+            pass
+    text = raw[:4096].decode("utf-8", errors="replace")
+    return {
+        "deadletterbody": text,
+        "deadletterbytes": len(raw),
+        "contenttype": headers.get("content-type"),
+    }

@@ -1,0 +1,150 @@
+"""Per-process wiring of a function, built lazily and once.
+
+A cold start pays only for what the first event needs: push-update never imports the
+store, and nothing connects anywhere before a request arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from taskpulse.contract import Function
+from taskpulse.http import DeadLetters
+from taskpulse.observability import OUTBOX_PUBLISHED, configure_logging
+from taskpulse.settings import Settings
+
+if TYPE_CHECKING:
+    from taskpulse.dapr import DaprClient
+    from taskpulse.mail import SmtpMailer
+    from taskpulse.push import PushGateway
+    from taskpulse.store import Store
+    from taskpulse.store.outbox import OutboxRelay
+    from taskpulse.store.uow import UnitOfWork
+
+log = logging.getLogger("taskpulse.runtime")
+T = TypeVar("T")
+SWEEP_EVERY_SECONDS = 30.0
+"""How often a busy function also publishes what others (or a crash) left in the outbox."""
+
+
+class Runtime:
+    def __init__(self, function: Function, settings: Settings | None = None) -> None:
+        self.function = function
+        self._settings = settings
+        self._lock = threading.RLock()
+        self._parts: dict[str, Any] = {}
+        self._last_sweep = 0.0
+        configure_logging(function.value)
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._parts:
+                self._parts[name] = build()
+            part: T = self._parts[name]
+            return part
+
+    @property
+    def settings(self) -> Settings:
+        return self._once("settings", lambda: self._settings or Settings())
+
+    @property
+    def dapr(self) -> DaprClient:
+        from taskpulse.dapr import DaprClient
+
+        def build() -> DaprClient:
+            token = self.settings.dapr_api_token
+            return DaprClient(
+                self.settings.dapr_http_endpoint,
+                api_token=token.get_secret_value() if token else None,
+                timeout=self.settings.dapr_timeout_seconds,
+            )
+
+        return self._once("dapr", build)
+
+    @property
+    def store(self) -> Store:
+        from taskpulse.store import Store
+
+        return self._once(
+            "store",
+            lambda: Store(
+                self.settings.database_url,
+                pool_size=self.settings.database_pool_size,
+                retention=self.settings.idempotency_retention,
+            ),
+        )
+
+    def unit_of_work(self) -> UnitOfWork:
+        return self.store.unit_of_work()
+
+    @property
+    def relay(self) -> OutboxRelay:
+        return self._once(
+            "relay",
+            lambda: self.store.relay(
+                self.dapr,
+                batch_size=self.settings.outbox_batch_size,
+                max_backoff=self.settings.outbox_max_backoff,
+            ),
+        )
+
+    @property
+    def push(self) -> PushGateway:
+        from taskpulse.push import PushGateway
+
+        def build() -> PushGateway:
+            key = self.settings.centrifugo_api_key
+            return PushGateway(
+                self.settings.centrifugo_api_url,
+                api_key=key.get_secret_value() if key else None,
+            )
+
+        return self._once("push", build)
+
+    @property
+    def mailer(self) -> SmtpMailer:
+        from taskpulse.mail import SmtpMailer
+
+        def build() -> SmtpMailer:
+            s = self.settings
+            return SmtpMailer(
+                host=s.smtp_host,
+                port=s.smtp_port,
+                sender=s.smtp_sender,
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                starttls=s.smtp_starttls,
+            )
+
+        return self._once("mailer", build)
+
+    def mail_to(self, user_id: str) -> str:
+        return f"{user_id}@{self.settings.mail_domain}"
+
+    def dead_letters(self) -> DeadLetters:
+        return self._once("dead_letters", lambda: DeadLetters(self.dapr.publish))
+
+    def app_api_token(self) -> str | None:
+        token = self.settings.app_api_token
+        return token.get_secret_value() if token else None
+
+    def flush(self, outbox_ids: Sequence[int]) -> None:
+        """Publish what a handler just committed; now and then sweep everything pending.
+
+        Failures only log: the rows stay pending and the next sweep publishes them.
+        """
+        try:
+            if outbox_ids:
+                report = self.relay.publish(outbox_ids)
+                OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
+            now = time.monotonic()
+            if now - self._last_sweep >= SWEEP_EVERY_SECONDS:
+                self._last_sweep = now
+                report = self.relay.sweep()
+                OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
+        except Exception:
+            log.exception("outbox publish failed; the sweep will retry")

@@ -1,0 +1,141 @@
+"""Use cases of reminders: schedule the one-shot job, and deliver when it fires.
+
+Delivery happens at most once per reminder and channel: the channel's idempotency key is
+committed before the send, and released only when the channel says for certain that
+nothing was delivered. The push channel is also protected by the gateway's own
+idempotency key, so its retries cannot show a reminder twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from taskpulse.contract import TASK_UPDATES, EventType, Function
+from taskpulse.domain import TaskStatus
+from taskpulse.events import ReminderScheduledData, ReminderSentData
+from taskpulse.mail import Mail, MailError
+from taskpulse.services.emit import emit, fact
+from taskpulse.store.idempotency import Outcome
+from taskpulse.store.uow import UnitOfWork
+
+SOURCE = Function.SEND_REMINDER
+
+
+def job_name(task_id: str, remind_at: datetime) -> str:
+    """One job per reminder; the name says which, within Dapr's name rules."""
+    return f"reminder-{task_id}-{int(remind_at.timestamp())}"
+
+
+class Pusher(Protocol):
+    def publish(self, user_id: str, data: Mapping[str, Any], *, idempotency_key: str) -> None: ...
+
+
+class Mailer(Protocol):
+    def send(self, mail: Mail) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    sent: tuple[str, ...]
+    skipped: str | None = None
+    outbox_ids: tuple[int, ...] = ()
+
+
+def _reminder_id(data: ReminderScheduledData) -> str:
+    raw = f"{data.user_id}:{data.task_id}:{data.remind_at.isoformat()}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def deliver(
+    unit_of_work: Callable[[], UnitOfWork],
+    data: ReminderScheduledData,
+    *,
+    pusher: Pusher,
+    mailer: Mailer,
+    mail_to: Callable[[str], str],
+    traceparent: str | None = None,
+) -> Delivery:
+    """Deliver a fired reminder unless it went stale (task done, cancelled, rescheduled)."""
+    with unit_of_work() as uow:
+        task = uow.tasks.get(data.task_id)
+        if task is None:
+            return Delivery((), skipped="task no longer exists")
+        task.ensure_owner(data.user_id)
+        if task.status is not TaskStatus.OPEN:
+            return Delivery((), skipped=f"task is {task.status.value}")
+        if task.remind_at != data.remind_at:
+            return Delivery((), skipped="reminder was rescheduled")
+    reminder = _reminder_id(data)
+    sent: list[str] = []
+    push_data = {
+        "type": "reminder",
+        "task_id": task.id,
+        "title": task.title,
+        "due_at": data.due_at.isoformat(),
+        "remind_at": data.remind_at.isoformat(),
+    }
+
+    def once(channel: str, send: Callable[[], None], *, released_on: type[Exception]) -> None:
+        key = f"reminder:{channel}:{reminder}"
+        with unit_of_work() as uow:
+            if uow.processed.claim(key) is not None:
+                return
+            uow.commit()
+        try:
+            send()
+        except released_on as error:
+            if not isinstance(error, MailError) or error.definitely_not_sent:
+                with unit_of_work() as uow:
+                    uow.processed.release(key)
+                    uow.commit()
+            raise
+        sent.append(channel)
+
+    from taskpulse.push import PushError
+
+    once(
+        "push",
+        lambda: pusher.publish(task.user_id, push_data, idempotency_key=reminder),
+        released_on=PushError,
+    )
+    once(
+        "email",
+        lambda: mailer.send(
+            Mail(
+                to=mail_to(task.user_id),
+                subject=f"Reminder: {task.title}",
+                body=f"{task.title}\nDue {data.due_at.isoformat()}\n",
+                message_id=f"<{reminder}@taskpulse>",
+            )
+        ),
+        released_on=MailError,
+    )
+    with unit_of_work() as uow:
+        if uow.processed.claim(f"reminder:sent:{reminder}") is None:
+            emit(
+                uow,
+                fact(
+                    EventType.REMINDER_SENT,
+                    task,
+                    ReminderSentData(
+                        task_id=task.id,
+                        user_id=task.user_id,
+                        remind_at=data.remind_at,
+                        sent_at=uow.now,
+                        channels=["push", "email"],
+                    ),
+                    source=SOURCE,
+                    traceparent=traceparent,
+                    key=f"{reminder}:sent",
+                ),
+                TASK_UPDATES,
+            )
+            uow.processed.record(
+                f"reminder:sent:{reminder}", outcome=Outcome.DONE, result_id=task.id
+            )
+        uow.commit()
+        return Delivery(tuple(sent), outbox_ids=tuple(uow.outbox.added_ids))

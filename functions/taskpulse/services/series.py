@@ -1,0 +1,259 @@
+"""Use cases of recurring series: complete, cancel, and advance to the next occurrence.
+
+The next occurrence is computed in the task's IANA zone from the series' rule and its
+anchor (the last occurrence), never from DTSTART, and created exactly once: the
+idempotency key of the occurrence and the unique (series, occurrence) index both guard it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from taskpulse.contract import TASK_EVENTS, TASK_UPDATES, EventType, Function
+from taskpulse.domain import InvalidTransition, Task, TaskNotFound, TaskStatus
+from taskpulse.domain.series import Series
+from taskpulse.events import SeriesEndedData, TaskCancelledData, TaskCompletedData
+from taskpulse.services.emit import emit, emit_created, fact
+from taskpulse.store.idempotency import Outcome, command_key, occurrence_key
+from taskpulse.store.uow import UnitOfWork
+
+SOURCE = Function.COMPUTE_NEXT_OCCURRENCE
+SKIP_LIMIT = 100_000
+"""How many missed instances we count before we stop counting (the result stays exact)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Advanced:
+    next_task: Task | None
+    skipped: int
+    ended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one event did; a repeat of the event returns the first one's ``task_id``."""
+
+    task_id: str | None
+    repeated: bool = False
+    note: str | None = None
+    outbox_ids: tuple[int, ...] = ()
+
+
+def _rule_text(series: Series) -> str:
+    from taskpulse.recurrence import build_rule
+
+    return build_rule(series.rrule, series.series_start, series.timezone)
+
+
+def _end_reason(rrule: str) -> str:
+    parts = {part.split("=", 1)[0].upper() for part in rrule.split(";")}
+    if "COUNT" in parts:
+        return "count"
+    if "UNTIL" in parts:
+        return "until"
+    return "no-further-instance"
+
+
+def advance(
+    uow: UnitOfWork,
+    series: Series,
+    template: Task,
+    *,
+    not_before: datetime,
+    traceparent: str | None,
+    source: Function = SOURCE,
+) -> Advanced:
+    """Create the first occurrence after the anchor that is later than ``not_before``.
+
+    Instances that already passed (a task completed late, a job that fired late) are
+    skipped and counted, not created: nobody wants a backlog of overdue copies.
+    """
+    from taskpulse.recurrence import next_occurrence
+
+    rule = _rule_text(series)
+    candidate = next_occurrence(rule, series.last_occurrence_at, tz=series.timezone)
+    skipped = 0
+    while candidate is not None and candidate <= not_before and skipped < SKIP_LIMIT:
+        skipped += 1
+        candidate = next_occurrence(rule, candidate, tz=series.timezone)
+    if candidate is not None and candidate <= not_before:
+        candidate = next_occurrence(rule, not_before, tz=series.timezone)
+    if candidate is None:
+        uow.series.save(series.ended(now=uow.now))
+        ended = fact(
+            EventType.SERIES_ENDED,
+            template,
+            SeriesEndedData(
+                series_id=series.id,
+                user_id=series.user_id,
+                last_task_id=template.id,
+                reason=_end_reason(series.rrule),  # type: ignore[arg-type]
+            ),
+            source=source,
+            traceparent=traceparent,
+            key=f"{series.id}:ended",
+        )
+        emit(uow, ended, TASK_EVENTS, TASK_UPDATES)
+        return Advanced(None, skipped, ended=True)
+    key = occurrence_key(series.user_id, template.id, candidate)
+    if uow.processed.claim(key) is not None:
+        return Advanced(uow.tasks.in_series_at(series.id, candidate), skipped, ended=False)
+    next_task = template.next_occurrence(occurrence_at=candidate, now=uow.now)
+    uow.series.save(series.advanced_to(candidate, now=uow.now))
+    uow.tasks.add(next_task)
+    emit_created(uow, next_task, source=source, traceparent=traceparent)
+    uow.processed.record(key, outcome=Outcome.DONE, result_id=next_task.id)
+    return Advanced(next_task, skipped, ended=False)
+
+
+def _load(uow: UnitOfWork, task_id: str, user_id: str) -> Task:
+    task = uow.tasks.get(task_id, for_update=True)
+    if task is None:
+        raise TaskNotFound(f"task {task_id} does not exist")
+    task.ensure_owner(user_id)
+    return task
+
+
+def complete_task(
+    unit_of_work: Callable[[], UnitOfWork],
+    data: TaskCompletedData,
+    *,
+    source: str,
+    event_id: str,
+    traceparent: str | None = None,
+) -> Result:
+    """Record a completion; for an on_completion series, create the next occurrence."""
+    key = command_key(source, event_id)
+    with unit_of_work() as uow:
+        if (prior := uow.processed.claim(key)) is not None:
+            return Result(prior.result_id, repeated=True)
+        task = _load(uow, data.task_id, data.user_id)
+        if task.status is TaskStatus.COMPLETED:
+            uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
+            uow.commit()
+            return Result(task.id, note="already completed: nothing to do")
+        completed_at = data.completed_at or uow.now
+        done = task.complete(by=data.user_id, at=completed_at)
+        uow.tasks.save(done)
+        advanced = None
+        series = uow.series.get(task.series_id, for_update=True) if task.series_id else None
+        if (
+            series is not None
+            and series.is_active
+            and series.recurrence_mode.value == "on_completion"
+        ):
+            advanced = advance(
+                uow,
+                series,
+                done,
+                not_before=max(completed_at, uow.now),
+                traceparent=traceparent,
+            )
+        _emit_completed(uow, done, advanced, traceparent)
+        uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
+        uow.commit()
+        note = None
+        if advanced is not None and advanced.skipped:
+            note = f"completed late: {advanced.skipped} past occurrence(s) skipped"
+        return Result(task.id, note=note, outbox_ids=tuple(uow.outbox.added_ids))
+
+
+def _emit_completed(
+    uow: UnitOfWork, done: Task, advanced: Advanced | None, traceparent: str | None
+) -> None:
+    next_task = advanced.next_task if advanced else None
+    event = fact(
+        EventType.TASK_COMPLETED,
+        done,
+        TaskCompletedData(
+            task_id=done.id,
+            user_id=done.user_id,
+            completed_at=done.completed_at,
+            next_task_id=next_task.id if next_task else None,
+            next_occurrence_at=next_task.occurrence_at if next_task else None,
+            skipped_occurrences=advanced.skipped if advanced else None,
+        ),
+        source=SOURCE,
+        traceparent=traceparent,
+        key=f"{done.id}:completed",
+    )
+    emit(uow, event, TASK_UPDATES)
+
+
+def cancel_task(
+    unit_of_work: Callable[[], UnitOfWork],
+    data: TaskCancelledData,
+    *,
+    source: str,
+    event_id: str,
+    traceparent: str | None = None,
+) -> Result:
+    """Cancel one occurrence (an on_completion series moves on) or end the whole series."""
+    key = command_key(source, event_id)
+    with unit_of_work() as uow:
+        if (prior := uow.processed.claim(key)) is not None:
+            return Result(prior.result_id, repeated=True)
+        task = _load(uow, data.task_id, data.user_id)
+        series = uow.series.get(task.series_id, for_update=True) if task.series_id else None
+        cancelled: list[Task] = []
+        if data.scope == "series":
+            if series is None:
+                raise InvalidTransition(f"task {task.id} is not part of a series")
+            if series.is_active:
+                uow.series.save(series.cancelled(now=uow.now))
+            for open_task in uow.tasks.open_in_series(series.id):
+                cancelled.append(open_task.cancel(by=data.user_id, at=uow.now))
+        elif task.status is TaskStatus.OPEN:
+            cancelled.append(task.cancel(by=data.user_id, at=uow.now))
+            if (
+                series is not None
+                and series.is_active
+                and (series.recurrence_mode.value == "on_completion")
+            ):
+                advance(uow, series, task, not_before=uow.now, traceparent=traceparent)
+        elif task.status is TaskStatus.COMPLETED:
+            raise InvalidTransition(f"task {task.id} is completed and cannot be cancelled")
+        for item in cancelled:
+            uow.tasks.save(item)
+            emit(uow, _cancelled_fact(item, data.scope, traceparent), TASK_UPDATES)
+        uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
+        uow.commit()
+        note = None if cancelled else "already cancelled: nothing to do"
+        return Result(task.id, note=note, outbox_ids=tuple(uow.outbox.added_ids))
+
+
+def _cancelled_fact(task: Task, scope: str, traceparent: str | None) -> dict[str, Any]:
+    return fact(
+        EventType.TASK_CANCELLED,
+        task,
+        TaskCancelledData(task_id=task.id, user_id=task.user_id, scope=scope),  # type: ignore[arg-type]
+        source=SOURCE,
+        traceparent=traceparent,
+        key=f"{task.id}:cancelled",
+    )
+
+
+def advance_on_schedule(
+    unit_of_work: Callable[[], UnitOfWork],
+    *,
+    series_id: str,
+    task_id: str,
+    traceparent: str | None = None,
+) -> Result:
+    """A job fired at the due time of ``task_id``: create the series' next occurrence."""
+    with unit_of_work() as uow:
+        series = uow.series.get(series_id, for_update=True)
+        task = uow.tasks.get(task_id)
+        if series is None or task is None:
+            raise TaskNotFound(f"series {series_id} or task {task_id} does not exist")
+        if not series.is_active:
+            return Result(None, note=f"series is {series.status.value}: nothing to do")
+        if series.last_occurrence_at != task.occurrence_at:
+            return Result(None, repeated=True, note="series already advanced past this task")
+        advanced = advance(uow, series, task, not_before=uow.now, traceparent=traceparent)
+        uow.commit()
+        next_id = advanced.next_task.id if advanced.next_task else None
+        return Result(next_id, outbox_ids=tuple(uow.outbox.added_ids))
