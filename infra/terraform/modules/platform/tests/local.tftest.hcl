@@ -1,0 +1,190 @@
+# What modules/platform installs on a laptop cluster (environment = "local"), planned against
+# mocked providers: no cluster is needed.
+
+mock_provider "helm" {}
+mock_provider "kubernetes" {}
+mock_provider "random" {}
+
+variables {
+  environment = "local"
+}
+
+run "local_installs_every_component" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      length(helm_release.cert_manager) == 1,
+      length(helm_release.monitoring) == 1,
+      length(helm_release.keda) == 1,
+      length(helm_release.dapr) == 1,
+      length(helm_release.knative_operator) == 1,
+      length(helm_release.knative_serving) == 1,
+      length(helm_release.strimzi) == 1,
+      length(helm_release.kafka_cluster) == 1,
+      length(helm_release.redpanda) == 0,
+      length(kubernetes_job_v1.kafka_topics) == 0,
+      length(kubernetes_deployment_v1.centrifugo) == 1,
+    ])
+    error_message = "local should install cert-manager, monitoring, KEDA, Dapr, Knative, Strimzi and Centrifugo."
+  }
+
+  assert {
+    condition     = helm_release.dapr[0].version == "1.18.3" && helm_release.dapr[0].chart == "dapr"
+    error_message = "Dapr must be the project's single pin, chart 1.18.3."
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.dapr[0].values[0]).dapr_scheduler.cluster.inMemoryStorage == true
+    error_message = "The Dapr scheduler must keep its data in memory on a laptop cluster."
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.dapr[0].values[0]).global.ha.enabled == false
+    error_message = "No Dapr HA on a laptop cluster."
+  }
+
+  assert {
+    condition     = helm_release.keda[0].version == "2.20.2" && helm_release.knative_operator[0].version == "v1.23.0"
+    error_message = "KEDA and the Knative Operator must come from the pins."
+  }
+
+  assert {
+    condition     = helm_release.cert_manager[0].repository == "oci://quay.io/jetstack/charts" && yamldecode(helm_release.cert_manager[0].values[0]).crds.enabled
+    error_message = "cert-manager comes from its OCI chart with its CRDs."
+  }
+
+  assert {
+    condition     = endswith(helm_release.knative_serving[0].chart, "charts/knative-serving")
+    error_message = "KnativeServing is rendered by the local chart (one apply)."
+  }
+
+  assert {
+    condition = (
+      kubernetes_namespace_v1.taskpulse.metadata[0].name == "taskpulse" &&
+      kubernetes_namespace_v1.taskpulse.metadata[0].labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    )
+    error_message = "The functions' namespace must enforce Pod Security restricted."
+  }
+}
+
+run "local_kafka_topics_follow_the_contract" {
+  command = plan
+
+  assert {
+    condition = (
+      output.topics["task-events"].partitions == 3 && output.topics["task-events"].retention_ms == 604800000 &&
+      output.topics["reminders"].partitions == 2 && output.topics["reminders"].retention_ms == 86400000 &&
+      output.topics["task-updates"].partitions == 2 && output.topics["task-updates"].retention_ms == 3600000
+    )
+    error_message = "Topic partitions/retention differ from the contract (3/7d, 2/24h, 2/1h)."
+  }
+
+  assert {
+    condition = alltrue([
+      for t in ["task-events-dlq", "reminders-dlq", "task-updates-dlq"] :
+      output.topics[t].partitions == 1 && output.topics[t].retention_ms == 1209600000
+    ])
+    error_message = "Dead-letter topics must have 1 partition and 14 days retention."
+  }
+
+  assert {
+    condition     = length(yamldecode(helm_release.kafka_cluster[0].values[0]).topics) == 6
+    error_message = "The Strimzi chart must get all six topics."
+  }
+
+  assert {
+    condition     = output.kafka_bootstrap_servers == "taskpulse-kafka-bootstrap.kafka.svc.cluster.local:9092"
+    error_message = "Dapr must reach the Strimzi bootstrap service."
+  }
+}
+
+run "local_dapr_shared_per_function" {
+  command = plan
+
+  assert {
+    condition     = length(kubernetes_deployment_v1.dapr_shared) == 4 && length(kubernetes_service_v1.dapr_shared) == 4
+    error_message = "One Dapr Shared deployment and service per function."
+  }
+
+  assert {
+    condition = alltrue([
+      for f, d in kubernetes_deployment_v1.dapr_shared :
+      contains(d.spec[0].template[0].spec[0].container[0].args, "--scheduler-host-address=dapr-scheduler-server.dapr-system.svc.cluster.local:50006") &&
+      contains(d.spec[0].template[0].spec[0].container[0].args, "--enable-app-health-check=false") &&
+      contains(d.spec[0].template[0].spec[0].container[0].args, "--app-id=${f}") &&
+      d.spec[0].template[0].spec[0].container[0].image == "docker.io/daprio/daprd:1.18.3"
+    ])
+    error_message = "daprd must get the scheduler flag, no app health checks, its app id and the pinned image."
+  }
+
+  assert {
+    condition = alltrue([
+      for d in kubernetes_deployment_v1.dapr_shared :
+      d.spec[0].template[0].metadata[0].annotations["dapr.io/enabled"] == "false" &&
+      d.spec[0].template[0].spec[0].automount_service_account_token == false &&
+      d.spec[0].template[0].spec[0].security_context[0].run_as_non_root == true &&
+      d.spec[0].template[0].spec[0].container[0].security_context[0].allow_privilege_escalation == false &&
+      d.spec[0].template[0].spec[0].container[0].security_context[0].capabilities[0].drop == tolist(["ALL"])
+    ])
+    error_message = "Dapr Shared pods must meet Pod Security restricted and get no sidecar."
+  }
+
+  assert {
+    condition     = length(kubernetes_secret_v1.dapr_tokens) == 4 && alltrue([for s in kubernetes_secret_v1.dapr_tokens : s.data_wo_revision == 1])
+    error_message = "Generated tokens go into one write-only Secret per function."
+  }
+
+  assert {
+    condition     = output.dapr_http_endpoints["push-update"] == "http://push-update-dapr.taskpulse.svc.cluster.local:3500"
+    error_message = "push-update must find its Dapr Shared instance."
+  }
+
+  assert {
+    condition = alltrue([
+      for sa in kubernetes_service_account_v1.function : sa.automount_service_account_token == false
+    ]) && length(kubernetes_role_v1.deployer) == 0
+    error_message = "Function service accounts get no token and no role."
+  }
+}
+
+run "redpanda_uses_a_topic_job" {
+  command = plan
+
+  variables {
+    kafka = { mode = "redpanda" }
+  }
+
+  assert {
+    condition     = length(helm_release.redpanda) == 1 && length(helm_release.strimzi) == 0 && length(kubernetes_job_v1.kafka_topics) == 1
+    error_message = "Redpanda mode installs the chart and creates topics with a job."
+  }
+
+  assert {
+    condition     = strcontains(kubernetes_job_v1.kafka_topics[0].spec[0].template[0].spec[0].container[0].command[2], "rpk topic create task-events -p 3 -r 1 -c retention.ms=604800000")
+    error_message = "The topic job must create task-events with 3 partitions and 7 days retention."
+  }
+}
+
+run "components_can_be_turned_off" {
+  command = plan
+
+  variables {
+    components = { monitoring = false, cert_manager = false, centrifugo = false }
+  }
+
+  assert {
+    condition     = length(helm_release.monitoring) == 0 && length(helm_release.cert_manager) == 0 && length(kubernetes_deployment_v1.centrifugo) == 0
+    error_message = "Toggles must remove their component."
+  }
+}
+
+run "unknown_version_override_is_rejected" {
+  command = plan
+
+  variables {
+    version_overrides = { daprd = "1.0.0" }
+  }
+
+  expect_failures = [var.version_overrides]
+}
