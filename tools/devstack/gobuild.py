@@ -8,6 +8,7 @@ module that requires the target at its tag and copies the tag's own ``replace`` 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -33,11 +34,21 @@ class GoCommand:
     package: str
     tags: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    main_dir: Path | None = None
+    """A local main package (``*.go``) built inside the wrapper instead of ``package``;
+    ``module`` still pins the upstream release it imports."""
 
     @property
     def key(self) -> str:
         suffix = "-".join(self.tags)
-        return f"{self.name}-{self.version}" + (f"-{suffix}" if suffix else "")
+        key = f"{self.name}-{self.version}" + (f"-{suffix}" if suffix else "")
+        if self.main_dir is not None:
+            # Editing the local sources must give a new binary, not the cached one.
+            digest = hashlib.sha256()
+            for source in sorted(self.main_dir.glob("*.go")):
+                digest.update(source.name.encode() + b"\0" + source.read_bytes())
+            key += f"-{digest.hexdigest()[:12]}"
+        return key
 
 
 def _go() -> str:
@@ -52,9 +63,7 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
         args, cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise GoBuildError(
-            f"`{' '.join(args)}` failed in {cwd}:\n{result.stderr.strip()[-4000:]}"
-        )
+        raise GoBuildError(f"`{' '.join(args)}` failed in {cwd}:\n{result.stderr.strip()[-4000:]}")
     return result.stdout
 
 
@@ -100,18 +109,41 @@ def build(command: GoCommand) -> Path:
         f"require {command.module} {command.version}\n"
         + ("\nreplace (\n" + "".join(f"\t{r}\n" for r in replaces) + ")\n" if replaces else "")
     )
-    # A blank import pins the package into the wrapper so `go mod tidy` resolves it
-    # (tidy reads every build tag, so the `tools` constraint keeps it out of builds only).
-    (work / "tools.go").write_text(
-        f'//go:build tools\n\npackage tools\n\nimport _ "{command.package}"\n'
-    )
+    # Upstream's go.sum vouches for every module it builds with, so `go mod tidy` does not
+    # need a checksum-database lookup for them (the proxy here answers some with 404).
+    upstream_sum = Path(mod_info.get("Dir", "")) / "go.sum"
+    if mod_info.get("Dir") and upstream_sum.exists():
+        shutil.copyfile(upstream_sum, work / "go.sum")
+    target = command.package
+    if command.main_dir is not None:
+        # The local main package's own imports tell `go mod tidy` what to resolve.
+        local = work / "main"
+        local.mkdir(exist_ok=True)
+        for source in command.main_dir.glob("*.go"):
+            shutil.copyfile(source, local / source.name)
+        target = "./main"
+    else:
+        # A blank import pins the package into the wrapper so `go mod tidy` resolves it
+        # (tidy reads every build tag, so the `tools` constraint keeps it out of builds only).
+        (work / "tools.go").write_text(
+            f'//go:build tools\n\npackage tools\n\nimport _ "{command.package}"\n'
+        )
     with progress(f"go: resolving modules for {command.name} {command.version}"):
         _run([go, "mod", "tidy"], work, env)
     staging = binary.with_suffix(".partial")
     with progress(f"go: building {command.name} {command.version} (first time only)"):
         _run(
-            [go, "build", *(["-tags", ",".join(command.tags)] if command.tags else []),
-             "-trimpath", "-ldflags", "-s -w", "-o", str(staging), command.package],
+            [
+                go,
+                "build",
+                *(["-tags", ",".join(command.tags)] if command.tags else []),
+                "-trimpath",
+                "-ldflags",
+                "-s -w",
+                "-o",
+                str(staging),
+                target,
+            ],
             work,
             env,
         )

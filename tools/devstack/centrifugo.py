@@ -1,0 +1,82 @@
+"""Centrifugo v6, the push gateway: built from the Go module proxy, configured per run.
+
+The configuration is generated at start: a random HMAC secret for client connection
+tokens and a random HTTP API key (both printed and written to .local/endpoints.json,
+never committed), and the namespace ``tasks`` whose user-limited channels
+(``tasks:user#<id>``) only user ``<id>`` may subscribe to (contract section 4).
+Keys checked against centrifugo v6 internal/configtypes and internal/client/handler.go:
+a user-limited channel is allowed only through ``allow_user_limited_channels`` and the
+``#`` user list; ``allow_subscribe_for_client`` never opens it to other users.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.gobuild import GoCommand, build
+from devstack.versions import CENTRIFUGO_VERSION
+from taskpulse.contract import PUSH_CHANNEL_PREFIX
+
+MODULE = "github.com/centrifugal/centrifugo/v6"
+BUILD = GoCommand(
+    name="centrifugo", module=MODULE, version=f"v{CENTRIFUGO_VERSION}", package=MODULE
+)
+NAMESPACE = PUSH_CHANNEL_PREFIX.split(":", 1)[0]
+
+
+def binary() -> Path:
+    """``centrifugo`` on PATH (any v6), else the cached build of CENTRIFUGO_VERSION."""
+    if found := shutil.which("centrifugo"):
+        return Path(found)
+    return build(BUILD)
+
+
+@dataclass(frozen=True)
+class CentrifugoConfig:
+    port: int
+    token_secret: str
+    api_key: str
+
+    @classmethod
+    def generate(cls, port: int) -> CentrifugoConfig:
+        return cls(port, secrets.token_urlsafe(32), secrets.token_urlsafe(24))
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/connection/websocket"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/health"
+
+    def document(self) -> dict[str, object]:
+        return {
+            "http_server": {"address": "127.0.0.1", "port": self.port},
+            "log": {"level": "info"},
+            "health": {"enabled": True},
+            "client": {
+                "token": {"hmac_secret_key": self.token_secret},
+                # Local web pages on any port may connect; the token still decides who.
+                "allowed_origins": ["*"],
+            },
+            "http_api": {"key": self.api_key},
+            "channel": {"namespaces": [{"name": NAMESPACE, "allow_user_limited_channels": True}]},
+        }
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.document(), indent=2))
+        path.chmod(0o600)
+        return path
+
+
+def argv(config_file: Path) -> list[str]:
+    return [str(binary()), "--config", str(config_file)]

@@ -1,0 +1,260 @@
+"""Apache Kafka, single node in KRaft mode, from Maven Central jars; and the contract topics.
+
+Where a user already has Kafka: ``KAFKA_BOOTSTRAP_SERVERS`` names a running broker (a
+Redpanda started with ``rpk container start`` works the same), and a Kafka distribution
+on PATH (``kafka-server-start.sh``) lends its ``libs/``. Otherwise Maven resolves
+``org.apache.kafka:kafka_2.13`` and its runtime dependencies into the cache once.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.cache import cache_dir, progress, say
+from devstack.versions import JAVA_MIN_MAJOR, KAFKA_SCALA, KAFKA_VERSION
+from taskpulse.contract import Topic, all_topics
+
+BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+# log4j2 binding for the slf4j 1.x API Kafka 4.1 logs through (not a kafka_2.13 dependency).
+_LOG4J_VERSION = "2.24.3"
+_POM = """<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.taskpulse</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_{scala}</artifactId>
+      <version>{kafka}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>{log4j}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+_LOG4J2 = """status = warn
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = OUT
+# Per-request and controller chatter drowns what a developer looks for.
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.controller.name = org.apache.kafka.controller
+logger.controller.level = WARN
+"""
+
+
+class KafkaUnavailable(RuntimeError):
+    pass
+
+
+def java() -> str:
+    """``java`` of at least JAVA_MIN_MAJOR (the Kafka 4 broker's floor)."""
+    found = shutil.which("java")
+    if found is None:
+        raise KafkaUnavailable(
+            f"Java {JAVA_MIN_MAJOR}+ is needed for Kafka: install the Debian package "
+            f"openjdk-{JAVA_MIN_MAJOR}-jre-headless, or set {BOOTSTRAP_ENV}"
+        )
+    out = subprocess.run(  # noqa: S603 - fixed argv
+        [found, "-version"], capture_output=True, text=True, check=False
+    ).stderr
+    match = re.search(r'version "(\d+)', out)
+    if not match or int(match.group(1)) < JAVA_MIN_MAJOR:
+        raise KafkaUnavailable(
+            f"Kafka {KAFKA_VERSION} needs Java {JAVA_MIN_MAJOR}+; {found}: {out}"
+        )
+    return found
+
+
+def _distribution_libs() -> Path | None:
+    start = shutil.which("kafka-server-start.sh")
+    if start is None:
+        return None
+    libs = Path(start).resolve().parent.parent / "libs"
+    return (
+        libs
+        if (libs / f"kafka_{KAFKA_SCALA}-{KAFKA_VERSION}.jar").exists()
+        or any(libs.glob(f"kafka_{KAFKA_SCALA}-*.jar"))
+        else None
+    )
+
+
+def libs() -> Path:
+    """Folder of the broker's jars: a Kafka on PATH, else the Maven-resolved cache."""
+    if found := _distribution_libs():
+        say(f"Kafka: using the distribution on PATH ({found})")
+        return found
+    root = cache_dir("kafka", f"{KAFKA_SCALA}-{KAFKA_VERSION}")
+    out, done = root / "libs", root / "libs.complete"
+    if done.exists():
+        return out
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise KafkaUnavailable(
+            f"Maven is needed once to fetch Kafka {KAFKA_VERSION}: install the Debian package "
+            f"maven, or put a Kafka distribution on PATH, or set {BOOTSTRAP_ENV}"
+        )
+    (root / "pom.xml").write_text(
+        _POM.format(scala=KAFKA_SCALA, kafka=KAFKA_VERSION, log4j=_LOG4J_VERSION)
+    )
+    shutil.rmtree(out, ignore_errors=True)
+    with progress(f"maven: fetching Kafka {KAFKA_VERSION} jars (first time only)"):
+        # Not -q: Maven's own download lines are the progress a user wants to see here.
+        result = subprocess.run(  # noqa: S603 - fixed argv
+            [
+                mvn,
+                "-B",
+                "-ntp",
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={out}",
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise KafkaUnavailable(f"Maven could not resolve Kafka:\n{result.stdout[-4000:]}")
+    done.touch()
+    say(f"Kafka {KAFKA_VERSION}: {len(list(out.glob('*.jar')))} jars cached in {out}")
+    return out
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One combined broker+controller; ``argv`` runs it, ``format_argv`` prepares storage."""
+
+    port: int
+    controller_port: int
+    data_dir: Path
+    heap: str = "512m"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def properties(self) -> Path:
+        return self.data_dir / "server.properties"
+
+    def write_config(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "log4j2.properties").write_text(_LOG4J2)
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.data_dir / "log"),
+            # One node: every internal topic has one replica.
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # Topics come from the contract only; a typo'd topic fails loudly.
+            "auto.create.topics.enable": "false",
+        }
+        self.properties.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+
+    def _java_argv(self, main: str, *args: str) -> list[str]:
+        jars = libs()
+        tmp = self.data_dir / "tmp"
+        tmp.mkdir(exist_ok=True)
+        return [
+            java(),
+            f"-Xmx{self.heap}",
+            "-Xms64m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={self.data_dir / 'logs'}",
+            # snappy/zstd unpack native code into tmp; keep it in our folder.
+            f"-Djava.io.tmpdir={tmp}",
+            "-cp",
+            f"{jars}/*",
+            main,
+            *args,
+        ]
+
+    def format_argv(self) -> list[str]:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        return self._java_argv(
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.properties),
+            "--ignore-formatted",
+        )
+
+    def argv(self) -> list[str]:
+        return self._java_argv("kafka.Kafka", str(self.properties))
+
+    def format_storage(self) -> None:
+        self.write_config()
+        result = subprocess.run(  # noqa: S603 - argv built above
+            self.format_argv(), capture_output=True, text=True, check=False, timeout=120
+        )
+        if result.returncode != 0:
+            raise KafkaUnavailable(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
+
+
+def create_topics(bootstrap: str, topics: tuple[Topic, ...] | None = None) -> list[str]:
+    """Create the contract's topics (and their dead-letter topics); existing ones are kept.
+
+    Returns the names created now. Partitions and retention come from taskpulse.contract.
+    """
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=30).topics)
+    wanted = [t for t in (topics or all_topics()) if t.name not in existing]
+    if not wanted:
+        return []
+    futures = admin.create_topics(
+        [
+            NewTopic(
+                t.name,
+                num_partitions=t.partitions,
+                replication_factor=1,
+                config={"retention.ms": str(int(t.retention.total_seconds() * 1000))},
+            )
+            for t in wanted
+        ],
+        operation_timeout=30,
+    )
+    for future in futures.values():
+        future.result(timeout=60)
+    return [t.name for t in wanted]
+
+
+def external_bootstrap() -> str | None:
+    """A broker the user already runs (Kafka or Redpanda), named by KAFKA_BOOTSTRAP_SERVERS."""
+    return os.environ.get(BOOTSTRAP_ENV) or None

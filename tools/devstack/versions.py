@@ -1,0 +1,33 @@
+"""The one place for the versions of the local platform's tools.
+
+Every module of devstack, the Taskfile and the docs take versions from here; nothing else
+in the repo spells a tool version of the local platform.
+"""
+
+from __future__ import annotations
+
+DAPR_VERSION = "1.18.3"
+"""The Dapr release the cluster runs (control plane and the Dapr Shared daprd image)."""
+
+DAPR_LOCAL_BUILD_VERSION = "1.14.4"
+"""The daprd and scheduler built here from the Go module proxy when none is installed.
+
+Not DAPR_VERSION because the proxy reachable here refuses every version of
+github.com/dapr/durabletask-go (403, also its version list), which dapr v1.15.0 and later
+require; v1.14.4 is the newest release whose whole module graph is served (it still uses
+github.com/microsoft/durabletask-go v0.5.0; v1.14.5+ moved). What changes for us: the
+Jobs API is only at /v1.0-alpha1/jobs (clients fall back to it on 404/405), the
+scheduler exists since 1.14, and `--disable-init-endpoints` does not exist yet.
+A daprd from the Dapr CLI (PATH or ~/.dapr/bin) is preferred over this build.
+"""
+
+KAFKA_VERSION = "4.1.1"
+"""org.apache.kafka:kafka_2.13 from Maven Central, run in KRaft mode (needs Java 17+)."""
+
+KAFKA_SCALA = "2.13"
+
+CENTRIFUGO_VERSION = "6.9.1"
+"""github.com/centrifugal/centrifugo/v6, built from the Go module proxy."""
+
+JAVA_MIN_MAJOR = 17
+"""The Kafka 4 broker needs Java 17 or newer."""
