@@ -611,7 +611,7 @@ def network_policies() -> list[Manifest]:
             "kind": "NetworkPolicy",
             "metadata": {"name": name, "labels": dict(PART_OF)},
             "spec": {
-                "podSelector": {"matchLabels": pod},
+                "podSelector": {"matchLabels": pod} if pod else {},
                 "policyTypes": ["Ingress"],
                 "ingress": ingress,
             },

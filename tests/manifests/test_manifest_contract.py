@@ -1,0 +1,444 @@
+"""The manifests say what taskpulse.contract says, and nothing secret."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from manifests_support import (
+    QUEUE_PROXY_PORTS,
+    REPO,
+    all_docs,
+    func_yaml_files,
+    load_docs,
+    manifest_files,
+    rel,
+)
+
+from devstack import manifests
+from taskpulse.contract import (
+    PUBSUB_NAME,
+    SUBSCRIPTIONS,
+    TOPICS,
+    EventType,
+    Function,
+    all_topics,
+    consumer_group,
+)
+
+APP_IDS = {f.value for f in Function}
+TOPIC_NAMES = {t.name for t in all_topics()}
+
+
+def _docs(kind: str, prefix: str = "") -> list[tuple[Path, dict[str, Any]]]:
+    return [
+        (p, d)
+        for p, d in all_docs()
+        if d.get("kind") == kind and str(d.get("apiVersion", "")).startswith(prefix)
+    ]
+
+
+def _metadata(component: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in component["spec"]["metadata"]}
+
+
+# ----------------------------------------------------------------------------- generator
+
+
+def test_generated_files_match_the_contract() -> None:
+    assert manifests.check(REPO) == []
+
+
+def test_check_detects_drift(tmp_path: Path) -> None:
+    for rel_path in manifests.render():
+        target = tmp_path / rel_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel_path, target)
+    assert manifests.check(tmp_path) == []
+    sub = tmp_path / "dapr-components/base/subscription-push-update-task-updates.yaml"
+    sub.write_text(sub.read_text().replace("/events/task-update", "/events/other"))
+    (tmp_path / "dapr-components/base/subscription-stray.yaml").write_text("{}\n")
+    (tmp_path / "functions/create-task/func.yaml").unlink()
+    problems = manifests.check(tmp_path)
+    assert len(problems) == 3, problems
+
+
+def test_check_ignores_what_func_writes_back(tmp_path: Path) -> None:
+    for rel_path in manifests.render():
+        target = tmp_path / rel_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel_path, target)
+    path = tmp_path / "functions/push-update/func.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["image"] = "example.azurecr.io/push-update:latest"
+    doc["deploy"]["image"] = "example.azurecr.io/push-update@sha256:" + "0" * 64
+    path.write_text(yaml.safe_dump(doc))
+    assert manifests.check(tmp_path) == []
+
+
+def test_cli_check_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert manifests.main(["check", "--root", str(REPO)]) == 0
+    assert "match taskpulse.contract" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- subscriptions
+
+
+SUBS = _docs("Subscription", "dapr.io/")
+
+
+def test_every_contract_subscription_is_exactly_one_rule() -> None:
+    """Each entry of SUBSCRIPTIONS is one routing rule of exactly one manifest, scoped to
+    its function, on its topic, matching exactly its CloudEvent types."""
+    rules: list[tuple[str, str, str, str]] = []
+    for _, doc in SUBS:
+        (app,) = doc["scopes"]
+        for rule in doc["spec"]["routes"]["rules"]:
+            rules.append((app, doc["spec"]["topic"], rule["path"], rule["match"]))
+    expected = []
+    for sub in SUBSCRIPTIONS:
+        types = re.findall(r'"([^"]+)"', manifests.match_expression(sub.types))
+        assert set(types) == {t.value for t in sub.types}
+        expected.append(
+            (sub.function.value, sub.topic.name, sub.path, manifests.match_expression(sub.types))
+        )
+    assert sorted(rules) == sorted(expected)
+
+
+def test_one_subscription_per_function_and_topic() -> None:
+    """daprd 1.18.3 ignores a second declarative subscription of one app on one topic."""
+    keys = [(d["scopes"][0], d["spec"]["pubsubname"], d["spec"]["topic"]) for _, d in SUBS]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize(("path", "doc"), SUBS, ids=[rel(p) for p, _ in SUBS])
+def test_subscription_names_only_contract_things(path: Path, doc: dict[str, Any]) -> None:
+    spec = doc["spec"]
+    assert doc["apiVersion"] == "dapr.io/v2alpha1"
+    assert spec["pubsubname"] == PUBSUB_NAME
+    assert spec["topic"] in {t.name for t in TOPICS}
+    assert len(doc["scopes"]) == 1 and doc["scopes"][0] in APP_IDS
+    assert "default" not in spec["routes"], "a default route wakes the function needlessly"
+    for rule in spec["routes"]["rules"]:
+        # CEL on the CloudEvent `type` attribute, never a field inside `data`.
+        assert rule["match"].startswith("event.type ")
+        assert "event.data" not in rule["match"]
+        for value in re.findall(r'"([^"]+)"', rule["match"]):
+            EventType(value)
+    if "deadLetterTopic" in spec:
+        assert spec["deadLetterTopic"] == f"{spec['topic']}-dlq"
+        assert spec["deadLetterTopic"] in TOPIC_NAMES
+
+
+def test_dead_letter_topics_never_catch_ignored_contract_events() -> None:
+    """A subscription with a deadLetterTopic matches every type consumed from its topic
+    (else daprd would dead-letter each event the function ignores), and the topics whose
+    consumers all match everything keep one."""
+    for _, doc in SUBS:
+        topic = next(t for t in TOPICS if t.name == doc["spec"]["topic"])
+        matched = {
+            EventType(v)
+            for rule in doc["spec"]["routes"]["rules"]
+            for v in re.findall(r'"([^"]+)"', rule["match"])
+        }
+        if "deadLetterTopic" in doc["spec"]:
+            assert matched >= manifests.types_on_topic(topic)
+        else:
+            assert not matched >= manifests.types_on_topic(topic)
+    with_dlq = {
+        (d["scopes"][0], d["spec"]["topic"]) for _, d in SUBS if "deadLetterTopic" in d["spec"]
+    }
+    assert ("push-update", "task-updates") in with_dlq
+    assert ("send-reminder", "reminders") in with_dlq
+
+
+# ----------------------------------------------------------------------------- components
+
+
+def _variant_components(variant: str) -> dict[str, dict[str, Any]]:
+    docs = [
+        d
+        for p in sorted((REPO / "dapr-components" / variant).glob("*.yaml"))
+        for d in load_docs(p)
+        if d.get("kind") == "Component"
+    ]
+    return {d["metadata"]["name"]: d for d in docs}
+
+
+LOCAL = _variant_components("local")
+CLUSTER = _variant_components("cluster")
+MAY_DIFFER = {
+    "brokers",
+    "authType",
+    "saslUsername",
+    "saslPassword",
+    "saslMechanism",
+    "disableTls",
+    "caCert",
+    "clientCert",
+    "clientKey",
+    "skipVerify",
+}
+
+
+def test_component_names_are_the_same_in_both_variants() -> None:
+    assert set(LOCAL) == set(CLUSTER)
+    assert PUBSUB_NAME in LOCAL
+    assert not list((REPO / "dapr-components/base").glob("*component*"))
+    base_components = [
+        d
+        for p in (REPO / "dapr-components/base").glob("*.yaml")
+        for d in load_docs(p)
+        if d.get("kind") == "Component"
+    ]
+    assert base_components == []  # components live only in the variants
+
+
+def test_the_variants_differ_only_where_they_must() -> None:
+    for name in LOCAL:
+        local, cluster = LOCAL[name], CLUSTER[name]
+        if name != PUBSUB_NAME:  # the secret store: same name, the store of each place
+            assert local["spec"]["type"].startswith("secretstores.")
+            assert cluster["spec"]["type"] == "secretstores.kubernetes"
+            continue
+        assert local["spec"]["type"] == cluster["spec"]["type"] == "pubsub.kafka"
+        lm, cm = _metadata(local), _metadata(cluster)
+        for key in (set(lm) | set(cm)) - MAY_DIFFER:
+            assert lm.get(key) == cm.get(key), f"{key} differs between local and cluster"
+        assert lm["authType"]["value"] == "none"
+        assert cm["authType"]["value"] == "password"
+        assert cm["disableTls"]["value"] == "false"
+        for secret in ("saslUsername", "saslPassword", "caCert"):
+            assert "secretKeyRef" in cm[secret] and "value" not in cm[secret]
+        assert cluster["auth"]["secretStore"] in CLUSTER
+        assert CLUSTER[cluster["auth"]["secretStore"]]["spec"]["type"] == "secretstores.kubernetes"
+
+
+def test_kafka_retries_are_bounded_and_groups_follow_the_contract() -> None:
+    for variant in (LOCAL, CLUSTER):
+        meta = _metadata(variant[PUBSUB_NAME])
+        assert meta["consumeRetryEnabled"]["value"] == "true"
+        assert int(meta["backOffMaxRetries"]["value"]) >= 0  # -1 would retry forever
+        assert meta["backOffPolicy"]["value"] in {"constant", "exponential"}
+        assert meta["initialOffset"]["value"] == "oldest"
+        assert meta["consumerGroup"] == {
+            "name": "consumerGroup",
+            "envRef": manifests.CONSUMER_GROUP_ENV,
+        }
+    deployments = {d["metadata"]["name"]: d for _, d in _docs("Deployment")}
+    for fn in Function:
+        env = {
+            e["name"]: e.get("value")
+            for e in deployments[manifests.dapr_service(fn)]["spec"]["template"]["spec"][
+                "containers"
+            ][0]["env"]
+        }
+        first_topic = next(s.topic for s in SUBSCRIPTIONS if s.function is fn)
+        assert env[manifests.CONSUMER_GROUP_ENV] == consumer_group(fn, first_topic)
+
+
+# ----------------------------------------------------------------------------- resiliency
+
+
+def test_each_resiliency_is_alone_in_its_file() -> None:
+    for path in manifest_files():
+        docs = load_docs(path)
+        if any(d.get("kind") == "Resiliency" for d in docs):
+            assert len(docs) == 1, rel(path)
+
+
+def test_resiliency_targets_exist() -> None:
+    ((_, res),) = _docs("Resiliency", "dapr.io/")
+    policies = res["spec"]["policies"]
+    targets = res["spec"]["targets"]
+    assert set(targets["apps"]) == APP_IDS
+    assert set(targets["components"]) == {PUBSUB_NAME}
+    for target in [*targets["apps"].values(), *targets["components"][PUBSUB_NAME].values()]:
+        assert target["retry"] in policies["retries"]
+        assert target["timeout"] in policies["timeouts"]
+        if "circuitBreaker" in target:
+            assert target["circuitBreaker"] in policies["circuitBreakers"]
+    for retry in policies["retries"].values():
+        assert 0 <= retry["maxRetries"] <= 20  # bounded, never -1
+
+
+# ------------------------------------------------------------------------ Knative + Dapr Shared
+
+
+KSVC = {d["metadata"]["name"]: d for _, d in _docs("Service", "serving.knative.dev/")}
+DEPLOYMENTS = {d["metadata"]["name"]: d for _, d in _docs("Deployment")}
+SERVICES = {d["metadata"]["name"]: d for _, d in _docs("Service", "v1")}
+
+
+@pytest.mark.parametrize("fn", list(Function), ids=[f.value for f in Function])
+def test_knative_service(fn: Function) -> None:
+    ksvc = KSVC[fn.value]
+    template = ksvc["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["autoscaling.knative.dev/min-scale"] == "0"
+    assert annotations["dapr.io/enabled"] == "false"
+    visibility = ksvc["metadata"].get("labels", {}).get("networking.knative.dev/visibility")
+    assert visibility == (None if fn is Function.CREATE_TASK else "cluster-local")
+    spec = template["spec"]
+    assert spec["containerConcurrency"] > 0 and 0 < spec["timeoutSeconds"] <= 600
+    (container,) = spec["containers"]
+    ports = {p["containerPort"] for p in container["ports"]}
+    assert not ports & QUEUE_PROXY_PORTS
+    env = {e["name"]: e for e in container["env"]}
+    assert env["DAPR_HTTP_ENDPOINT"]["value"] == (
+        f"http://{fn.value}-dapr.taskpulse.svc.cluster.local:3500"
+    )
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/liveness"
+    sc = container["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["runAsUser"] > 0
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert sc["seccompProfile"]["type"] == "RuntimeDefault"
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize("fn", list(Function), ids=[f.value for f in Function])
+def test_dapr_shared_instance(fn: Function) -> None:
+    name = f"{fn.value}-dapr"
+    pod = DEPLOYMENTS[name]["spec"]["template"]["spec"]
+    (daprd,) = pod["containers"]
+    args = dict(a.removeprefix("--").split("=", 1) for a in daprd["args"])
+    assert args["app-id"] == fn.value
+    assert args["app-channel-address"] == f"{fn.value}.taskpulse.svc.cluster.local"
+    assert args["app-port"] == "80"
+    assert args["enable-app-health-check"] == "false"
+    assert "subscribe" in args["disable-init-endpoints"].split(",")
+    assert args["scheduler-host-address"].endswith(":443")
+    assert args["mode"] == "kubernetes"
+    assert int(args["metrics-port"]) not in QUEUE_PROXY_PORTS
+    assert daprd["image"].endswith(":1.18.3")
+    # The Service the function's DAPR_HTTP_ENDPOINT names.
+    ports = {p["name"]: p["port"] for p in SERVICES[name]["spec"]["ports"]}
+    assert ports["http"] == 3500
+    assert (
+        SERVICES[name]["spec"]["selector"] == DEPLOYMENTS[name]["spec"]["selector"]["matchLabels"]
+    )
+    assert pod["serviceAccountName"] == name
+
+
+def test_rbac_is_least_privilege() -> None:
+    assert not _docs("ClusterRole") and not _docs("ClusterRoleBinding")
+    roles = _docs("Role")
+    assert roles
+    for _, role in roles:
+        for rule in role["rules"]:
+            assert rule["verbs"] == ["get"]
+            assert rule["resources"] == ["secrets"]
+            assert rule["resourceNames"], "a Role names its Secrets"
+    role_names = {r["metadata"]["name"] for _, r in roles}
+    for _, binding in _docs("RoleBinding"):
+        assert binding["roleRef"]["name"] in role_names
+        for subject in binding["subjects"]:
+            assert subject["kind"] == "ServiceAccount"
+            assert subject["name"].endswith("-dapr")
+    accounts = {d["metadata"]["name"]: d for _, d in _docs("ServiceAccount")}
+    for fn in Function:
+        assert accounts[fn.value]["automountServiceAccountToken"] is False
+        assert KSVC[fn.value]["spec"]["template"]["spec"]["serviceAccountName"] == fn.value
+
+
+def test_network_policies_cover_every_pod() -> None:
+    policies = [d for _, d in _docs("NetworkPolicy")]
+    assert any(p["spec"]["podSelector"] == {} and p["spec"]["ingress"] == [] for p in policies)
+    selected = [p["spec"]["podSelector"].get("matchLabels", {}) for p in policies]
+    for fn in Function:
+        assert {"serving.knative.dev/service": fn.value} in selected
+        assert {"app.kubernetes.io/name": f"{fn.value}-dapr"} in selected
+
+
+# ----------------------------------------------------------------------------- func.yaml
+
+
+@pytest.mark.parametrize("path", func_yaml_files(), ids=[rel(p) for p in func_yaml_files()])
+def test_func_yaml(path: Path) -> None:
+    (doc,) = load_docs(path)
+    fn = Function(path.parent.name)
+    assert doc["name"] == fn.value and doc["specVersion"] == "0.36.0"
+    assert doc["runtime"] == "python" and doc["invoke"] == "http"
+    deploy = doc["deploy"]
+    assert deploy["namespace"] == "taskpulse"
+    assert deploy["annotations"]["dapr.io/enabled"] == "false"
+    assert deploy["options"]["scale"]["min"] == 0
+    assert deploy["healthEndpoints"] == {
+        "liveness": "/health/liveness",
+        "readiness": "/health/readiness",
+    }
+    assert deploy["serviceAccountName"] == fn.value
+    envs = {e["name"]: e["value"] for e in doc["run"]["envs"]}
+    assert envs["DAPR_HTTP_ENDPOINT"] == f"http://{fn.value}-dapr.taskpulse.svc.cluster.local:3500"
+    assert {"WORKERS", "THREADS"} <= set(envs)
+
+
+# ----------------------------------------------------------------------------- no secrets
+
+
+SECRETISH = re.compile(
+    r"(password|secret|token|apikey|api-key|credential|private|database_url)", re.I
+)
+PEM = re.compile(r"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----")
+FUNC_SECRET = re.compile(r"^\{\{ secret:[a-z0-9-]+:[A-Za-z0-9._-]+ \}\}$")
+
+
+def _walk_env(doc: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(doc, dict):
+        if isinstance(doc.get("env"), list):
+            found += doc["env"]
+        for value in doc.values():
+            found += _walk_env(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            found += _walk_env(value)
+    return found
+
+
+def test_no_secret_values_anywhere() -> None:
+    files = [*manifest_files(), *func_yaml_files(), REPO / "functions/Dockerfile"]
+    for path in files:
+        assert not PEM.search(path.read_text()), rel(path)
+    for path, doc in all_docs():
+        if doc.get("kind") == "Component":
+            for item in doc["spec"].get("metadata", []):
+                if SECRETISH.search(item["name"]) or item["name"] in {"caCert", "clientKey"}:
+                    assert "value" not in item, f"{rel(path)}: {item['name']} has a value"
+        for env in _walk_env(doc):
+            if SECRETISH.search(env["name"]):
+                assert "value" not in env, f"{rel(path)}: env {env['name']} has a value"
+                assert "secretKeyRef" in env["valueFrom"]
+    for path in func_yaml_files():
+        (doc,) = load_docs(path)
+        for env in doc["run"]["envs"]:
+            if SECRETISH.search(env["name"]):
+                assert FUNC_SECRET.match(env["value"]), f"{rel(path)}: {env['name']}"
+
+
+# ----------------------------------------------------------------------------- image
+
+
+def test_dockerfile() -> None:
+    text = (REPO / "functions/Dockerfile").read_text()
+    assert re.search(r"^ARG FUNCTION$", text, re.M)
+    assert "python:3.11-slim" in text
+    users = re.findall(r"^USER (\S+)", text, re.M)
+    assert users and all(re.fullmatch(r"[1-9][0-9]*(:[1-9][0-9]*)?", u) for u in users)
+    assert re.search(
+        r"functions-framework --source \"functions/\$\{FUNCTION\}/main.py\" --target handle "
+        r"--signature-type http",
+        text,
+    )
+    assert re.search(r"^\s+WORKERS=\d+", text, re.M) and re.search(r"^\s+THREADS=\d+", text, re.M)
+    assert "pip install" in text and "pyproject.toml" in text
+    assert not re.search(r"(?i)^(ENV|ARG)\s.*(TOKEN|PASSWORD|SECRET)", text, re.M)
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    assert ignore[ignore.index("*")] == "*"  # allow-list: everything else stays out
+    assert not [line for line in ignore if line.startswith("!") and ".env" in line]

@@ -1,0 +1,93 @@
+"""The kustomize bases and overlays render, and render what we expect."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+from manifests_support import REPO, kustomize, load_docs
+
+from taskpulse.contract import PUBSUB_NAME, Function
+
+TARGETS = (
+    "dapr-components/local",
+    "dapr-components/cluster",
+    "knative/overlays/local",
+    "knative/overlays/aks",
+)
+
+
+@pytest.fixture(scope="module")
+def kustomize_cmd() -> list[str]:
+    cmd = kustomize()
+    if cmd is None:
+        pytest.skip("no kustomize, kubectl or Go toolchain to build kustomize")
+    return cmd
+
+
+@pytest.fixture(scope="module")
+def rendered(kustomize_cmd: list[str]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for target in TARGETS:
+        result = subprocess.run(
+            [*kustomize_cmd, "build", str(REPO / target)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"kustomize build {target}:\n{result.stderr}"
+        out[target] = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return out
+
+
+def _names(docs: list[dict[str, Any]], kind: str) -> set[str]:
+    return {d["metadata"]["name"] for d in docs if d["kind"] == kind}
+
+
+def test_dapr_variants_render_the_same_names(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    local, cluster = rendered["dapr-components/local"], rendered["dapr-components/cluster"]
+    for kind in ("Component", "Subscription", "Resiliency", "Configuration"):
+        assert _names(local, kind) == _names(cluster, kind), kind
+    assert PUBSUB_NAME in _names(local, "Component")
+    assert {d["metadata"].get("namespace") for d in cluster} == {"taskpulse"}
+
+
+def test_local_render_equals_the_folders_daprd_reads(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The launcher passes the folders to daprd; kustomize must not add or change anything."""
+    folders = [
+        d
+        for folder in ("dapr-components/base", "dapr-components/local")
+        for p in sorted((REPO / folder).glob("*.yaml"))
+        if p.name != "kustomization.yaml"
+        for d in load_docs(p)
+    ]
+
+    def key(d: dict[str, Any]) -> str:
+        return f"{d['kind']}/{d['metadata']['name']}"
+
+    assert sorted(map(key, rendered["dapr-components/local"])) == sorted(map(key, folders))
+    by_key = {key(d): d for d in folders}
+    for doc in rendered["dapr-components/local"]:
+        assert doc == by_key[key(doc)]
+
+
+@pytest.mark.parametrize("overlay", ["knative/overlays/local", "knative/overlays/aks"])
+def test_knative_overlay(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    docs = rendered[overlay]
+    assert {d["metadata"].get("namespace") for d in docs} == {"taskpulse"}
+    services = {
+        d["metadata"]["name"]: d for d in docs if d["apiVersion"] == "serving.knative.dev/v1"
+    }
+    assert set(services) == {f.value for f in Function}
+    registry = "localhost:5001/" if overlay.endswith("local") else ".azurecr.io/"
+    for svc in services.values():
+        (container,) = svc["spec"]["template"]["spec"]["containers"]
+        assert registry in container["image"]
+    shared = [d for d in docs if d["kind"] == "Deployment"]
+    assert _names(docs, "Deployment") == {f"{f.value}-dapr" for f in Function}
+    if overlay.endswith("aks"):
+        assert {d["spec"]["replicas"] for d in shared} == {2}
