@@ -11,9 +11,13 @@ a user-limited channel is allowed only through ``allow_user_limited_channels`` a
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import secrets
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +84,19 @@ class CentrifugoConfig:
 
 def argv(config_file: Path) -> list[str]:
     return [str(binary()), "--config", str(config_file)]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def connection_token(secret: str, user_id: str, ttl_seconds: int = 3600) -> str:
+    """An HS256 connection JWT for ``user_id`` (what a real backend hands its web client).
+
+    Written out (no PyJWT) because it is ten lines and the local stack needs nothing else.
+    """
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = {"sub": user_id, "exp": int(time.time()) + ttl_seconds}
+    payload = _b64(json.dumps(claims).encode())
+    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
+    return f"{header}.{payload}.{_b64(signature.digest())}"

@@ -1,0 +1,93 @@
+"""Centrifugo: the server API reaches a user's channel; nobody else may subscribe to it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+from centrifuge import (
+    Client,
+    PublicationContext,
+    SubscribedContext,
+    SubscriptionEventHandler,
+    UnsubscribedContext,
+)
+
+from devstack.centrifugo import CentrifugoConfig, connection_token
+from taskpulse.contract import push_channel
+
+pytestmark = pytest.mark.e2e
+
+
+class Events(SubscriptionEventHandler):
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.subscribed: asyncio.Future[None] = loop.create_future()
+        self.unsubscribed: asyncio.Future[int] = loop.create_future()
+        self.publications: asyncio.Queue[object] = asyncio.Queue()
+
+    async def on_subscribed(self, ctx: SubscribedContext) -> None:
+        if not self.subscribed.done():
+            self.subscribed.set_result(None)
+
+    async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:
+        if not self.unsubscribed.done():
+            self.unsubscribed.set_result(ctx.code)
+
+    async def on_publication(self, ctx: PublicationContext) -> None:
+        await self.publications.put(ctx.pub.data)
+
+
+async def _subscribe(config: CentrifugoConfig, user: str, channel: str) -> tuple[Client, Events]:
+    client = Client(config.ws_url, token=connection_token(config.token_secret, user))
+    events = Events()
+    subscription = client.new_subscription(channel, events)
+    await client.connect()
+    await subscription.subscribe()
+    return client, events
+
+
+def test_a_server_publish_reaches_the_users_channel(centrifugo: CentrifugoConfig) -> None:
+    async def scenario() -> object:
+        client, events = await _subscribe(centrifugo, "alice", push_channel("alice"))
+        try:
+            await asyncio.wait_for(events.subscribed, 10)
+            payload = {"type": "dev.taskpulse.task.created.v1", "marker": str(uuid.uuid4())}
+            async with httpx.AsyncClient() as http:
+                response = await http.post(
+                    f"{centrifugo.api_url}/publish",
+                    json={"channel": push_channel("alice"), "data": payload},
+                    headers={"X-API-Key": centrifugo.api_key},
+                )
+            assert response.status_code == 200, response.text
+            assert "error" not in response.json(), response.text
+            received = await asyncio.wait_for(events.publications.get(), 10)
+            assert received == payload
+            return received
+        finally:
+            await client.disconnect()
+
+    asyncio.run(scenario())
+
+
+def test_another_user_cannot_subscribe_to_alices_channel(centrifugo: CentrifugoConfig) -> None:
+    async def scenario() -> int:
+        client, events = await _subscribe(centrifugo, "bob", push_channel("alice"))
+        try:
+            return await asyncio.wait_for(events.unsubscribed, 10)
+        finally:
+            await client.disconnect()
+
+    code = asyncio.run(scenario())
+    assert code == 103  # permission denied
+
+
+def test_the_server_api_needs_its_key(centrifugo: CentrifugoConfig) -> None:
+    response = httpx.post(
+        f"{centrifugo.api_url}/publish",
+        json={"channel": push_channel("alice"), "data": {}},
+        headers={"X-API-Key": "wrong"},
+    )
+    assert response.status_code == 401
