@@ -63,7 +63,9 @@ class DeadLetters:
 
     def send(self, topic: Topic, event: dict[str, Any], reason: str, function: Function) -> None:
         letter = {**event, "deadletterreason": reason[:1000], "deadletterfunction": function.value}
-        key = str(event.get("partitionkey") or event.get("id") or "unknown")
+        data = event.get("data")
+        user = data.get("user_id") if isinstance(data, dict) else None
+        key = str(event.get("partitionkey") or user or event.get("id") or "unknown")
         self._publish(topic.dead_letter, key, letter)
 
 
@@ -88,13 +90,13 @@ class FunctionApp:
     """``POST /`` with a handler of its own (create-task answers with the created task)."""
     ready: Callable[[], bool] = lambda: True
     routes: dict[str, tuple[Topic, frozenset[EventType]]] = field(init=False)
+    root_topic: Topic = field(init=False)
 
     def __post_init__(self) -> None:
-        self.routes = {
-            s.path: (s.topic, frozenset(s.types))
-            for s in SUBSCRIPTIONS
-            if s.function is self.function
-        }
+        mine = [s for s in SUBSCRIPTIONS if s.function is self.function]
+        self.routes = {s.path: (s.topic, frozenset(s.types)) for s in mine}
+        # POST / dead-letters to the topic the function mainly consumes.
+        self.root_topic = mine[0].topic
 
     # -- the entry point functions-framework calls --------------------------------------
 
@@ -155,7 +157,7 @@ class FunctionApp:
 
     def _event(self, path: str, request: Request) -> Response:
         start = time.perf_counter()
-        topic, allowed = self.routes.get(path, (None, frozenset(self.handlers)))
+        topic, allowed = self.routes.get(path, (self.root_topic, frozenset(self.handlers)))
         raw = request.get_data()
         headers = {key.lower(): value for key, value in request.headers.items()}
         try:
@@ -175,7 +177,7 @@ class FunctionApp:
                 )
             else:
                 answer = self._guarded(lambda: handler(event))
-            if answer.status == "DROP" and topic is not None:
+            if answer.status == "DROP":
                 answer = self._dead_letter(topic, payload, answer)
             EVENTS.labels(self.function.value, event.type, answer.status.lower()).inc()
             if answer.reason:
@@ -193,14 +195,16 @@ class FunctionApp:
             HANDLE_SECONDS.labels(self.function.value, path).observe(time.perf_counter() - start)
 
     def _invalid(
-        self, path: str, topic: Topic | None, headers: dict[str, str], raw: bytes, reason: str
+        self, path: str, topic: Topic, headers: dict[str, str], raw: bytes, reason: str
     ) -> Response:
         EVENTS.labels(self.function.value, "invalid", "drop").inc()
         log.warning("invalid event on %s: %s", path, reason, extra={"reason": reason})
-        if topic is None:
-            return _json({"error": reason}, 400)
         letter = _salvage(headers, raw, self.max_event_bytes)
-        return dapr_answer(self._dead_letter(topic, letter, Answer.drop(reason)))
+        answer = self._dead_letter(topic, letter, Answer.drop(reason))
+        if path == "/" and self.root is not None:
+            # A client, not Dapr, is waiting: tell it what is wrong.
+            return _json({"error": reason}, 400)
+        return dapr_answer(answer)
 
     def _dead_letter(self, topic: Topic, event: dict[str, Any], answer: Answer) -> Answer:
         """Publish the dead letter ourselves so that it carries the reason."""

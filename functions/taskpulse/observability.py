@@ -81,3 +81,5 @@ def configure_logging(function: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # One line per HTTP call to Dapr is noise; failures are logged where they are handled.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

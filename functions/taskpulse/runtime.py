@@ -132,6 +132,16 @@ class Runtime:
         token = self.settings.app_api_token
         return token.get_secret_value() if token else None
 
+    def close(self) -> None:
+        """Release connections (tests and orderly shutdown)."""
+        with self._lock:
+            parts, self._parts = self._parts, {}
+        for name in ("dapr", "push"):
+            if name in parts:
+                parts[name].close()
+        if "store" in parts:
+            parts["store"].dispose()
+
     def flush(self, outbox_ids: Sequence[int]) -> None:
         """Publish what a handler just committed; now and then sweep everything pending.
 

@@ -1,0 +1,112 @@
+"""The four functions wired to real PostgreSQL and SMTP, and to a recording HTTP server
+in the place of Dapr and Centrifugo."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, request
+from flask.testing import FlaskClient
+
+from recording import RecordingServer, recording_server
+from smtp import Inbox, smtp_server
+from taskpulse.contract import Function
+from taskpulse.runtime import Runtime
+from taskpulse.settings import Settings
+
+HANDLERS = {
+    Function.CREATE_TASK: "taskpulse.handlers.create_task",
+    Function.COMPUTE_NEXT_OCCURRENCE: "taskpulse.handlers.next_occurrence",
+    Function.SEND_REMINDER: "taskpulse.handlers.send_reminder",
+    Function.PUSH_UPDATE: "taskpulse.handlers.push_update",
+}
+STRUCTURED = "application/cloudevents+json"
+
+
+@dataclass
+class Env:
+    database_url: str
+    dapr: RecordingServer
+    centrifugo: RecordingServer
+    inbox: Inbox
+    smtp_port: int
+    runtimes: list[Runtime] = field(default_factory=list)
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": self.database_url,
+            "dapr_http_endpoint": self.dapr.url,
+            "centrifugo_api_url": f"{self.centrifugo.url}/api",
+            "centrifugo_api_key": "test-key",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": self.smtp_port,
+            **overrides,
+        }
+        return Settings(**values)
+
+    def client(self, function: Function, **overrides: Any) -> FlaskClient:
+        runtime = Runtime(function, self.settings(**overrides))
+        self.runtimes.append(runtime)
+        app = importlib.import_module(HANDLERS[function]).build(runtime)
+        flask_app = Flask(function.value)
+
+        def view(path: str = "") -> Any:
+            return app(request)
+
+        methods = ["GET", "POST", "PUT", "DELETE"]
+        flask_app.add_url_rule("/", "root", view, methods=methods)
+        flask_app.add_url_rule("/<path:path>", "any", view, methods=methods)
+        return flask_app.test_client()
+
+
+@contextmanager
+def functions_env(database_url: str) -> Iterator[Env]:
+    with ExitStack() as stack:
+        dapr = stack.enter_context(recording_server())
+        centrifugo = stack.enter_context(recording_server())
+        inbox, port = stack.enter_context(smtp_server())
+        env = Env(database_url, dapr, centrifugo, inbox, port)
+        try:
+            yield env
+        finally:
+            for runtime in env.runtimes:
+                runtime.close()
+
+
+def cloud_event(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    user: str | None = None,
+    event_id: str | None = None,
+    source: str = "/clients/test",
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id or str(uuid.uuid4()),
+        "source": source,
+        "type": event_type,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    if user is not None:
+        event["partitionkey"] = user
+    return event
+
+
+def post(client: FlaskClient, path: str, event: dict[str, Any], **headers: str) -> Any:
+    return client.post(
+        path, data=json.dumps(event), headers={"content-type": STRUCTURED, **headers}
+    )
+
+
+def post_binary(client: FlaskClient, path: str, event: dict[str, Any]) -> Any:
+    headers = {f"ce-{k}": str(v) for k, v in event.items() if k not in ("data", "datacontenttype")}
+    headers["content-type"] = "application/json"
+    return client.post(path, data=json.dumps(event["data"]), headers=headers)

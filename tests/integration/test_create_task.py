@@ -1,0 +1,177 @@
+"""create-task against real PostgreSQL: HTTP and topic, both CloudEvent modes, errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import sqlalchemy as sa
+
+from functions_env import STRUCTURED, Env, cloud_event, post, post_binary
+from taskpulse.contract import EventType, Function
+from taskpulse.store import Store
+
+CREATE = EventType.TASK_CREATE.value
+
+
+def create_data(**extra: Any) -> dict[str, Any]:
+    due = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    return {"user_id": "alice", "title": "Water the plants", "due_at": due.isoformat(), **extra}
+
+
+def test_http_create_answers_201_with_the_created_event_and_publishes_it(env: Env) -> None:
+    client = env.client(Function.CREATE_TASK)
+    event = cloud_event(CREATE, create_data(remind_before="PT15M", tags=["home"]), user="alice")
+
+    response = post(client, "/", event)
+
+    assert response.status_code == 201
+    assert response.mimetype == STRUCTURED
+    created = response.get_json(force=True)
+    assert created["type"] == EventType.TASK_CREATED.value
+    assert created["source"] == "/taskpulse/create-task"
+    assert created["subject"] == created["data"]["id"]
+    assert created["partitionkey"] == "alice"
+    assert created["data"]["remind_before"] == "PT15M"
+    assert created["data"]["tags"] == ["home"]
+    for topic in ("task-events", "task-updates"):
+        assert [e["id"] for e in env.dapr.published(topic)] == [created["id"]]
+    (reminder,) = env.dapr.published("reminders")
+    assert reminder["type"] == EventType.REMINDER_SCHEDULED.value
+    due = datetime.fromisoformat(created["data"]["due_at"])
+    assert datetime.fromisoformat(reminder["data"]["remind_at"]) == due - timedelta(minutes=15)
+    publish = env.dapr.matching("POST", "/v1.0/publish/pubsub-kafka/task-events")[0]
+    assert parse_qs(urlsplit(publish.path).query)["metadata.partitionKey"] == ["alice"]
+    assert publish.headers["content-type"] == STRUCTURED
+
+
+def test_a_repeated_command_answers_200_with_the_same_task(env: Env, store: Store) -> None:
+    client = env.client(Function.CREATE_TASK)
+    event = cloud_event(CREATE, create_data())
+    first = post(client, "/", event)
+    again = post(client, "/", event)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.get_json(force=True) == again.get_json(force=True)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 1
+
+
+def test_binary_mode_is_accepted(env: Env) -> None:
+    client = env.client(Function.CREATE_TASK)
+    response = post_binary(client, "/", cloud_event(CREATE, create_data()))
+    assert response.status_code == 201, response.get_data(as_text=True)
+
+
+def _dead_letters(env: Env, topic: str = "task-events-dlq") -> list[dict[str, Any]]:
+    return env.dapr.published(topic)
+
+
+def test_invalid_commands_get_400_naming_the_fault_and_a_dead_letter(env: Env) -> None:
+    client = env.client(Function.CREATE_TASK)
+    cases = {
+        "title": create_data(title=""),
+        "unknown time zone 'Mars/Olympus'": create_data(timezone="Mars/Olympus"),
+        "BYMONTH": create_data(rrule="FREQ=YEARLY;BYMONTH=13"),
+        "priority": create_data(priority="urgent"),
+        "tags": create_data(tags=[f"t{n}" for n in range(21)]),
+        "due_at": create_data(due_at="2030-01-01T09:00:00"),  # no offset
+        "colour": create_data(colour="red"),
+    }
+    for expected, data in cases.items():
+        response = post(client, "/", cloud_event(CREATE, data))
+        assert response.status_code == 400, expected
+        assert expected in response.get_json()["error"], (expected, response.get_json())
+    letters = _dead_letters(env)
+    assert len(letters) == len(cases)
+    assert all(letter["deadletterreason"] for letter in letters)
+    assert env.dapr.published("task-events") == []
+
+
+def test_malformed_and_oversized_bodies_are_refused_with_the_reason(env: Env) -> None:
+    client = env.client(Function.CREATE_TASK)
+    bad = client.post("/", data=b"{not json", headers={"content-type": STRUCTURED})
+    assert bad.status_code == 400
+    assert "not JSON" in bad.get_json()["error"]
+    huge = cloud_event(CREATE, create_data(description="x" * 70_000))
+    too_big = post(client, "/", huge)
+    assert too_big.status_code == 400
+    assert "limit is 65536" in too_big.get_json()["error"]
+    wrong_type = post(client, "/", cloud_event("dev.taskpulse.task.created.v1", {}))
+    assert wrong_type.status_code == 400
+    reasons = [letter["deadletterreason"] for letter in _dead_letters(env)]
+    assert len(reasons) == 3
+
+
+def test_from_the_topic_the_answer_is_dapr_s_and_duplicates_do_nothing(
+    env: Env, store: Store
+) -> None:
+    client = env.client(Function.CREATE_TASK)
+    event = cloud_event(CREATE, create_data(), user="alice")
+    for _ in range(3):
+        response = post(client, "/events/task-create", event)
+        assert response.get_json() == {"status": "SUCCESS"}
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 1
+    assert len(env.dapr.published("task-events")) == 1
+
+
+def test_an_invalid_event_from_the_topic_is_dead_lettered_and_the_partition_flows(
+    env: Env,
+) -> None:
+    client = env.client(Function.CREATE_TASK)
+    response = post(client, "/events/task-create", cloud_event(CREATE, {"user_id": "alice"}))
+    assert response.get_json() == {"status": "SUCCESS"}
+    (letter,) = _dead_letters(env)
+    assert "title" in letter["deadletterreason"]
+    assert letter["deadletterfunction"] == "create-task"
+
+
+def test_when_the_dead_letter_cannot_be_published_dapr_is_asked_to_retry(env: Env) -> None:
+    env.dapr.responder = lambda request: (500, b"broker down")
+    client = env.client(Function.CREATE_TASK)
+    response = post(client, "/events/task-create", cloud_event(CREATE, {"user_id": "alice"}))
+    assert response.get_json() == {"status": "RETRY"}
+
+
+def test_database_down_means_retry_not_loss(env: Env) -> None:
+    client = env.client(
+        Function.CREATE_TASK,
+        database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1",
+    )
+    topic = post(client, "/events/task-create", cloud_event(CREATE, create_data()))
+    assert topic.get_json() == {"status": "RETRY"}
+    http = post(client, "/", cloud_event(CREATE, create_data()))
+    assert http.status_code == 503
+    assert _dead_letters(env) == []
+
+
+def test_the_app_token_is_enforced_when_set(env: Env) -> None:
+    client = env.client(Function.CREATE_TASK, app_api_token="s3cret")
+    event = cloud_event(CREATE, create_data())
+    assert post(client, "/", event).status_code == 401
+    assert post(client, "/", event, **{"dapr-api-token": "wrong"}).status_code == 401
+    assert post(client, "/events/task-create", event).status_code == 401
+    assert client.post("/job/x").status_code == 401
+    assert post(client, "/", event, **{"dapr-api-token": "s3cret"}).status_code == 201
+    # Probes and scrapes come from the kubelet and Prometheus, not from Dapr.
+    assert client.get("/health/liveness").status_code == 200
+    assert client.get("/health/readiness").status_code == 200
+    assert client.get("/metrics").status_code == 200
+
+
+def test_calls_to_dapr_carry_the_dapr_token(env: Env) -> None:
+    client = env.client(Function.CREATE_TASK, dapr_api_token="to-dapr")
+    assert post(client, "/", cloud_event(CREATE, create_data())).status_code == 201
+    assert {r.headers.get("dapr-api-token") for r in env.dapr.requests} == {"to-dapr"}
+
+
+def test_metrics_count_events_by_type_and_outcome(env: Env) -> None:
+    client = env.client(Function.CREATE_TASK)
+    post(client, "/events/task-create", cloud_event(CREATE, create_data()))
+    text = client.get("/metrics").get_data(as_text=True)
+    assert (
+        'taskpulse_events_total{function="create-task",outcome="success",type="dev.taskpulse.task.create.v1"}'
+        in text
+    )
+    assert "taskpulse_dapr_call_seconds_bucket" in text

@@ -1,0 +1,208 @@
+"""compute-next-occurrence against real PostgreSQL: completions, cancellations, jobs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from functions_env import Env, cloud_event, post
+from taskpulse.contract import EventType, Function
+from taskpulse.events import TaskCreateData
+from taskpulse.services.create import create_task
+from taskpulse.store import Store
+
+COMPLETED = EventType.TASK_COMPLETED.value
+CANCELLED = EventType.TASK_CANCELLED.value
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def make_task(store: Store, **data: Any) -> dict[str, Any]:
+    command = TaskCreateData.model_validate({"user_id": "alice", "title": "Standup", **data})
+    created = create_task(store.unit_of_work, command, source="/test", event_id=str(data))
+    return created.event["data"]
+
+
+def tasks(store: Store, series_id: str) -> list[dict[str, Any]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT * FROM tasks WHERE series_id = :s ORDER BY occurrence_at"),
+            {"s": series_id},
+        ).mappings()
+        return [dict(row) for row in rows]
+
+
+def next_friday_9am_new_york() -> datetime:
+    today = datetime.now(NEW_YORK).date()
+    friday = today + timedelta(days=(4 - today.weekday()) % 7 or 7)
+    return datetime(friday.year, friday.month, friday.day, 9, tzinfo=NEW_YORK)
+
+
+def complete(env: Env, task: dict[str, Any], *, user: str = "alice", **extra: Any) -> Any:
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    data = {"task_id": task["id"], "user_id": user, **extra}
+    return post(client, "/events/task-completed", cloud_event(COMPLETED, data, user=user))
+
+
+def test_completing_a_weekly_task_creates_the_next_one_at_the_local_time(
+    env: Env, store: Store
+) -> None:
+    first_due = next_friday_9am_new_york()
+    task = make_task(
+        store,
+        due_at=first_due.isoformat(),
+        timezone="America/New_York",
+        rrule="FREQ=WEEKLY;BYDAY=FR",
+        remind_before="PT10M",
+    )
+    response = complete(env, task)
+    assert response.get_json() == {"status": "SUCCESS"}
+
+    first, second = tasks(store, task["series_id"])
+    assert first["status"] == "completed"
+    assert second["status"] == "open"
+    expected = (first_due + timedelta(days=7)).astimezone(NEW_YORK)
+    assert second["due_at"].astimezone(NEW_YORK).replace(tzinfo=None) == datetime(
+        expected.year, expected.month, expected.day, 9
+    )  # 09:00 New York wall time, whatever DST did in between
+    created = [
+        e for e in env.dapr.published("task-events") if e["type"] == EventType.TASK_CREATED.value
+    ]
+    # The first task's own event was still pending: the function's sweep published it too.
+    assert sorted(e["data"]["id"] for e in created) == sorted([first["id"], second["id"]])
+    (update,) = [e for e in env.dapr.published("task-updates") if e["type"] == COMPLETED]
+    assert update["data"]["next_task_id"] == second["id"]
+    assert update["source"] == "/taskpulse/compute-next-occurrence"
+    reminders = [e["data"]["task_id"] for e in env.dapr.published("reminders")]
+    assert sorted(reminders) == sorted([first["id"], second["id"]])
+
+
+def test_the_same_completion_delivered_twice_creates_one_occurrence(env: Env, store: Store) -> None:
+    task = make_task(
+        store,
+        due_at=next_friday_9am_new_york().isoformat(),
+        timezone="America/New_York",
+        rrule="FREQ=DAILY",
+    )
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    event = cloud_event(COMPLETED, {"task_id": task["id"], "user_id": "alice"})
+    answers = [post(client, "/events/task-completed", event).get_json() for _ in range(3)]
+    assert answers == [{"status": "SUCCESS"}] * 3
+    assert len(tasks(store, task["series_id"])) == 2
+
+
+def test_a_late_completion_skips_past_instances_and_says_so(env: Env, store: Store) -> None:
+    start = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
+    task = make_task(store, due_at=start.isoformat(), rrule="FREQ=DAILY")
+    complete(env, task)
+    _, nxt = tasks(store, task["series_id"])
+    assert datetime.now(UTC) < nxt["due_at"] <= datetime.now(UTC) + timedelta(days=1)
+    (update,) = [e for e in env.dapr.published("task-updates") if e["type"] == COMPLETED]
+    assert update["data"]["skipped_occurrences"] >= 9
+
+
+def test_a_count_series_ends_with_series_ended(env: Env, store: Store) -> None:
+    due = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    task = make_task(store, due_at=due.isoformat(), rrule="FREQ=DAILY;COUNT=2")
+    complete(env, task)
+    _, second = tasks(store, task["series_id"])
+    complete(env, {"id": second["id"]})
+    assert len(tasks(store, task["series_id"])) == 2
+    ended = [
+        e for e in env.dapr.published("task-events") if e["type"] == EventType.SERIES_ENDED.value
+    ]
+    assert len(ended) == 1
+    assert ended[0]["data"]["reason"] == "count"
+    assert any(
+        e["type"] == EventType.SERIES_ENDED.value for e in env.dapr.published("task-updates")
+    )
+
+
+def test_another_users_completion_changes_nothing_and_is_dead_lettered(
+    env: Env, store: Store
+) -> None:
+    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    response = complete(env, task, user="mallory")
+    assert response.get_json() == {"status": "SUCCESS"}
+    (only,) = tasks(store, task["series_id"])
+    assert only["status"] == "open"
+    (letter,) = env.dapr.published("task-events-dlq")
+    assert "does not belong to user 'mallory'" in letter["deadletterreason"]
+    assert env.dapr.published("task-updates") == []
+
+
+def test_completing_an_unknown_task_is_dead_lettered(env: Env) -> None:
+    complete(env, {"id": "no-such-task"})
+    (letter,) = env.dapr.published("task-events-dlq")
+    assert "does not exist" in letter["deadletterreason"]
+
+
+def test_cancelling_the_series_stops_it(env: Env, store: Store) -> None:
+    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    cancel = cloud_event(CANCELLED, {"task_id": task["id"], "user_id": "alice", "scope": "series"})
+    assert post(client, "/events/task-cancelled", cancel).get_json() == {"status": "SUCCESS"}
+    complete(env, task)  # too late: the task is cancelled
+    (only,) = tasks(store, task["series_id"])
+    assert only["status"] == "cancelled"
+    with store.engine.connect() as conn:
+        status = conn.execute(sa.text("SELECT status FROM series")).scalar_one()
+    assert status == "cancelled"
+    updates = env.dapr.published("task-updates")
+    assert [e["data"]["scope"] for e in updates if e["type"] == CANCELLED] == ["series"]
+
+
+def test_cancelling_one_occurrence_moves_the_series_on(env: Env, store: Store) -> None:
+    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    cancel = cloud_event(CANCELLED, {"task_id": task["id"], "user_id": "alice"})
+    post(client, "/events/task-cancelled", cancel)
+    first, second = tasks(store, task["series_id"])
+    assert (first["status"], second["status"]) == ("cancelled", "open")
+
+
+def test_on_schedule_series_advance_on_their_own_job(env: Env, store: Store) -> None:
+    due = (datetime.now(UTC) - timedelta(minutes=1)).replace(microsecond=0)
+    task = make_task(
+        store, due_at=due.isoformat(), rrule="FREQ=HOURLY", recurrence_mode="on_schedule"
+    )
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    created = cloud_event(EventType.TASK_CREATED.value, task, user="alice")
+    assert post(client, "/events/task-created", created).get_json() == {"status": "SUCCESS"}
+
+    (job,) = env.dapr.matching("POST", "/v1.0/jobs/")
+    name = job.path.rsplit("/", 1)[-1]
+    body = job.json()
+    assert body["dueTime"] == due.isoformat().replace("+00:00", "Z")
+    assert body["overwrite"] is True
+
+    for _ in range(2):  # the scheduler may deliver a trigger more than once
+        trigger = client.post(f"/job/{name}", json=body["data"])
+        assert trigger.status_code == 200
+    first, second = tasks(store, task["series_id"])
+    assert first["status"] == "open"  # on_schedule: the next one comes, done or not
+    assert second["due_at"] == due + timedelta(hours=1)
+
+
+def test_on_completion_tasks_schedule_no_job(env: Env, store: Store) -> None:
+    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    post(client, "/events/task-created", cloud_event(EventType.TASK_CREATED.value, task))
+    assert env.dapr.matching("POST", "/v1.0/jobs/") == []
+
+
+def test_an_unknown_job_is_acknowledged_not_retried(env: Env) -> None:
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    response = client.post("/job/what-is-this", json={})
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "DROP"
+
+
+def test_an_event_on_a_route_that_does_not_take_its_type_is_dead_lettered(env: Env) -> None:
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    event = cloud_event(EventType.REMINDER_SENT.value, {"task_id": "t"})
+    assert post(client, "/events/task-completed", event).get_json() == {"status": "SUCCESS"}
+    (letter,) = env.dapr.published("task-events-dlq")
+    assert "does not handle" in letter["deadletterreason"]

@@ -1,0 +1,92 @@
+"""push-update: every task-updates event reaches the user's channel, once per event id."""
+
+from __future__ import annotations
+
+from functions_env import Env, cloud_event, post, post_binary
+from recording import Recorded
+from taskpulse.contract import EventType, Function
+
+CREATED = EventType.TASK_CREATED.value
+
+
+def test_an_update_goes_to_the_users_channel_with_the_event_id_as_idempotency_key(
+    env: Env,
+) -> None:
+    client = env.client(Function.PUSH_UPDATE)
+    event = cloud_event(CREATED, {"id": "t1", "user_id": "alice"}, user="alice")
+    assert post(client, "/events/task-update", event).get_json() == {"status": "SUCCESS"}
+    (publish,) = env.centrifugo.matching("POST", "/api/publish")
+    body = publish.json()
+    assert body["channel"] == "tasks:user#alice"
+    assert body["idempotency_key"] == event["id"]
+    assert body["data"]["type"] == CREATED
+    assert body["data"]["data"] == {"id": "t1", "user_id": "alice"}
+
+
+def test_binary_mode_and_user_from_data(env: Env) -> None:
+    client = env.client(Function.PUSH_UPDATE)
+    event = cloud_event(CREATED, {"id": "t1", "user_id": "bob"})
+    assert post_binary(client, "/events/task-update", event).get_json() == {"status": "SUCCESS"}
+    (publish,) = env.centrifugo.matching("POST", "/api/publish")
+    assert publish.json()["channel"] == "tasks:user#bob"
+
+
+def test_gateway_down_means_retry(env: Env) -> None:
+    env.centrifugo.responder = lambda request: (500, b"oops")
+    client = env.client(Function.PUSH_UPDATE)
+    event = cloud_event(CREATED, {"id": "t1", "user_id": "alice"}, user="alice")
+    assert post(client, "/events/task-update", event).get_json() == {"status": "RETRY"}
+
+
+def test_an_update_that_names_no_user_is_dead_lettered(env: Env) -> None:
+    client = env.client(Function.PUSH_UPDATE)
+    assert post(client, "/events/task-update", cloud_event(CREATED, {"id": "t1"})).get_json() == {
+        "status": "SUCCESS"
+    }
+    (letter,) = env.dapr.published("task-updates-dlq")
+    assert "names no user" in letter["deadletterreason"]
+    assert env.centrifugo.requests == []
+
+
+def test_not_json_and_oversized_go_to_the_dead_letter_topic_with_the_reason(env: Env) -> None:
+    client = env.client(Function.PUSH_UPDATE)
+    client.post(
+        "/events/task-update",
+        data=b"\x00\xffnot json",
+        headers={"content-type": "application/cloudevents+json"},
+    )
+    big = cloud_event(CREATED, {"id": "t1", "user_id": "alice", "blob": "x" * (1 << 20)})
+    post(client, "/events/task-update", big)
+    first, second = env.dapr.published("task-updates-dlq")
+    assert "not JSON" in first["deadletterreason"]
+    assert "limit is 65536" in second["deadletterreason"]
+    assert second["deadletterbytes"] > 1 << 20
+
+
+def test_raw_payload_deliveries_are_unwrapped(env: Env) -> None:
+    import base64
+    import json
+
+    client = env.client(Function.PUSH_UPDATE)
+    inner = cloud_event(CREATED, {"id": "t1", "user_id": "carol"}, user="carol")
+    wrapper = {
+        "specversion": "1.0",
+        "id": "w",
+        "source": "push-update",
+        "type": "com.dapr.event.sent",
+        "datacontenttype": "application/octet-stream",
+        "data_base64": base64.b64encode(json.dumps(inner).encode()).decode(),
+    }
+    assert post(client, "/events/task-update", wrapper).get_json() == {"status": "SUCCESS"}
+    (publish,) = env.centrifugo.matching("POST", "/api/publish")
+    assert publish.json()["channel"] == "tasks:user#carol"
+
+
+def test_the_gateway_refusing_with_an_error_body_is_retried(env: Env) -> None:
+    def refuse(request: Recorded) -> tuple[int, bytes]:
+        return 200, b'{"error": {"code": 102, "message": "unknown channel"}}'
+
+    env.centrifugo.responder = refuse
+    client = env.client(Function.PUSH_UPDATE)
+    event = cloud_event(CREATED, {"id": "t1", "user_id": "alice"}, user="alice")
+    assert post(client, "/events/task-update", event).get_json() == {"status": "RETRY"}

@@ -1,0 +1,157 @@
+"""send-reminder: one job per reminder, delivered once by push and by real SMTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from functions_env import Env, cloud_event, post
+from recording import Recorded
+from taskpulse.contract import EventType, Function
+from taskpulse.events import TaskCreateData
+from taskpulse.services.create import create_task
+from taskpulse.store import Store
+
+SCHEDULED = EventType.REMINDER_SCHEDULED.value
+
+
+def reminder_for(store: Store, user: str = "alice") -> dict[str, Any]:
+    due = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    command = TaskCreateData(
+        user_id=user, title="Call mum", due_at=due, remind_before=timedelta(minutes=30)
+    )
+    created = create_task(store.unit_of_work, command, source="/t", event_id=user)
+    task = created.event["data"]
+    return {
+        "task_id": task["id"],
+        "user_id": user,
+        "title": task["title"],
+        "due_at": task["due_at"],
+        "remind_at": (due - timedelta(minutes=30)).isoformat(),
+    }
+
+
+def schedule(env: Env, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    client = env.client(Function.SEND_REMINDER)
+    answer = post(client, "/events/reminder-scheduled", cloud_event(SCHEDULED, data))
+    assert answer.get_json() == {"status": "SUCCESS"}
+    job = env.dapr.matching("POST", "/v1.0/jobs/")[-1]
+    return job.path.rsplit("/", 1)[-1], job.json()
+
+
+def pushes(env: Env) -> list[dict[str, Any]]:
+    return [r.json() for r in env.centrifugo.matching("POST", "/api/publish")]
+
+
+def test_a_reminder_becomes_a_one_shot_job_at_remind_at_in_utc(env: Env, store: Store) -> None:
+    data = reminder_for(store)
+    name, body = schedule(env, data)
+    assert name == f"reminder-{data['task_id']}"
+    remind_at = datetime.fromisoformat(data["remind_at"]).astimezone(UTC)
+    assert body["dueTime"] == remind_at.isoformat().replace("+00:00", "Z")
+    assert body["data"]["task_id"] == data["task_id"]
+    assert "schedule" not in body  # one-shot: no cron
+
+
+def test_the_trigger_delivers_push_and_mail_once_and_emits_reminder_sent(
+    env: Env, store: Store
+) -> None:
+    data = reminder_for(store)
+    name, body = schedule(env, data)
+    client = env.client(Function.SEND_REMINDER)
+    for _ in range(3):  # repeated triggers
+        assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+
+    (push,) = pushes(env)
+    assert push["channel"] == "tasks:user#alice"
+    assert push["data"]["task_id"] == data["task_id"]
+    assert push["idempotency_key"]
+    assert env.centrifugo.requests[0].headers["x-api-key"] == "test-key"
+    (mail,) = env.inbox.messages
+    assert mail["To"] == "alice@taskpulse.local"
+    assert mail["Subject"] == "Reminder: Call mum"
+    sent = [
+        e for e in env.dapr.published("task-updates") if e["type"] == EventType.REMINDER_SENT.value
+    ]
+    assert len(sent) == 1
+    assert sent[0]["data"]["channels"] == ["push", "email"]
+
+
+def test_a_stale_reminder_is_not_delivered(env: Env, store: Store) -> None:
+    data = reminder_for(store)
+    name, body = schedule(env, data)
+    done = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    post(
+        done,
+        "/events/task-completed",
+        cloud_event(
+            EventType.TASK_COMPLETED.value, {"task_id": data["task_id"], "user_id": "alice"}
+        ),
+    )
+    client = env.client(Function.SEND_REMINDER)
+    response = client.post(f"/job/{name}", json=body["data"])
+    assert response.status_code == 200
+    assert pushes(env) == []
+    assert env.inbox.messages == []
+
+
+def test_completion_and_cancellation_delete_the_job(env: Env, store: Store) -> None:
+    data = reminder_for(store)
+    client = env.client(Function.SEND_REMINDER)
+    for event_type, extra in (
+        (EventType.TASK_COMPLETED, {}),
+        (EventType.TASK_CANCELLED, {"scope": "occurrence"}),
+    ):
+        event = cloud_event(
+            event_type.value, {"task_id": data["task_id"], "user_id": "alice", **extra}
+        )
+        assert post(client, "/events/task-closed", event).get_json() == {"status": "SUCCESS"}
+    deletes = env.dapr.matching("DELETE", "/v1.0/jobs/")
+    assert [d.path for d in deletes] == [f"/v1.0/jobs/reminder-{data['task_id']}"] * 2
+
+
+def test_a_failing_gateway_is_retried_and_delivers_once_it_is_back(env: Env, store: Store) -> None:
+    data = reminder_for(store)
+    name, body = schedule(env, data)
+
+    def down(request: Recorded) -> tuple[int, bytes]:
+        return (503, b"down") if request.path.startswith("/api") else (204, b"")
+
+    env.centrifugo.responder = down
+    client = env.client(Function.SEND_REMINDER)
+    assert client.post(f"/job/{name}", json=body["data"]).status_code == 500  # Dapr retries
+    assert env.inbox.messages == []
+    env.centrifugo.responder = lambda request: (200, b'{"result": {}}')
+    assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+    assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+    assert len(env.inbox.messages) == 1
+    keys = {p["idempotency_key"] for p in pushes(env)}
+    assert len(keys) == 1  # the gateway folds the retried publish into one
+
+
+def test_a_reminder_for_another_users_task_is_not_delivered(env: Env, store: Store) -> None:
+    data = {**reminder_for(store), "user_id": "mallory"}
+    name, body = schedule(env, data)
+    client = env.client(Function.SEND_REMINDER)
+    response = client.post(f"/job/{name}", json=body["data"])
+    assert response.get_json()["status"] == "DROP"
+    assert pushes(env) == []
+    assert env.inbox.messages == []
+
+
+def test_the_jobs_api_falls_back_to_alpha1_on_older_dapr(env: Env, store: Store) -> None:
+    def old_dapr(request: Recorded) -> tuple[int, bytes]:
+        return (404, b"404 page not found") if request.path.startswith("/v1.0/jobs") else (204, b"")
+
+    env.dapr.responder = old_dapr
+    data = reminder_for(store)
+    client = env.client(Function.SEND_REMINDER)
+    for _ in range(2):
+        post(client, "/events/reminder-scheduled", cloud_event(SCHEDULED, data))
+    paths = [r.path for r in env.dapr.requests if "/jobs/" in r.path]
+    # Learned once: the second schedule goes straight to alpha1.
+    assert paths == [
+        f"/v1.0/jobs/reminder-{data['task_id']}",
+        f"/v1.0-alpha1/jobs/reminder-{data['task_id']}",
+        f"/v1.0-alpha1/jobs/reminder-{data['task_id']}",
+    ]
