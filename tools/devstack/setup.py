@@ -1,0 +1,109 @@
+"""``task setup``: install what the project needs beyond Python, then fetch the parts.
+
+Idempotent and quick when everything is there. System packages come from Debian's
+archive (as root, or through sudo); the heavy parts (daprd, the scheduler, Centrifugo,
+Kafka's jars, OpenTofu) are built or fetched once into ``~/.cache/taskpulse``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from devstack.cache import progress, say
+
+
+@dataclass(frozen=True)
+class Requirement:
+    what: str
+    present: Callable[[], bool]
+    debian_packages: tuple[str, ...]
+
+
+def _postgres_present() -> bool:
+    from devstack.postgres import PostgresUnavailable, _bin_dir
+
+    if os.environ.get("DATABASE_URL"):
+        return True
+    try:
+        _bin_dir()
+    except PostgresUnavailable:
+        return False
+    return True
+
+
+REQUIREMENTS = (
+    Requirement("PostgreSQL server (initdb, pg_ctl)", _postgres_present, ("postgresql",)),
+    Requirement(
+        "Java 17+ (runs Kafka)",
+        lambda: shutil.which("java") is not None,
+        ("openjdk-17-jre-headless",),
+    ),
+    Requirement(
+        "Maven (fetches Kafka's jars once)", lambda: shutil.which("mvn") is not None, ("maven",)
+    ),
+    Requirement(
+        "setpriv (runs PostgreSQL unprivileged when we are root)",
+        lambda: shutil.which("setpriv") is not None or os.geteuid() != 0,
+        ("util-linux",),
+    ),
+)
+
+
+def _apt(packages: list[str]) -> None:
+    prefix = [] if os.geteuid() == 0 else ["sudo"]
+    if prefix and shutil.which("sudo") is None:
+        raise SystemExit(f"Please install these Debian packages as root: {' '.join(packages)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    with progress(f"apt-get: installing {' '.join(packages)}"):
+        for args in (
+            ["apt-get", "update", "-q"],
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        ):
+            result = subprocess.run([*prefix, *args], env=env, check=False)  # noqa: S603
+            if result.returncode != 0:
+                raise SystemExit(
+                    f"`{' '.join(args)}` failed; install {' '.join(packages)} by hand "
+                    "and run `task setup` again"
+                )
+
+
+def ensure_system() -> None:
+    missing = [r for r in REQUIREMENTS if not r.present()]
+    if missing:
+        say("missing: " + "; ".join(r.what for r in missing))
+        _apt(sorted({p for r in missing for p in r.debian_packages}))
+    if shutil.which("go") is None:
+        raise SystemExit(
+            "Go 1.26 or newer is needed to build daprd, the scheduler and Centrifugo once. "
+            "Install it (https://go.dev/doc/install) or put a daprd from the Dapr CLI on PATH."
+        )
+
+
+def fetch_parts() -> None:
+    """Obtain every part of the local platform (each is reused when already there)."""
+    from devstack import centrifugo, daprd, kafka
+
+    tools: dict[str, Callable[[], object]] = {
+        "daprd": lambda: daprd.daprd().path,
+        "scheduler": lambda: daprd.scheduler().path,
+        "centrifugo": centrifugo.binary,
+        "kafka": kafka.libs,
+    }
+    for name, obtain in tools.items():
+        say(f"{name}: {obtain()}")
+
+
+def main(argv: list[str]) -> int:
+    ensure_system()
+    if "--system-only" not in argv:
+        fetch_parts()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
