@@ -1,12 +1,14 @@
 """A tiny app for platform tests: records every request daprd makes, answers SUCCESS.
 
-``python tests/platform_echo.py <port> <record.jsonl>``. Each request is one JSON line
+``python tests/platform_echo.py <port> <record.jsonl>`` (or PORT and ECHO_RECORD in the
+environment, as a launcher sets them for a function). Each request is one JSON line
 (method, path, headers, body as text), so a test can wait for what daprd delivered.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,5 +47,6 @@ def make_handler(record: Path) -> type[BaseHTTPRequestHandler]:
 
 
 if __name__ == "__main__":
-    port, record = int(sys.argv[1]), Path(sys.argv[2])
+    args = sys.argv[1:] or [os.environ["PORT"], os.environ["ECHO_RECORD"]]
+    port, record = int(args[0]), Path(args[1])
     ThreadingHTTPServer(("127.0.0.1", port), make_handler(record)).serve_forever()

@@ -88,6 +88,21 @@ def http_ok(url: str, *, headers: Mapping[str, str] | None = None) -> Probe:
     return probe
 
 
+def http_answers(url: str) -> Probe:
+    """Ready once the server answers at all: a 401 or 404 still means it is serving."""
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                return int(response.status) < 500
+        except urllib.error.HTTPError as error:
+            return error.code < 500
+        except (urllib.error.URLError, OSError):
+            return False
+
+    return probe
+
+
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec: ask the kernel for SIGTERM when we die.
     libc = ctypes.CDLL(None, use_errno=True)
@@ -149,6 +164,10 @@ class Supervisor:
                     f"read {running.log}\n{_tail(running.log)}"
                 )
             time.sleep(0.2)
+
+    def first_exit(self) -> Running | None:
+        """A started process that has exited since (the stack is then broken)."""
+        return next((r for r in self.running if r.process.poll() is not None), None)
 
     def stop_all(self) -> None:
         while self.running:
