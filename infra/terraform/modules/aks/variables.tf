@@ -206,7 +206,7 @@ variable "postgres" {
     sku_name              = optional(string, "B_Standard_B1ms")
     storage_mb            = optional(number, 32768)
     backup_retention_days = optional(number, 7)
-    geo_redundant_backup  = optional(bool, false)
+    geo_redundant_backup  = optional(bool, true)
     delegated_subnet_id   = optional(string)
     private_dns_zone_id   = optional(string)
     admin_object_id       = optional(string, "")
