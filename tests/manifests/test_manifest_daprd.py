@@ -1,0 +1,254 @@
+"""The local Dapr resources under a real daprd and a real Kafka broker.
+
+Four daprd, one per function, load dapr-components/base + dapr-components/local exactly
+as the local launcher passes them, and call recording echo apps (one per function)
+through --app-channel-address/--app-port, the way Dapr Shared calls a Knative function.
+Events are written straight to Kafka as structured CloudEvents, as any producer may.
+
+What this proves about the manifests (and the daprd behaviour they are built on):
+- every contract subscription routes its CloudEvent types to its path, including the three
+  rules of compute-next-occurrence on one topic (one manifest, several rules);
+- an event type a function ignores never reaches it, and where the subscription has no
+  deadLetterTopic it is not copied to ``<topic>-dlq`` either;
+- where a subscription has a deadLetterTopic, an event no rule matches lands there;
+- the consumer group of each daprd is the one its environment names (``envRef``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from manifests_support import REPO
+
+from devstack import daprd as dapr_tools
+from devstack import manifests
+from devstack.ports import free_port
+from devstack.supervisor import Service, Supervisor, http_ok, tcp_open
+from taskpulse.contract import (
+    REMINDERS,
+    SUBSCRIPTIONS,
+    TASK_EVENTS,
+    TASK_UPDATES,
+    EventType,
+    Function,
+    Topic,
+)
+
+pytestmark = pytest.mark.e2e
+
+RUN = uuid.uuid4().hex[:8]
+"""Consumer groups of this run: fresh, so no other test's daprd shares their partitions."""
+
+
+@dataclass(frozen=True)
+class Echo:
+    function: Function
+    port: int
+    record: Path
+    group: str
+
+    def requests(self) -> list[dict[str, Any]]:
+        if not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines() if line]
+
+    def events(self) -> list[tuple[str, dict[str, Any]]]:
+        """(path, CloudEvent) of every event daprd delivered."""
+        out = []
+        for r in self.requests():
+            if r["method"] == "POST" and r["path"].startswith("/events/"):
+                out.append((r["path"], json.loads(r["body"])))
+        return out
+
+    def paths_of(self, marker: str) -> list[str]:
+        return [p for p, e in self.events() if e.get("data", {}).get("marker") == marker]
+
+
+def _wait(probe: Any, timeout: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"nothing after {timeout:.0f}s")
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def functions(
+    platform_supervisor: Supervisor,
+    platform_dir: Path,
+    kafka_bootstrap: str,
+    dapr_scheduler: str,
+) -> dict[Function, Echo]:
+    echo_script = REPO / "tests" / "platform_echo.py"
+    binary = dapr_tools.daprd().path
+    resources = [REPO / "dapr-components/base", REPO / "dapr-components/local"]
+    config = REPO / "dapr-components/base/configuration.yaml"
+    started: dict[Function, Echo] = {}
+    for fn in Function:
+        group = f"{manifests.consumer_group_for(fn)}-test-{RUN}"
+        echo = Echo(fn, free_port(), platform_dir / f"manifests-{fn.value}-{RUN}.jsonl", group)
+        platform_supervisor.start(
+            Service(
+                f"manifests-echo-{fn.value}",
+                [sys.executable, str(echo_script), str(echo.port), str(echo.record)],
+                tcp_open("127.0.0.1", echo.port),
+            )
+        )
+        ports = dapr_tools.DaprdPorts(free_port(), free_port(), free_port(), free_port())
+        argv = dapr_tools.daprd_argv(
+            binary,
+            app_id=fn.value,
+            app_port=echo.port,
+            ports=ports,
+            resources=resources,
+            scheduler_address=dapr_scheduler,
+            config=config,
+        )
+        env = {
+            "TASKPULSE_KAFKA_BROKERS": kafka_bootstrap,
+            manifests.CONSUMER_GROUP_ENV: group,
+        }
+        health = http_ok(f"{ports.http_endpoint}/v1.0/healthz")
+        platform_supervisor.start(
+            Service(f"manifests-daprd-{fn.value}", argv, health, env=env, timeout=120)
+        )
+        started[fn] = echo
+    return started
+
+
+@pytest.fixture(scope="module")
+def producer(kafka_bootstrap: str) -> Iterator[Any]:
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all"})
+    yield p
+    p.flush(30)
+
+
+def _send(producer: Any, topic: Topic, event_type: str, marker: str, key: str = "user-1") -> None:
+    event = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/tests/manifests",
+        "type": event_type,
+        "subject": marker,
+        "partitionkey": key,
+        "datacontenttype": "application/json",
+        "data": {"marker": marker, "user_id": key},
+    }
+    producer.produce(topic.name, json.dumps(event).encode(), key=key.encode())
+    producer.flush(30)
+
+
+def _dead_letters(bootstrap: str, topic: str, markers: set[str]) -> set[str]:
+    """The markers found in ``topic`` (read from the start to its current end)."""
+    from confluent_kafka import Consumer, KafkaError
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"manifests-dlq-reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
+    found: set[str] = set()
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 30
+        eof = False
+        while time.monotonic() < deadline and not eof:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            if msg.error():
+                eof = msg.error().code() == KafkaError._PARTITION_EOF
+                continue
+            body = (msg.value() or b"").decode(errors="replace")
+            found |= {m for m in markers if m in body}
+    finally:
+        consumer.close()
+    return found
+
+
+def _marker() -> str:
+    return f"m-{uuid.uuid4().hex}"
+
+
+def test_every_contract_subscription_routes_its_types(
+    functions: dict[Function, Echo], producer: Any
+) -> None:
+    sent: list[tuple[Function, str, str]] = []
+    for sub in SUBSCRIPTIONS:
+        for event_type in sub.types:
+            marker = _marker()
+            _send(producer, sub.topic, event_type.value, marker)
+            sent.append((sub.function, sub.path, marker))
+    for fn, path, marker in sent:
+        paths = _wait(lambda fn=fn, marker=marker: functions[fn].paths_of(marker))
+        assert paths == [path], f"{fn.value}: {marker} went to {paths}, not {path}"
+
+
+def test_ignored_types_neither_reach_the_function_nor_the_dead_letter_topic(
+    functions: dict[Function, Echo], producer: Any, kafka_bootstrap: str
+) -> None:
+    ignored, follower = _marker(), _marker()
+    # Same key, same partition, in order: once `follower` has arrived, `ignored` was
+    # processed (and skipped) by the same consumer before it.
+    _send(producer, TASK_EVENTS, EventType.TASK_CREATE.value, ignored, key="user-order")
+    _send(producer, TASK_EVENTS, EventType.TASK_COMPLETED.value, follower, key="user-order")
+    for fn in (Function.COMPUTE_NEXT_OCCURRENCE, Function.SEND_REMINDER):
+        _wait(lambda fn=fn: functions[fn].paths_of(follower))
+        assert functions[fn].paths_of(ignored) == []
+    assert _wait(lambda: functions[Function.CREATE_TASK].paths_of(ignored)) == [
+        "/events/task-create"
+    ]
+    assert functions[Function.CREATE_TASK].paths_of(follower) == []
+    assert _dead_letters(kafka_bootstrap, TASK_EVENTS.dead_letter, {ignored, follower}) == set()
+
+
+def test_an_event_no_rule_matches_goes_to_the_dead_letter_topic_where_one_is_set(
+    functions: dict[Function, Echo], producer: Any, kafka_bootstrap: str
+) -> None:
+    assert manifests.dead_letter_topic(Function.PUSH_UPDATE, TASK_UPDATES) is not None
+    unknown, follower = _marker(), _marker()
+    _send(producer, TASK_UPDATES, "dev.example.not-in-the-contract.v1", unknown, key="u-dlq")
+    _send(producer, TASK_UPDATES, EventType.TASK_CREATED.value, follower, key="u-dlq")
+    _wait(lambda: functions[Function.PUSH_UPDATE].paths_of(follower))
+    assert functions[Function.PUSH_UPDATE].paths_of(unknown) == []
+    found = _wait(lambda: _dead_letters(kafka_bootstrap, TASK_UPDATES.dead_letter, {unknown}))
+    assert found == {unknown}
+
+
+def test_each_daprd_consumes_in_the_group_its_environment_names(
+    functions: dict[Function, Echo], producer: Any, kafka_bootstrap: str
+) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    # Make sure every daprd has joined (each function received something).
+    _send(producer, REMINDERS, EventType.REMINDER_SCHEDULED.value, m1 := _marker())
+    _send(producer, TASK_EVENTS, EventType.TASK_CREATE.value, m2 := _marker())
+    _send(producer, TASK_EVENTS, EventType.TASK_COMPLETED.value, m3 := _marker())
+    _send(producer, TASK_UPDATES, EventType.TASK_COMPLETED.value, m4 := _marker())
+    for fn, marker in (
+        (Function.SEND_REMINDER, m1),
+        (Function.CREATE_TASK, m2),
+        (Function.COMPUTE_NEXT_OCCURRENCE, m3),
+        (Function.PUSH_UPDATE, m4),
+    ):
+        _wait(lambda fn=fn, marker=marker: functions[fn].paths_of(marker))
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    groups = {g.group_id for g in admin.list_consumer_groups().result(timeout=30).valid}
+    assert {echo.group for echo in functions.values()} <= groups
