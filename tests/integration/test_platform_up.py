@@ -1,0 +1,122 @@
+"""`task up` as a user runs it: everything starts, endpoints.json appears, SIGTERM stops all.
+
+The functions are stand-ins (the recording echo app) so that this tests the launcher and
+the real Dapr resources of dapr-components/, not the function code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from platform_fixtures import wait_for
+from taskpulse.contract import PUBSUB_NAME, TASK_EVENTS, EventType, Function
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+ECHO = REPO / "tests" / "platform_echo.py"
+
+
+def _run_file(tmp_path: Path) -> Path:
+    """The repo's dapr.yaml with every app replaced by the echo app, on free ports."""
+    doc = yaml.safe_load((REPO / "dapr.yaml").read_text())
+    for key in ("resourcesPaths",):
+        doc["common"][key] = [str((REPO / p).resolve()) for p in doc["common"][key]]
+    doc["common"]["configFilePath"] = str((REPO / doc["common"]["configFilePath"]).resolve())
+    doc["common"].pop("schedulerHostAddress", None)
+    for app in doc["apps"]:
+        for key in (
+            "appPort",
+            "daprHTTPPort",
+            "daprGRPCPort",
+            "daprInternalGRPCPort",
+            "metricsPort",
+        ):
+            app.pop(key, None)
+        app["appDirPath"] = str(tmp_path)
+        app["command"] = [sys.executable, str(ECHO)]
+        app["env"] = {"ECHO_RECORD": str(tmp_path / f"{app['appID']}.jsonl")}
+    path = tmp_path / "dapr.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_up_runs_the_stack_and_stops_cleanly(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    endpoints_file = state / "endpoints.json"
+    log = (tmp_path / "up.log").open("wb")
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devstack.up",
+            "-f",
+            str(_run_file(tmp_path)),
+            "--state",
+            str(state),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        wait_for(lambda: endpoints_file.exists() or up.poll() is not None, timeout=240)
+        assert up.poll() is None, (tmp_path / "up.log").read_text()
+        endpoints = json.loads(endpoints_file.read_text())
+        for key in (
+            "create_task",
+            "dapr_http",
+            "kafka",
+            "centrifugo_ws",
+            "centrifugo_token_secret",
+            "smtp",
+            "mailbox",
+        ):
+            assert endpoints[key], key
+        assert sorted(endpoints["dapr_http"]) == sorted(f.value for f in Function)
+
+        # A completion published through one daprd reaches the function whose
+        # subscription matches it, through the real dapr-components resources.
+        event = {
+            "specversion": "1.0",
+            "id": "up-test-1",
+            "source": "/tests/up",
+            "type": EventType.TASK_COMPLETED.value,
+            "data": {"task_id": "t1", "user_id": "alice"},
+        }
+        response = httpx.post(
+            f"{endpoints['dapr_http'][Function.CREATE_TASK.value]}/v1.0/publish/{PUBSUB_NAME}/{TASK_EVENTS.name}",
+            params={"metadata.partitionKey": "alice"},
+            content=json.dumps(event),
+            headers={
+                "Content-Type": "application/cloudevents+json",
+                "dapr-api-token": endpoints["dapr_api_token"],
+            },
+            timeout=30,
+        )
+        assert response.status_code == 204, response.text
+        record = tmp_path / f"{Function.COMPUTE_NEXT_OCCURRENCE.value}.jsonl"
+        wait_for(
+            lambda: record.exists() and "/events/task-completed" in record.read_text(), timeout=60
+        )
+    finally:
+        up.send_signal(signal.SIGTERM)
+        code = up.wait(timeout=120)
+        log.close()
+    assert code == 0, (tmp_path / "up.log").read_text()
+    assert not endpoints_file.exists()
+    assert "stopped" in (tmp_path / "up.log").read_text()
+    host, port = endpoints["kafka"].rsplit(":", 1)
+    with socket.socket() as probe:
+        assert probe.connect_ex((host, int(port))) != 0, "Kafka still listens after stop"
