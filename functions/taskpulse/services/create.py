@@ -60,8 +60,9 @@ def create_task(
         raise InvalidTask("remind_before needs due_at")
     rrule = _recurrence(command)
     key = command_key(source, event_id)
+    task_id = new_id()
     with unit_of_work() as uow:
-        prior = uow.processed.claim(key)
+        prior = uow.processed.claim(key, result_id=task_id)
         if prior is not None:
             if prior.outcome is not Outcome.DONE or prior.result_id is None:
                 raise InvalidTask(prior.detail or "this command was rejected before")
@@ -70,7 +71,6 @@ def create_task(
                 raise TaskNotFound(f"task {prior.result_id} of this command no longer exists")
             event = task_created_event(task, source=SOURCE, traceparent=traceparent)
             return Created(task, event, new=False, outbox_ids=())
-        task_id = new_id()
         series_id = new_id() if rrule else None
         task = Task(
             id=task_id,
@@ -106,6 +106,5 @@ def create_task(
             )
         uow.tasks.add(task)
         event = emit_created(uow, task, source=SOURCE, traceparent=traceparent)
-        uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
         uow.commit()
         return Created(task, event, new=True, outbox_ids=tuple(uow.outbox.added_ids))

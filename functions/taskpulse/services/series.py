@@ -17,7 +17,7 @@ from taskpulse.domain import InvalidTransition, Task, TaskNotFound, TaskStatus
 from taskpulse.domain.series import Series
 from taskpulse.events import SeriesEndedData, TaskCancelledData, TaskCompletedData
 from taskpulse.services.emit import emit, emit_created, fact
-from taskpulse.store.idempotency import Outcome, command_key, occurrence_key
+from taskpulse.store.idempotency import command_key, occurrence_key
 from taskpulse.store.uow import UnitOfWork
 
 SOURCE = Function.COMPUTE_NEXT_OCCURRENCE
@@ -98,14 +98,13 @@ def advance(
         )
         emit(uow, ended, TASK_EVENTS, TASK_UPDATES)
         return Advanced(None, skipped, ended=True)
-    key = occurrence_key(series.user_id, template.id, candidate)
-    if uow.processed.claim(key) is not None:
-        return Advanced(uow.tasks.in_series_at(series.id, candidate), skipped, ended=False)
     next_task = template.next_occurrence(occurrence_at=candidate, now=uow.now)
+    key = occurrence_key(series.user_id, template.id, candidate)
+    if uow.processed.claim(key, result_id=next_task.id) is not None:
+        return Advanced(uow.tasks.in_series_at(series.id, candidate), skipped, ended=False)
     uow.series.save(series.advanced_to(candidate, now=uow.now))
     uow.tasks.add(next_task)
     emit_created(uow, next_task, source=source, traceparent=traceparent)
-    uow.processed.record(key, outcome=Outcome.DONE, result_id=next_task.id)
     return Advanced(next_task, skipped, ended=False)
 
 
@@ -128,11 +127,10 @@ def complete_task(
     """Record a completion; for an on_completion series, create the next occurrence."""
     key = command_key(source, event_id)
     with unit_of_work() as uow:
-        if (prior := uow.processed.claim(key)) is not None:
+        if (prior := uow.processed.claim(key, result_id=data.task_id)) is not None:
             return Result(prior.result_id, repeated=True)
         task = _load(uow, data.task_id, data.user_id)
         if task.status is TaskStatus.COMPLETED:
-            uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
             uow.commit()
             return Result(task.id, note="already completed: nothing to do")
         completed_at = data.completed_at or uow.now
@@ -153,7 +151,6 @@ def complete_task(
                 traceparent=traceparent,
             )
         _emit_completed(uow, done, advanced, traceparent)
-        uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
         uow.commit()
         note = None
         if advanced is not None and advanced.skipped:
@@ -194,7 +191,7 @@ def cancel_task(
     """Cancel one occurrence (an on_completion series moves on) or end the whole series."""
     key = command_key(source, event_id)
     with unit_of_work() as uow:
-        if (prior := uow.processed.claim(key)) is not None:
+        if (prior := uow.processed.claim(key, result_id=data.task_id)) is not None:
             return Result(prior.result_id, repeated=True)
         task = _load(uow, data.task_id, data.user_id)
         series = uow.series.get(task.series_id, for_update=True) if task.series_id else None
@@ -219,7 +216,6 @@ def cancel_task(
         for item in cancelled:
             uow.tasks.save(item)
             emit(uow, _cancelled_fact(item, data.scope, traceparent), TASK_UPDATES)
-        uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
         uow.commit()
         note = None if cancelled else "already cancelled: nothing to do"
         return Result(task.id, note=note, outbox_ids=tuple(uow.outbox.added_ids))

@@ -53,13 +53,18 @@ class IdempotencyLog:
         self._retention = retention
         self._now = now
 
-    def claim(self, key: str) -> PriorResult | None:
-        """Take ``key`` for this transaction; ``None`` means we are first and must act."""
+    def claim(self, key: str, *, result_id: str | None = None) -> PriorResult | None:
+        """Take ``key`` for this transaction; ``None`` means we are first and must act.
+
+        ``result_id``, when already known, is stored with the claim (one round trip less
+        than a later ``record``); the claim rolls back with the effect if it fails.
+        """
         inserted = self._session.execute(
             insert(_T)
             .values(
                 idempotency_key=key,
                 status=Outcome.DONE.value,
+                result_id=result_id,
                 processed_at=self._now,
                 expires_at=self._now + self._retention,
             )

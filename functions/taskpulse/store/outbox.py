@@ -38,26 +38,35 @@ class PendingEvent:
 
 
 class Outbox:
-    """The write side, used inside a unit of work."""
+    """The write side, used inside a unit of work.
+
+    Rows are buffered and written with one multi-row INSERT when the unit of work
+    commits: one round trip however many events a change causes.
+    """
 
     def __init__(self, session: Session, *, now: datetime) -> None:
         self._session = session
         self._now = now
+        self._pending: list[dict[str, Any]] = []
         self.added_ids: list[int] = []
 
     def add(self, topic: str, partition_key: str, event: dict[str, Any]) -> None:
-        row_id = self._session.execute(
-            sa.insert(_T)
-            .values(
-                topic=topic,
-                partition_key=partition_key,
-                event=event,
-                created_at=self._now,
-                next_attempt_at=self._now,
-            )
-            .returning(_T.c.id)
-        ).scalar_one()
-        self.added_ids.append(row_id)
+        self._pending.append(
+            {
+                "topic": topic,
+                "partition_key": partition_key,
+                "event": event,
+                "created_at": self._now,
+                "next_attempt_at": self._now,
+            }
+        )
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        ids = self._session.execute(sa.insert(_T).values(rows).returning(_T.c.id)).scalars()
+        self.added_ids.extend(ids)
 
 
 @dataclass

@@ -67,6 +67,7 @@ class UnitOfWork:
             self._session.close()
 
     def commit(self) -> None:
+        self.outbox.flush()
         self._session.commit()
         self._committed = True
 
