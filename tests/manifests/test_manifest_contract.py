@@ -383,7 +383,7 @@ def test_func_yaml(path: Path) -> None:
 
 
 SECRETISH = re.compile(
-    r"(password|secret|token|apikey|api-key|credential|private|database_url)", re.I
+    r"(password|secret|token|api_?key|api-key|credential|private|database_url)", re.I
 )
 PEM = re.compile(r"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----")
 FUNC_SECRET = re.compile(r"^\{\{ secret:[a-z0-9-]+:[A-Za-z0-9._-]+ \}\}$")

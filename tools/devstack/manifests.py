@@ -86,6 +86,8 @@ FUNCTION_UID = 10001
 DAPRD_UID = 65532
 KAFKA_SECRET = "taskpulse-kafka"  # noqa: S105 - the name of a Secret, not a value
 DATABASE_SECRET = "taskpulse-database"  # noqa: S105 - the name of a Secret, not a value
+CENTRIFUGO_SECRET = "taskpulse-centrifugo"  # noqa: S105 - the name of a Secret, not a value
+SMTP_SECRET = "taskpulse-smtp"  # noqa: S105 - the name of a Secret, not a value
 
 
 def tokens_secret(function: Function) -> str:
@@ -253,7 +255,7 @@ def resiliency_manifest() -> Manifest:
                     # to <topic>-dlq and the partition moves on (no poison-message block).
                     "delivery": {"policy": "exponential", "maxInterval": "30s", "maxRetries": 10},
                     "publish": {"policy": "exponential", "maxInterval": "5s", "maxRetries": 5},
-                    "invoke": {"policy": "constant", "duration": "1s", "maxRetries": 3},
+                    "invoke": {"policy": "exponential", "maxInterval": "5s", "maxRetries": 3},
                 },
                 "circuitBreakers": {
                     "broker": {
@@ -320,17 +322,54 @@ def _secret_env(name: str, secret: str, key: str) -> Manifest:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def function_env(function: Function) -> list[Manifest]:
-    return [
-        {"name": "DAPR_HTTP_ENDPOINT", "value": dapr_http_endpoint(function)},
-        _secret_env("DAPR_API_TOKEN", tokens_secret(function), "dapr-api-token"),
-        _secret_env("APP_API_TOKEN", tokens_secret(function), "app-api-token"),
-        _secret_env("DATABASE_URL", DATABASE_SECRET, "url"),
-        {"name": "WORKERS", "value": str(WORKERS)},
-        {"name": "THREADS", "value": str(threads(function))},
-        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-        {"name": "TMPDIR", "value": "/tmp"},  # noqa: S108 - an emptyDir, the root fs is read-only
+@dataclass(frozen=True, slots=True)
+class FromSecret:
+    """An environment value taken from key ``key`` of the Kubernetes Secret ``secret``."""
+
+    secret: str
+    key: str
+
+
+def function_settings(function: Function) -> list[tuple[str, str | FromSecret]]:
+    """The environment of a function (names as in taskpulse.settings), for the Knative
+    Service and func.yaml alike. Secrets are referenced, never written."""
+    tokens = tokens_secret(function)
+    settings: list[tuple[str, str | FromSecret]] = [
+        ("DAPR_HTTP_ENDPOINT", dapr_http_endpoint(function)),
+        ("DAPR_API_TOKEN", FromSecret(tokens, "dapr-api-token")),
+        ("APP_API_TOKEN", FromSecret(tokens, "app-api-token")),
+        ("DATABASE_URL", FromSecret(DATABASE_SECRET, "url")),
     ]
+    if function is Function.PUSH_UPDATE:
+        settings += [
+            ("CENTRIFUGO_API_URL", f"http://centrifugo.{NAMESPACE}.svc.cluster.local:8000/api"),
+            ("CENTRIFUGO_API_KEY", FromSecret(CENTRIFUGO_SECRET, "api-key")),
+        ]
+    if function is Function.SEND_REMINDER:
+        settings += [
+            ("SMTP_HOST", FromSecret(SMTP_SECRET, "host")),
+            ("SMTP_PORT", FromSecret(SMTP_SECRET, "port")),
+            ("SMTP_USERNAME", FromSecret(SMTP_SECRET, "username")),
+            ("SMTP_PASSWORD", FromSecret(SMTP_SECRET, "password")),
+            ("SMTP_STARTTLS", "true"),
+        ]
+    settings += [
+        ("WORKERS", str(WORKERS)),
+        ("THREADS", str(threads(function))),
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+    ]
+    return settings
+
+
+def function_env(function: Function) -> list[Manifest]:
+    env = [
+        _secret_env(name, value.secret, value.key)
+        if isinstance(value, FromSecret)
+        else {"name": name, "value": value}
+        for name, value in function_settings(function)
+    ]
+    env.append({"name": "TMPDIR", "value": "/tmp"})  # noqa: S108 - an emptyDir (read-only root)
+    return env
 
 
 def knative_service(function: Function) -> Manifest:
@@ -352,6 +391,7 @@ def knative_service(function: Function) -> Manifest:
                         "autoscaling.knative.dev/min-scale": "0",
                         "autoscaling.knative.dev/max-scale": str(sizing.max_scale),
                         "autoscaling.knative.dev/metric": "concurrency",
+                        "autoscaling.knative.dev/target": str(sizing.container_concurrency),
                         "autoscaling.knative.dev/target-utilization-percentage": "70",
                         # daprd runs as Dapr Shared (<app>-dapr), never as a sidecar here.
                         "dapr.io/enabled": "false",
@@ -686,7 +726,6 @@ def network_policies() -> list[Manifest]:
 
 def func_yaml(function: Function) -> Manifest:
     sizing = SIZING[function]
-    secret = tokens_secret(function)
     return {
         "specVersion": "0.36.0",
         "name": function.value,
@@ -696,13 +735,13 @@ def func_yaml(function: Function) -> Manifest:
         "invoke": "http",
         "run": {
             "envs": [
-                {"name": "DAPR_HTTP_ENDPOINT", "value": dapr_http_endpoint(function)},
-                {"name": "DAPR_API_TOKEN", "value": f"{{{{ secret:{secret}:dapr-api-token }}}}"},
-                {"name": "APP_API_TOKEN", "value": f"{{{{ secret:{secret}:app-api-token }}}}"},
-                {"name": "DATABASE_URL", "value": f"{{{{ secret:{DATABASE_SECRET}:url }}}}"},
-                {"name": "WORKERS", "value": str(WORKERS)},
-                {"name": "THREADS", "value": str(threads(function))},
-                {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+                {
+                    "name": name,
+                    "value": f"{{{{ secret:{value.secret}:{value.key} }}}}"
+                    if isinstance(value, FromSecret)
+                    else value,
+                }
+                for name, value in function_settings(function)
             ]
         },
         "deploy": {
@@ -723,7 +762,7 @@ def func_yaml(function: Function) -> Manifest:
                     "min": 0,
                     "max": sizing.max_scale,
                     "metric": "concurrency",
-                    "target": round(sizing.container_concurrency * 0.7),
+                    "target": sizing.container_concurrency,
                     "utilization": 70,
                 },
                 "resources": {
