@@ -7,9 +7,12 @@ under the same name, so that the session still starts each part only once.
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("platform_fixtures"):
-        config.pluginmanager.import_plugin("platform_fixtures")
+        module = importlib.import_module("platform_fixtures")
+        config.pluginmanager.register(module, "platform_fixtures")
