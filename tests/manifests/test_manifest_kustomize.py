@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from manifests_support import REPO, kustomize, load_docs
+from manifests_support import REPO, crd_schema, kustomize, load_docs
 
 from taskpulse.contract import PUBSUB_NAME, Function
 
@@ -91,3 +91,34 @@ def test_knative_overlay(rendered: dict[str, list[dict[str, Any]]], overlay: str
     assert _names(docs, "Deployment") == {f"{f.value}-dapr" for f in Function}
     if overlay.endswith("aks"):
         assert {d["spec"]["replicas"] for d in shared} == {2}
+
+
+BUILTIN = {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy"}
+DAPR_CRD_FILES = {
+    "Component": "dapr/components.yaml",
+    "Subscription": "dapr/subscription.yaml",
+    "Resiliency": "dapr/resiliency.yaml",
+    "Configuration": "dapr/configuration.yaml",
+}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_rendered_documents_match_their_schemas(
+    rendered: dict[str, list[dict[str, Any]]], target: str
+) -> None:
+    """What the overlays add (patches, namespaces, images) is still valid."""
+    import jsonschema
+
+    kv = pytest.importorskip("kubernetes_validate", reason="pip install kubernetes-validate")
+    for doc in rendered[target]:
+        kind, api = doc["kind"], doc["apiVersion"]
+        if api.startswith("dapr.io/"):
+            schema = crd_schema(DAPR_CRD_FILES[kind], api.split("/")[1], strict=True)
+            errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc))
+            assert errors == [], f"{kind}/{doc['metadata']['name']}: {errors[0].message}"
+        elif api == "serving.knative.dev/v1":
+            schema = crd_schema("knative/service-crd.yaml", "v1", strict=False)
+            jsonschema.validate(doc, schema)
+        else:
+            assert kind in BUILTIN, kind
+            kv.validate(doc, "1.32", strict=True)
