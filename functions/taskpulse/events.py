@@ -50,7 +50,8 @@ TaskId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a cold start builds the validators of the types it meets, not all.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
@@ -182,7 +183,7 @@ DATA_MODELS: dict[EventType, type[_Data]] = {
 class CloudEvent(BaseModel):
     """The attributes we read and write; unknown extensions are kept as they came."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     specversion: Literal["1.0"]
     id: Annotated[str, Field(min_length=1, max_length=256)]

@@ -145,16 +145,25 @@ class Runtime:
     def flush(self, outbox_ids: Sequence[int]) -> None:
         """Publish what a handler just committed; now and then sweep everything pending.
 
-        Failures only log: the rows stay pending and the next sweep publishes them.
+        Failures only log: the rows stay pending and the next sweep publishes them. The
+        sweep runs beside the request, so a cold start never waits for a backlog.
         """
         try:
             if outbox_ids:
                 report = self.relay.publish(outbox_ids)
                 OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
-            now = time.monotonic()
-            if now - self._last_sweep >= SWEEP_EVERY_SECONDS:
-                self._last_sweep = now
-                report = self.relay.sweep()
-                OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
         except Exception:
             log.exception("outbox publish failed; the sweep will retry")
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_sweep < SWEEP_EVERY_SECONDS:
+                return
+            self._last_sweep = now
+        threading.Thread(target=self.sweep, name="outbox-sweep", daemon=True).start()
+
+    def sweep(self) -> None:
+        try:
+            report = self.relay.sweep()
+            OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
+        except Exception:
+            log.exception("outbox sweep failed; the next one will retry")
