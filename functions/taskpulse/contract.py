@@ -61,6 +61,19 @@ class EventType(StrEnum):
     SERIES_ENDED = "dev.taskpulse.series.ended.v1"
 
 
+EVENT_TOPICS: dict[EventType, tuple[Topic, ...]] = {
+    EventType.TASK_CREATE: (TASK_EVENTS,),
+    EventType.TASK_CREATED: (TASK_EVENTS, TASK_UPDATES),
+    EventType.TASK_COMPLETED: (TASK_EVENTS, TASK_UPDATES),
+    EventType.TASK_CANCELLED: (TASK_EVENTS, TASK_UPDATES),
+    EventType.REMINDER_SCHEDULED: (REMINDERS,),
+    EventType.REMINDER_SENT: (TASK_UPDATES,),
+    EventType.SERIES_ENDED: (TASK_EVENTS, TASK_UPDATES),
+}
+"""The topics each type travels on (clients send completions and cancellations to
+task-events; the system reports them on task-updates)."""
+
+
 class Function(StrEnum):
     """The four functions; each name is also its Dapr app id and Knative service name."""
 
