@@ -1,16 +1,14 @@
 # The event fabric of shared/contract.md section 2, mirrored from functions/taskpulse/contract.py
 # (tests/infra/test_contract_sync.py fails when the two differ).
 locals {
-  hour_ms = 3600 * 1000
-  day_ms  = 24 * local.hour_ms
-
+  # retention_ms literal so that tests/infra can read it without evaluating HCL.
   topics = {
-    "task-events"      = { partitions = 3, retention_ms = 7 * local.day_ms }
-    "reminders"        = { partitions = 2, retention_ms = 24 * local.hour_ms }
-    "task-updates"     = { partitions = 2, retention_ms = 1 * local.hour_ms }
-    "task-events-dlq"  = { partitions = 1, retention_ms = 14 * local.day_ms }
-    "reminders-dlq"    = { partitions = 1, retention_ms = 14 * local.day_ms }
-    "task-updates-dlq" = { partitions = 1, retention_ms = 14 * local.day_ms }
+    "task-events"      = { partitions = 3, retention_ms = 604800000 }  # 7 days
+    "reminders"        = { partitions = 2, retention_ms = 86400000 }   # 24 hours
+    "task-updates"     = { partitions = 2, retention_ms = 3600000 }    # 1 hour
+    "task-events-dlq"  = { partitions = 1, retention_ms = 1209600000 } # 14 days
+    "reminders-dlq"    = { partitions = 1, retention_ms = 1209600000 } # 14 days
+    "task-updates-dlq" = { partitions = 1, retention_ms = 1209600000 } # 14 days
   }
 
   pubsub_name = "pubsub-kafka"

@@ -22,7 +22,8 @@ locals {
     cert_manager = "v1.21.1"
     # kube-prometheus-stack chart.
     kube_prometheus_stack = "88.5.3"
-    # Centrifugo image (the push gateway).
-    centrifugo = "v6.2.5"
+    # Centrifugo image (the push gateway); the same release as CENTRIFUGO_VERSION in
+    # tools/devstack/versions.py, which `task up` builds.
+    centrifugo = "v6.9.1"
   }
 }

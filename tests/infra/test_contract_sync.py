@@ -1,0 +1,75 @@
+"""modules/platform's topics and subscriptions are those of functions/taskpulse/contract.py."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import hcl2
+import pytest
+
+from taskpulse import contract
+
+INFRA = Path(__file__).resolve().parents[2] / "infra" / "terraform"
+CONTRACT_TF = INFRA / "modules" / "platform" / "contract.tf"
+
+pytestmark = pytest.mark.infra
+
+
+def _plain(value):
+    """Undo the list wrapping and quoting that some hcl2 parsers add."""
+    while isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, dict):
+        return {k.strip('"'): _plain(v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return value.strip('"')
+    return value
+
+
+def _locals() -> dict:
+    with CONTRACT_TF.open() as handle:
+        tree = hcl2.load(handle)
+    merged: dict = {}
+    for block in tree["locals"]:
+        merged.update(_plain(block))
+    return merged
+
+
+def test_topics_match_the_contract():
+    expected = {
+        t.name: {
+            "partitions": t.partitions,
+            "retention_ms": int(t.retention.total_seconds() * 1000),
+        }
+        for t in contract.all_topics()
+    }
+    assert _locals()["topics"] == expected
+
+
+def test_pubsub_name_matches():
+    assert _locals()["pubsub_name"] == contract.PUBSUB_NAME
+
+
+def test_subscriptions_match_the_contract():
+    expected: dict[tuple[str, str], set[tuple[tuple[str, ...], str]]] = defaultdict(set)
+    for sub in contract.SUBSCRIPTIONS:
+        expected[(sub.function.value, sub.topic.name)].add(
+            (tuple(sorted(t.value for t in sub.types)), sub.path)
+        )
+    actual: dict[tuple[str, str], set[tuple[tuple[str, ...], str]]] = defaultdict(set)
+    for name, sub in _locals()["subscriptions"].items():
+        assert name == f"{sub['function']}-{sub['topic']}"
+        rules = sub["rules"] if isinstance(sub["rules"], list) else [sub["rules"]]
+        for rule in rules:
+            types = rule["types"] if isinstance(rule["types"], list) else [rule["types"]]
+            actual[(sub["function"], sub["topic"])].add((tuple(sorted(types)), rule["path"]))
+    assert dict(actual) == dict(expected)
+
+
+def test_function_names_match():
+    variables = (CONTRACT_TF.parent / "variables.tf").read_text()
+    for function in contract.Function:
+        assert f'"{function.value}"' in variables
