@@ -442,3 +442,16 @@ def test_dockerfile() -> None:
     ignore = (REPO / ".dockerignore").read_text().splitlines()
     assert ignore[ignore.index("*")] == "*"  # allow-list: everything else stays out
     assert not [line for line in ignore if line.startswith("!") and ".env" in line]
+
+
+def test_the_local_component_reads_what_the_launcher_sets() -> None:
+    meta = _metadata(LOCAL[PUBSUB_NAME])
+    assert meta["brokers"] == {"name": "brokers", "envRef": manifests.KAFKA_BROKERS_ENV}
+    env = manifests.local_daprd_env(Function.SEND_REMINDER, "127.0.0.1:9092")
+    assert env == {
+        manifests.KAFKA_BROKERS_ENV: "127.0.0.1:9092",
+        manifests.CONSUMER_GROUP_ENV: "send-reminder-reminders-v1",
+    }
+    for folder in manifests.LOCAL_RESOURCE_DIRS:
+        assert (REPO / folder).is_dir()
+    assert (REPO / manifests.LOCAL_CONFIG).is_file()

@@ -92,8 +92,8 @@ def functions(
 ) -> dict[Function, Echo]:
     echo_script = REPO / "tests" / "platform_echo.py"
     binary = dapr_tools.daprd().path
-    resources = [REPO / "dapr-components/base", REPO / "dapr-components/local"]
-    config = REPO / "dapr-components/base/configuration.yaml"
+    resources = [REPO / d for d in manifests.LOCAL_RESOURCE_DIRS]
+    config = REPO / manifests.LOCAL_CONFIG
     started: dict[Function, Echo] = {}
     for fn in Function:
         group = f"{manifests.consumer_group_for(fn)}-test-{RUN}"
@@ -115,10 +115,10 @@ def functions(
             scheduler_address=dapr_scheduler,
             config=config,
         )
-        env = {
-            "TASKPULSE_KAFKA_BROKERS": kafka_bootstrap,
-            manifests.CONSUMER_GROUP_ENV: group,
-        }
+        env = manifests.local_daprd_env(fn, kafka_bootstrap)
+        # The contract's group, made unique to this run (asserted unchanged below).
+        assert env[manifests.CONSUMER_GROUP_ENV] == manifests.consumer_group_for(fn)
+        env[manifests.CONSUMER_GROUP_ENV] = group
         health = http_ok(f"{ports.http_endpoint}/v1.0/healthz")
         platform_supervisor.start(
             Service(f"manifests-daprd-{fn.value}", argv, health, env=env, timeout=120)

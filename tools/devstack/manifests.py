@@ -169,6 +169,23 @@ def consumer_group_for(function: Function) -> str | None:
     return consumer_group(function, topics[0]) if topics else None
 
 
+LOCAL_RESOURCE_DIRS = ("dapr-components/base", "dapr-components/local")
+"""What a local daprd gets as ``--resources-path`` (in this order), relative to the repo."""
+LOCAL_CONFIG = "dapr-components/base/configuration.yaml"
+"""What a local daprd gets as ``--config``."""
+KAFKA_BROKERS_ENV = "TASKPULSE_KAFKA_BROKERS"
+"""Read by the local pubsub-kafka component through ``envRef``."""
+
+
+def local_daprd_env(function: Function, kafka_bootstrap: str) -> dict[str, str]:
+    """The environment a local daprd of ``function`` needs for dapr-components/local."""
+    env = {KAFKA_BROKERS_ENV: kafka_bootstrap}
+    group = consumer_group_for(function)
+    if group is not None:
+        env[CONSUMER_GROUP_ENV] = group
+    return env
+
+
 def subscription_name(function: Function, topic: Topic) -> str:
     return f"{function.value}-{topic.name}"
 
