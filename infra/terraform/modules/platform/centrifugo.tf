@@ -88,7 +88,8 @@ resource "kubernetes_deployment_v1" "centrifugo" {
           name              = "centrifugo"
           image             = "docker.io/centrifugo/centrifugo:${local.versions.centrifugo}"
           image_pull_policy = "Always"
-          args              = ["centrifugo", "--config", "/centrifugo/config.json"]
+          command           = ["centrifugo"]
+          args              = ["--config", "/centrifugo/config.json"]
 
           env {
             name = "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"

@@ -51,3 +51,8 @@ output "centrifugo_url" {
   description = "In-cluster URL of Centrifugo (HTTP API and WebSocket at /connection/websocket)."
   value       = local.c.centrifugo ? "http://centrifugo.${var.namespace}.svc.cluster.local:8000" : null
 }
+
+output "centrifugo_secret" {
+  description = "Secret with Centrifugo's keys: http-api-key (push-update) and token-hmac-secret-key (client connection tokens)."
+  value       = local.c.centrifugo ? "centrifugo" : null
+}

@@ -1,0 +1,44 @@
+# modules/platform on a kind cluster (`kind create cluster --name taskpulse`), with Redpanda
+# instead of Strimzi and without monitoring.
+
+terraform {
+  required_version = ">= 1.11.0"
+  required_providers {
+    helm = {
+      source  = "hashicorp/helm"
+      version = "~> 3.2"
+    }
+    kubernetes = {
+      source  = "hashicorp/kubernetes"
+      version = "~> 3.2"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.9"
+    }
+  }
+}
+
+provider "kubernetes" {
+  config_path    = "~/.kube/config"
+  config_context = "kind-taskpulse"
+}
+
+provider "helm" {
+  kubernetes = {
+    config_path    = "~/.kube/config"
+    config_context = "kind-taskpulse"
+  }
+}
+
+module "platform" {
+  source = "../.."
+
+  environment = "local"
+  components  = { monitoring = false }
+  kafka       = { mode = "redpanda", storage_size = "5Gi" }
+}
+
+output "dapr_http_endpoints" {
+  value = module.platform.dapr_http_endpoints
+}
