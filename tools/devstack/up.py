@@ -44,6 +44,7 @@ from devstack.supervisor import (
     sigterm_as_interrupt,
     tcp_open,
 )
+from devstack.versions import DAPR_VERSION
 from taskpulse.contract import Function
 
 KAFKA_PORT, CENTRIFUGO_PORT, SMTP_PORT = 9092, 8000, 2525
@@ -240,6 +241,8 @@ def start_stack(
 
     daprd_tool = dapr_tools.daprd()
     say(f"daprd {daprd_tool.version} ({daprd_tool.origin}: {daprd_tool.path})")
+    if daprd_tool.version.lstrip("v") != DAPR_VERSION:
+        say(f"note: the cluster runs Dapr {DAPR_VERSION}; see devstack/versions.py for why")
     dapr_token, app_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     dapr_http: dict[str, str] = {}
     app_urls: dict[str, str] = {}
