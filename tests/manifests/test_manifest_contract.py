@@ -315,6 +315,9 @@ def test_dapr_shared_instance(fn: Function) -> None:
     assert "subscribe" in args["disable-init-endpoints"].split(",")
     assert args["scheduler-host-address"].endswith(":443")
     assert args["mode"] == "kubernetes"
+    assert args["control-plane-namespace"] == "dapr-system"
+    env = {e["name"] for e in daprd["env"]}
+    assert {"NAMESPACE", "POD_NAME", "DAPR_TRUST_ANCHORS"} <= env
     assert int(args["metrics-port"]) not in QUEUE_PROXY_PORTS
     assert daprd["image"].endswith(":1.18.3")
     # The Service the function's DAPR_HTTP_ENDPOINT names.

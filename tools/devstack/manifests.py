@@ -63,6 +63,8 @@ DAPR_SENTRY_ADDRESS = f"dapr-sentry.{DAPR_CONTROL_PLANE_NAMESPACE}.svc.cluster.l
 DAPR_SCHEDULER_ADDRESS = (
     f"dapr-scheduler-server-a.{DAPR_CONTROL_PLANE_NAMESPACE}.svc.cluster.local:443"
 )
+DAPR_TRUST_DOMAIN = "cluster.local"
+"""The control plane's trust domain (dapr/dapr charts/dapr/values.yaml:46, the default)."""
 DAPR_TRUST_ANCHORS_CONFIGMAP = "dapr-trust-anchors"
 """ConfigMap (key ``ca.crt``) with the public root of dapr-system/dapr-trust-bundle; the
 platform (infra) copies it into the namespace. It holds a certificate, not a secret."""
@@ -472,6 +474,11 @@ def daprd_args(function: Function) -> list[str]:
         "--dapr-listen-addresses=0.0.0.0",
         f"--control-plane-address={DAPR_API_ADDRESS}",
         f"--sentry-address={DAPR_SENTRY_ADDRESS}",
+        # Flags, not the env var of the dapr-shared chart (DAPR_CONTROL_PLANE_NAMESPACE),
+        # which daprd does not read: it reads DAPR_CONTROLPLANE_NAMESPACE, else the flag's
+        # default "default" (cmd/daprd/options/options.go:145-146, :255-267).
+        f"--control-plane-namespace={DAPR_CONTROL_PLANE_NAMESPACE}",
+        f"--control-plane-trust-domain={DAPR_TRUST_DOMAIN}",
         # A flag, not the env var of the dapr-shared chart: 1.18 reads only the flag or
         # DAPR_SCHEDULER_HOST_ADDRESS_DNS_A (cmd/daprd/options/options.go:273-279).
         f"--scheduler-host-address={DAPR_SCHEDULER_ADDRESS}",
@@ -504,8 +511,6 @@ def dapr_shared(function: Function) -> list[Manifest]:
                 "configMapKeyRef": {"name": DAPR_TRUST_ANCHORS_CONFIGMAP, "key": "ca.crt"}
             },
         },
-        {"name": "DAPR_CONTROL_PLANE_NAMESPACE", "value": DAPR_CONTROL_PLANE_NAMESPACE},
-        {"name": "DAPR_CONTROLPLANE_TRUST_DOMAIN", "value": "cluster.local"},
         _secret_env("DAPR_API_TOKEN", tokens_secret(function), "dapr-api-token"),
         _secret_env("APP_API_TOKEN", tokens_secret(function), "app-api-token"),
     ]
