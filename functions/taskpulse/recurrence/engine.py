@@ -23,6 +23,7 @@ wall time of the best instant found so far.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,10 @@ __all__ = ["Series"]
 
 _MAX_CHECKPOINTS = 64
 _MINUTES_PER_DAY = 24 * 60
+_DAYS_PER_400_YEARS = 146_097
+_MINUTES_PER_WEEK = 7 * _MINUTES_PER_DAY
+_STEP_MINUTES = {Freq.DAILY: _MINUTES_PER_DAY, Freq.HOURLY: 60, Freq.MINUTELY: 1}
+_UNIT = {Freq.DAILY: "days", Freq.HOURLY: "hours", Freq.MINUTELY: "minutes"}
 
 
 class Series:
@@ -59,7 +64,7 @@ class Series:
             # A later wall time cannot map to an instant at or before UNTIL.
             offset = max_offset_near(spec.until, spec.zone)
             self._until_wall = spec.until.replace(tzinfo=None) + offset
-        self.first_wall = self._first_wall()
+        self._check_feasible()
 
     # -- queries -------------------------------------------------------------------
 
@@ -191,19 +196,46 @@ class Series:
             counted += 1
         return counted
 
-    def _first_wall(self) -> datetime:
-        """The first instance's wall time, ignoring COUNT, UNTIL and EXDATE.
+    @property
+    def first_wall(self) -> datetime:
+        """The first instance's wall time, ignoring COUNT, UNTIL and EXDATE."""
+        for wall in rrule(dtstart=self.spec.dtstart, **self._kwargs):
+            return wall
+        raise RecurrenceError("rule can never produce an instance")  # pragma: no cover
 
-        A rule whose day and time parts can never meet raises here, once, instead of
-        making every later search scan the calendar.
+    def _check_feasible(self) -> None:
+        """Raise unless the rule (without COUNT/UNTIL) produces some instance.
+
+        Done once per rule, with a bounded cost, so that no later search can scan the
+        calendar for an instance that never comes. The instances repeat every
+        ``_cycle_years``: the Gregorian calendar repeats every 400 years (a whole number
+        of weeks), and the INTERVAL grid after a multiple of INTERVAL periods. So the
+        rule occurs at all if and only if it occurs within one cycle from DTSTART, and
+        that is probed on a copy moved close to year 9999, where dateutil stops on its
+        own whether or not anything matched.
         """
-        _check_reachable(self.spec)
+        _check_reachable(self.spec, self._kwargs)
+        start = self.spec.dtstart
+        cycle = self._cycle_years()
+        moves = max((datetime.max.year - cycle - start.year) // cycle, 0)
+        probe = start.replace(year=start.year + moves * cycle)
         try:
-            for wall in rrule(dtstart=self.spec.dtstart, **self._kwargs):
-                return wall
+            for _ in rrule(dtstart=probe, **self._kwargs):
+                return
         except ValueError as exc:  # dateutil: BYHOUR/BYMINUTE off the INTERVAL grid
             raise RecurrenceError(f"rule can never produce an instance: {exc}") from None
         raise RecurrenceError("rule can never produce an instance")
+
+    def _cycle_years(self) -> int:
+        periods_per_400_years = {
+            Freq.YEARLY: 400,
+            Freq.MONTHLY: 400 * 12,
+            Freq.WEEKLY: _DAYS_PER_400_YEARS // 7,
+            Freq.DAILY: _DAYS_PER_400_YEARS,
+            Freq.HOURLY: _DAYS_PER_400_YEARS * 24,
+            Freq.MINUTELY: _DAYS_PER_400_YEARS * _MINUTES_PER_DAY,
+        }[self._freq]
+        return 400 * (self._interval // math.gcd(self._interval, periods_per_400_years))
 
 
 def _explicit_parts(spec: SeriesSpec) -> dict[str, Any]:
@@ -271,17 +303,48 @@ def _uniform_count(spec: SeriesSpec, kwargs: dict[str, Any]) -> int | None:
     return None
 
 
-def _check_reachable(spec: SeriesSpec) -> None:
-    """Static impossibilities dateutil would only find by scanning to year 9999."""
+def _check_reachable(spec: SeriesSpec, kwargs: dict[str, Any]) -> None:
+    """Impossibilities that can be named precisely, before the bounded probe."""
     rule = spec.rrule
-    weekdays = {day for day, _ in rule.byday}
-    if rule.freq is Freq.DAILY and weekdays:
-        reachable = {(spec.dtstart.weekday() + k * rule.interval) % 7 for k in range(7)}
-        if not reachable & weekdays:
+    if rule.freq in _STEP_MINUTES and not _grid_meets_week(spec, kwargs):
+        raise RecurrenceError(
+            f"rule can never produce an instance: a step of INTERVAL={rule.interval} "
+            f"{_UNIT[rule.freq]} from DTSTART never meets its BYDAY/BYHOUR/BYMINUTE"
+        )
+    if rule.bysetpos:
+        days = {Freq.YEARLY: 366, Freq.MONTHLY: 31, Freq.WEEKLY: 7}.get(rule.freq, 1)
+        most = days * len(kwargs.get("byhour", (0,))) * len(kwargs.get("byminute", (0,)))
+        if rule.freq is Freq.HOURLY:
+            most = len(kwargs["byminute"])
+        elif rule.freq is Freq.MINUTELY:
+            most = 1
+        if all(abs(position) > most for position in rule.bysetpos):
+            values = ",".join(map(str, rule.bysetpos))
             raise RecurrenceError(
-                f"rule can never produce an instance: every INTERVAL={rule.interval} days "
-                "from DTSTART lands on a weekday BYDAY excludes"
+                f"BYSETPOS={values} out of range: a {rule.freq.name} period holds at most "
+                f"{most} instance{'s' if most > 1 else ''}"
             )
+
+
+def _grid_meets_week(spec: SeriesSpec, kwargs: dict[str, Any]) -> bool:
+    """Whether some minute of the week is both on the INTERVAL grid and allowed.
+
+    Sub-daily and daily grids repeat every week modulo gcd(step, week), so checking the
+    10 080 minutes of one week finds the weekday/time impossibilities exactly.
+    """
+    rule = spec.rrule
+    step = _STEP_MINUTES[rule.freq] * rule.interval
+    modulus = math.gcd(step, _MINUTES_PER_WEEK)
+    start = spec.dtstart
+    origin = (start.weekday() * 24 + start.hour) * 60 + start.minute
+    weekdays = {day for day, _ in rule.byday} or set(range(7))
+    hours = set(kwargs.get("byhour", range(24)))
+    minutes = set(kwargs.get("byminute", range(60)))
+    for position in range(origin % modulus, _MINUTES_PER_WEEK, modulus):
+        day, rest = divmod(position, _MINUTES_PER_DAY)
+        if day in weekdays and rest // 60 in hours and rest % 60 in minutes:
+            return True
+    return False
 
 
 def _period_index(freq: Freq, wall: datetime, wkst: int) -> int:
