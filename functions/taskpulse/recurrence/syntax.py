@@ -192,6 +192,8 @@ def _check_combinations(rule: RRuleSpec, parts: dict[str, str]) -> None:
     ordinals = [f"BYDAY={parts['BYDAY']}"] if any(n for _, n in rule.byday) else []
     if ordinals and freq not in (Freq.MONTHLY, Freq.YEARLY):
         raise RecurrenceError(f"{ordinals[0]}: an ordinal needs FREQ=MONTHLY or FREQ=YEARLY")
+    if freq is Freq.MONTHLY and any(n is not None and abs(n) > 5 for _, n in rule.byday):
+        raise RecurrenceError(f"{ordinals[0]} out of range: a month has at most 5 of a weekday")
     if ordinals and freq is Freq.YEARLY and rule.byweekno:
         raise RecurrenceError(f"{ordinals[0]}: an ordinal cannot be combined with BYWEEKNO")
     if rule.bysetpos and not any(name in parts for name in _BY_PARTS):
