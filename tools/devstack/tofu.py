@@ -83,6 +83,11 @@ AZURERM = _provider(
     "v1.44.1-0.20260824201233-fae580791926",
 )
 
+HELM_CLI = GoCommand(
+    name="helm", module="helm.sh/helm/v3", version="v3.22.0", package="helm.sh/helm/v3/cmd/helm"
+)
+"""The Helm CLI, to lint and render modules/platform's local charts (tests/infra)."""
+
 PLATFORM_PROVIDERS: tuple[Provider, ...] = (HELM, KUBERNETES, RANDOM)
 """What modules/platform and envs/local need: cheap to build (minutes)."""
 AZURE_PROVIDERS: tuple[Provider, ...] = (AZURERM, TIME)
@@ -91,6 +96,10 @@ AZURE_PROVIDERS: tuple[Provider, ...] = (AZURERM, TIME)
 
 def tofu() -> Path:
     return build(TOFU)
+
+
+def helm() -> Path:
+    return build(HELM_CLI)
 
 
 def is_built(command: GoCommand) -> bool:
