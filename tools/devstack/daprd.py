@@ -57,8 +57,9 @@ def _reported_version(binary: Path) -> str:
     result = subprocess.run(  # noqa: S603 - our own binary, fixed argv
         [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
     )
-    lines = (result.stdout or result.stderr).strip().splitlines()
-    return lines[-1] if lines else "unknown"
+    # daprd prints its version; the scheduler has no --version flag and exits non-zero.
+    lines = result.stdout.strip().splitlines()
+    return lines[-1] if result.returncode == 0 and lines else "version not reported"
 
 
 def _obtain(name: str, command: GoCommand) -> Tool:
