@@ -37,6 +37,7 @@ from taskpulse.recurrence.zones import backward_jump, max_offset_near, to_utc, t
 __all__ = ["Series"]
 
 _MAX_CHECKPOINTS = 64
+_MAX_RUN = 64
 _MINUTES_PER_DAY = 24 * 60
 _DAYS_PER_400_YEARS = 146_097
 _MINUTES_PER_WEEK = 7 * _MINUTES_PER_DAY
@@ -59,6 +60,8 @@ class Series:
         self._per_period = _uniform_count(spec, self._kwargs)
         self._first_period: int | None = None
         self._checkpoints: list[tuple[datetime, int]] = [(spec.dtstart, 0)]
+        # (t, instants): consecutive occurrences, none of them in (t, instants[0]).
+        self._run: tuple[datetime, tuple[datetime, ...]] | None = None
         self._until_wall = None
         if spec.until is not None:
             # A later wall time cannot map to an instant at or before UNTIL.
@@ -70,9 +73,32 @@ class Series:
 
     def next_after(self, after: datetime) -> datetime | None:
         """The earliest instant of the series strictly after ``after`` (aware, UTC)."""
-        for instant in self._instants_after(after):
-            return instant
-        return None
+        run = self._run
+        if run is not None and run[0] <= after < run[1][-1]:
+            found = run[1]
+            return found[bisect.bisect_right(found, after)]
+        result = self._search(after)
+        if result is not None:
+            self._remember(after, result)
+        return result
+
+    def _remember(self, after: datetime, result: datetime) -> None:
+        """Keep the run of consecutive instants found so far (the series' last anchor).
+
+        A service asks for the next instance right after the previous one, and reminders
+        ask again about the same series; both are then a lookup. The run is replaced as a
+        whole, so concurrent readers see either the old or the new one.
+        """
+        run = self._run
+        if run is not None and after == run[1][-1]:
+            start, found = run
+            found = (*found, result)
+            if len(found) > _MAX_RUN:
+                start, found = found[0], found[1:]
+            self._run = (start, found)
+        else:
+            # No instance lies in (after, result): that is a run of one.
+            self._run = (after, (result,))
 
     def instants_after(self, after: datetime) -> Iterator[datetime]:
         """Instants strictly after ``after``, ascending and distinct."""
@@ -101,7 +127,7 @@ class Series:
     def _instants_after(self, after: datetime) -> Iterator[datetime]:
         current: datetime | None = after
         while current is not None:
-            current = self._search(current)
+            current = self.next_after(current)
             if current is not None:
                 yield current
 
@@ -125,8 +151,12 @@ class Series:
                 continue
             if best is None or instant < best:
                 best = instant
-                # Past the wall time of ``best`` only a later gap could map back below it.
+                # Later wall times map to later instants, except that wall times after a
+                # gap map below those inside it: if ``wall`` was in a gap, look on up to
+                # the real wall time of ``best``.
                 stop_wall = to_wall(best, zone)
+                if stop_wall <= wall:
+                    break
         return best
 
     def _walls_from(self, wall_lo: datetime) -> Iterator[datetime]:
