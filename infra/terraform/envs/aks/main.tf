@@ -8,6 +8,8 @@ provider "azurerm" {
   subscription_id = var.subscription_id
   # azurerm v5 registers no resource providers by itself.
   resource_providers_to_register = [
+    "Microsoft.Compute",
+    "Microsoft.Network",
     "Microsoft.ContainerService",
     "Microsoft.KeyVault",
     "Microsoft.ManagedIdentity",

@@ -34,7 +34,6 @@ variable "api_server_authorized_ip_ranges" {
 variable "key_vault_allowed_ip_ranges" {
   description = "CIDR ranges allowed to reach Key Vault (include the machine or CI runner that runs tofu)."
   type        = list(string)
-  default     = []
 }
 
 variable "dapr_extension" {

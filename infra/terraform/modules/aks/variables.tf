@@ -193,9 +193,13 @@ variable "token_revision" {
 }
 
 variable "key_vault_allowed_ip_ranges" {
-  description = "CIDR ranges (besides trusted Azure services) allowed to reach Key Vault; Terraform's own egress must be among them."
+  description = "CIDR ranges (besides trusted Azure services) allowed to reach Key Vault; the address tofu runs from must be among them, since it writes the tokens."
   type        = list(string)
-  default     = []
+
+  validation {
+    condition     = length(var.key_vault_allowed_ip_ranges) > 0 && alltrue([for r in var.key_vault_allowed_ip_ranges : can(cidrhost(r, 0))])
+    error_message = "key_vault_allowed_ip_ranges needs at least one CIDR range, including the public address tofu runs from (Key Vault denies everything else)."
+  }
 }
 
 variable "postgres" {
