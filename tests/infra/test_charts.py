@@ -9,15 +9,17 @@ test_contract_sync.py ties to contract.tf).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
-from devstack import tofu
+from devstack import tofu, versions
 from taskpulse import contract
 
 CHARTS = (
@@ -34,6 +36,37 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def helm() -> Path:
     return tofu.helm()
+
+
+@pytest.fixture(scope="module")
+def dapr_schemas() -> dict[tuple[str, str], dict]:
+    """openAPIV3Schema of each Dapr CRD at the project's Dapr pin (from the Go module zip)."""
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", f"github.com/dapr/dapr@v{versions.DAPR_VERSION}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    crds = Path(json.loads(out)["Dir"]) / "charts" / "dapr" / "crds"
+    schemas = {}
+    for path in crds.glob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                spec = doc["spec"]
+                for version in spec["versions"]:
+                    key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                    schemas[key] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def _validate_dapr(docs: list[dict], schemas: dict[tuple[str, str], dict]) -> int:
+    checked = 0
+    for doc in docs:
+        schema = schemas.get((doc["apiVersion"], doc["kind"]))
+        if schema is not None:
+            jsonschema.Draft7Validator(schema).validate(doc)
+            checked += 1
+    return checked
 
 
 def _topics() -> dict[str, dict[str, int]]:
@@ -118,7 +151,7 @@ def test_strimzi_chart_on_a_laptop_is_one_ephemeral_broker(helm, tmp_path):
     assert kafka["spec"]["kafka"]["config"]["min.insync.replicas"] == 1
 
 
-def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path):
+def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path, dapr_schemas):
     functions = [f.value for f in contract.Function]
     docs = _render(
         helm,
@@ -147,9 +180,11 @@ def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path):
     }
     assert routed == expected
     assert not [d for d in docs if d["kind"] == "SecretProviderClass"]
+    # Valid against the CRDs of Dapr DAPR_VERSION (Component v1alpha1, Subscription v2alpha1).
+    assert _validate_dapr(docs, dapr_schemas) == 1 + len(subs)
 
 
-def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path):
+def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path, dapr_schemas):
     docs = _render(
         helm,
         "taskpulse-dapr",
@@ -174,6 +209,7 @@ def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path):
     assert synced["secretName"] == "create-task-dapr-tokens"
     assert {d["key"] for d in synced["data"]} == {"dapr-api-token", "app-api-token"}
     assert spc["spec"]["parameters"]["clientID"] == "c"
+    assert _validate_dapr(docs, dapr_schemas) == 1
 
 
 def test_knative_chart_renders_kourier_with_scale_to_zero(helm, tmp_path):
