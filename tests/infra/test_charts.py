@@ -163,6 +163,8 @@ def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path, dapr_sch
     assert component["metadata"]["name"] == contract.PUBSUB_NAME
     meta = {m["name"]: m.get("value") for m in component["spec"]["metadata"]}
     assert meta["brokers"] == "b:9092" and meta["authType"] == "none"
+    group = next(m for m in component["spec"]["metadata"] if m["name"] == "consumerGroup")
+    assert group == {"name": "consumerGroup", "envRef": "TASKPULSE_KAFKA_CONSUMER_GROUP"}
     assert component["scopes"] == functions
     subs = [d for d in docs if d["kind"] == "Subscription"]
     assert len(subs) == len(_subscriptions())

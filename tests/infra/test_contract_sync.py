@@ -69,6 +69,18 @@ def test_subscriptions_match_the_contract():
     assert dict(actual) == dict(expected)
 
 
+def test_consumer_groups_follow_the_contract():
+    # One group per daprd: named after the function's first topic in the contract.
+    first: dict[str, str] = {}
+    for sub in contract.SUBSCRIPTIONS:
+        first.setdefault(sub.function.value, sub.topic.name)
+    assert _locals()["consumer_group_topic"] == first
+    topics = {t.name: t for t in contract.TOPICS}
+    for function, topic in first.items():
+        group = contract.consumer_group(contract.Function(function), topics[topic])
+        assert group == f"{function}-{topic}-v1"
+
+
 def test_function_names_match():
     variables = (CONTRACT_TF.parent / "variables.tf").read_text()
     for function in contract.Function:

@@ -13,6 +13,16 @@ locals {
 
   pubsub_name = "pubsub-kafka"
 
+  # A pubsub.kafka component has ONE consumer group per daprd, so each function's group is
+  # named after the first topic it consumes in the contract: <function>-<topic>-v1 (exact for
+  # every function but send-reminder, whose group also holds its task-events offsets).
+  consumer_group_topic = {
+    "create-task"             = "task-events"
+    "compute-next-occurrence" = "task-events"
+    "send-reminder"           = "reminders"
+    "push-update"             = "task-updates"
+  }
+
   # One Dapr Subscription per (function, topic); each rule routes some event types to a path.
   subscriptions = {
     "create-task-task-events" = {

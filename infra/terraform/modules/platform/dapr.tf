@@ -4,10 +4,11 @@
 
 locals {
   generated_secrets = var.secrets.source == "generated"
-  dapr_image        = "docker.io/daprio/daprd:${local.versions.dapr}"
+  dapr_image        = "ghcr.io/dapr/daprd:${local.versions.dapr}"
   dapr_cp           = "${var.dapr_control_plane_namespace}.svc.cluster.local"
-  # daprd 1.17+ reads the scheduler address only from its flag (the dapr-shared chart passes
-  # an environment variable that daprd ignores), so the flag is set here.
+  # The flags the 1.18 sidecar injector gives a sidecar (pkg/injector/patcher), set as flags:
+  # daprd ignores the dapr-shared chart's DAPR_SCHEDULER_HOST_ADDRESS and
+  # DAPR_CONTROL_PLANE_NAMESPACE variables (it reads DAPR_CONTROLPLANE_NAMESPACE).
   daprd_args = {
     for f in keys(local.dapr_shared) : f => [
       "--mode=kubernetes",
@@ -21,14 +22,19 @@ locals {
       "--dapr-internal-grpc-port=50002",
       "--dapr-public-port=3501",
       "--dapr-listen-addresses=0.0.0.0",
-      "--metrics-port=9090",
+      "--metrics-port=9095",
       "--enable-metrics=true",
       "--log-as-json=true",
       "--enable-mtls=true",
       "--control-plane-address=dapr-api.${local.dapr_cp}:443",
-      "--placement-host-address=dapr-placement-server.${local.dapr_cp}:50005",
-      "--scheduler-host-address=dapr-scheduler-server.${local.dapr_cp}:50006",
       "--sentry-address=dapr-sentry.${local.dapr_cp}:443",
+      "--scheduler-host-address=dapr-scheduler-server-a.${local.dapr_cp}:443",
+      "--control-plane-namespace=${var.dapr_control_plane_namespace}",
+      "--control-plane-trust-domain=${var.dapr_trust_domain}",
+      # Declarative subscriptions only: asking the app for /dapr/subscribe and /dapr/config
+      # at start would wake the function from zero.
+      "--disable-init-endpoints=subscribe,config",
+      "--dapr-graceful-shutdown-seconds=20",
       # Only the Kubernetes secret store of the control plane: daprd needs no API access.
       "--disable-builtin-k8s-secret-store=true",
       # App health checks stay off: they would keep the function warm.
@@ -175,6 +181,7 @@ resource "kubernetes_deployment_v1" "dapr_shared" {
       spec {
         service_account_name            = kubernetes_service_account_v1.dapr_shared[each.key].metadata[0].name
         automount_service_account_token = false
+        enable_service_links            = false
 
         security_context {
           run_as_non_root = true
@@ -202,12 +209,9 @@ resource "kubernetes_deployment_v1" "dapr_shared" {
             }
           }
           env {
-            name  = "DAPR_CONTROL_PLANE_NAMESPACE"
-            value = var.dapr_control_plane_namespace
-          }
-          env {
-            name  = "DAPR_CONTROLPLANE_TRUST_DOMAIN"
-            value = var.dapr_trust_domain
+            # pubsub-kafka's consumerGroup (envRef): the contract's <function>-<topic>-v1.
+            name  = "TASKPULSE_KAFKA_CONSUMER_GROUP"
+            value = "${each.key}-${local.consumer_group_topic[each.key]}-v1"
           }
           env {
             name = "NAMESPACE"
@@ -257,7 +261,7 @@ resource "kubernetes_deployment_v1" "dapr_shared" {
           }
           port {
             name           = "metrics"
-            container_port = 9090
+            container_port = 9095
           }
 
           liveness_probe {
@@ -360,7 +364,7 @@ resource "kubernetes_service_v1" "dapr_shared" {
     }
     port {
       name        = "metrics"
-      port        = 9090
+      port        = 9095
       target_port = "metrics"
     }
   }

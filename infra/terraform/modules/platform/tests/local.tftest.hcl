@@ -110,10 +110,12 @@ run "local_dapr_shared_per_function" {
   assert {
     condition = alltrue([
       for f, d in kubernetes_deployment_v1.dapr_shared :
-      contains(d.spec[0].template[0].spec[0].container[0].args, "--scheduler-host-address=dapr-scheduler-server.dapr-system.svc.cluster.local:50006") &&
+      contains(d.spec[0].template[0].spec[0].container[0].args, "--scheduler-host-address=dapr-scheduler-server-a.dapr-system.svc.cluster.local:443") &&
       contains(d.spec[0].template[0].spec[0].container[0].args, "--enable-app-health-check=false") &&
       contains(d.spec[0].template[0].spec[0].container[0].args, "--app-id=${f}") &&
-      d.spec[0].template[0].spec[0].container[0].image == "docker.io/daprio/daprd:1.18.3"
+      contains(d.spec[0].template[0].spec[0].container[0].args, "--control-plane-namespace=dapr-system") &&
+      contains(d.spec[0].template[0].spec[0].container[0].args, "--disable-init-endpoints=subscribe,config") &&
+      d.spec[0].template[0].spec[0].container[0].image == "ghcr.io/dapr/daprd:1.18.3"
     ])
     error_message = "daprd must get the scheduler flag, no app health checks, its app id and the pinned image."
   }
@@ -128,6 +130,14 @@ run "local_dapr_shared_per_function" {
       d.spec[0].template[0].spec[0].container[0].security_context[0].capabilities[0].drop == tolist(["ALL"])
     ])
     error_message = "Dapr Shared pods must meet Pod Security restricted and get no sidecar."
+  }
+
+  assert {
+    condition = (
+      [for e in kubernetes_deployment_v1.dapr_shared["send-reminder"].spec[0].template[0].spec[0].container[0].env : e.value if e.name == "TASKPULSE_KAFKA_CONSUMER_GROUP"][0] == "send-reminder-reminders-v1" &&
+      [for e in kubernetes_deployment_v1.dapr_shared["push-update"].spec[0].template[0].spec[0].container[0].env : e.value if e.name == "TASKPULSE_KAFKA_CONSUMER_GROUP"][0] == "push-update-task-updates-v1"
+    )
+    error_message = "Each daprd joins the contract's consumer group <function>-<topic>-v1."
   }
 
   assert {
