@@ -1,0 +1,257 @@
+"""The user's paths through the real platform, observed only from outside.
+
+Commands go in as clients send them (HTTP POST to create-task; structured CloudEvents on
+Kafka ``task-events`` keyed by user id); what comes out is read by our own Kafka consumer,
+a Centrifugo client subscribed as the user, the SMTP server's Maildir and the database.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from e2e_stack import (
+    KafkaClient,
+    Platform,
+    PushClient,
+    TopicTail,
+    cloud_event,
+    new_user,
+    now_utc,
+    of_type,
+    rfc3339,
+    wait_for,
+)
+
+from taskpulse.contract import push_channel
+
+pytestmark = pytest.mark.e2e
+
+CREATED = "dev.taskpulse.task.created.v1"
+COMPLETED = "dev.taskpulse.task.completed.v1"
+CANCELLED = "dev.taskpulse.task.cancelled.v1"
+REMINDER_SCHEDULED = "dev.taskpulse.reminder.scheduled.v1"
+REMINDER_SENT = "dev.taskpulse.reminder.sent.v1"
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def test_create_over_http_reaches_kafka_and_the_users_screen(platform: Platform) -> None:
+    user = new_user("create")
+    topics = ["task-events", "task-updates", "reminders"]
+    with TopicTail(platform.endpoints["kafka"], topics) as tail, PushClient(platform, user) as push:
+        push.wait_subscribed()
+        data = {
+            "user_id": user,
+            "title": "Water the plants",
+            "due_at": "2030-01-04T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "rrule": "FREQ=WEEKLY;BYDAY=FR",
+            "remind_before": "PT15M",
+            "tags": ["home"],
+        }
+        response = platform.create(data, event_id="cmd-1")
+        assert response.status_code == 201, response.text
+        answer = response.json()
+        assert answer["type"] == CREATED
+        task_id = answer["data"]["id"]
+
+        facts = tail.wait("task.created", topic="task-events", type_=CREATED, user=user)
+        assert [e["data"]["id"] for e in facts] == [task_id]
+        assert facts[0]["subject"] == task_id
+        assert facts[0]["partitionkey"] == user
+        assert facts[0]["source"] == "/taskpulse/create-task"
+        tail.wait("task.created", topic="task-updates", type_=CREATED, user=user)
+        tail.wait("reminder.scheduled", topic="reminders", type_=REMINDER_SCHEDULED, user=user)
+        pushed = push.wait("task.created", of_type(CREATED, id=task_id))
+        assert pushed[0]["data"]["series_id"]
+
+        again = platform.create(data, event_id="cmd-1")
+        assert again.status_code == 200, again.text
+        assert again.json()["data"]["id"] == task_id
+        time.sleep(2)
+        assert len(tail.events(topic="task-events", type_=CREATED, user=user)) == 1
+        assert len(platform.tasks_of(user)) == 1
+
+
+def test_reminder_fires_mail_push_and_reminder_sent(platform: Platform) -> None:
+    user = new_user("remind")
+    due = now_utc().replace(microsecond=0) + timedelta(minutes=2, seconds=10)
+    with (
+        TopicTail(platform.endpoints["kafka"], ["task-updates"]) as tail,
+        PushClient(platform, user) as push,
+    ):
+        push.wait_subscribed()
+        response = platform.create(
+            {
+                "user_id": user,
+                "title": "Call the dentist",
+                "due_at": rfc3339(due),
+                "remind_before": "PT2M",
+            }
+        )
+        assert response.status_code == 201, response.text
+        task_id = response.json()["data"]["id"]
+        log = platform.log("send-reminder")
+        sent = tail.wait(
+            f"reminder.sent (read {log})", topic="task-updates", type_=REMINDER_SENT, user=user
+        )
+        assert sent[0]["data"]["task_id"] == task_id
+        push.wait(
+            "reminder push", lambda d: d.get("type") == "reminder" and d["task_id"] == task_id
+        )
+        mails = wait_for(lambda: platform.mails_for(user), 30, f"mail for {user} (read {log})")
+        assert "Call the dentist" in str(mails[0]["Subject"])
+        time.sleep(3)
+        assert len(platform.mails_for(user)) == 1
+        assert len(tail.events(topic="task-updates", type_=REMINDER_SENT, user=user)) == 1
+        assert len(push.received(lambda d: d.get("type") == "reminder")) == 1
+
+
+def test_completion_creates_the_next_occurrence_in_the_users_zone(
+    platform: Platform, kafka: KafkaClient
+) -> None:
+    user = new_user("complete")
+    topics = ["task-events", "task-updates"]
+    with TopicTail(platform.endpoints["kafka"], topics) as tail, PushClient(platform, user) as push:
+        push.wait_subscribed()
+        # The day before New York springs forward: 09:00 EST, then 09:00 EDT.
+        response = platform.create(
+            {
+                "user_id": user,
+                "title": "Stand-up",
+                "due_at": "2030-03-09T09:00:00-05:00",
+                "timezone": "America/New_York",
+                "rrule": "FREQ=DAILY",
+            }
+        )
+        assert response.status_code == 201, response.text
+        first = response.json()["data"]
+        kafka.send(
+            "task-events",
+            cloud_event(COMPLETED, {"task_id": first["id"], "user_id": user}, subject=first["id"]),
+            key=user,
+        )
+        kafka.flush()
+        log = platform.log("compute-next-occurrence")
+        facts = tail.wait(
+            f"next task.created (read {log})",
+            count=2,
+            topic="task-events",
+            type_=CREATED,
+            user=user,
+        )
+        nxt = next(e["data"] for e in facts if e["data"]["id"] != first["id"])
+        assert nxt["series_id"] == first["series_id"]
+        occurrence = instant(nxt["occurrence_at"])
+        assert occurrence == instant("2030-03-10T13:00:00+00:00")
+        local = occurrence.astimezone(ZoneInfo("America/New_York"))
+        assert (local.hour, local.minute, local.utcoffset()) == (9, 0, timedelta(hours=-4))
+        push.wait("completed", of_type(COMPLETED, task_id=first["id"]))
+        push.wait("next occurrence", of_type(CREATED, id=nxt["id"]))
+        rows = platform.tasks_of(user)
+        assert [(r.status) for r in rows] == ["completed", "open"]
+
+
+def test_cancelling_a_series_stops_it_and_removes_the_pending_reminder_job(
+    platform: Platform, kafka: KafkaClient
+) -> None:
+    user = new_user("cancel")
+    topics = ["task-events", "task-updates"]
+    with TopicTail(platform.endpoints["kafka"], topics) as tail:
+        due = now_utc().replace(microsecond=0) + timedelta(days=1)
+        response = platform.create(
+            {
+                "user_id": user,
+                "title": "Gym",
+                "due_at": rfc3339(due),
+                "rrule": "FREQ=DAILY",
+                "remind_before": "PT1H",
+            }
+        )
+        assert response.status_code == 201, response.text
+        task = response.json()["data"]
+        job = f"reminder-{task['id']}"
+        log = platform.log("send-reminder")
+        wait_for(
+            lambda: platform.job("send-reminder", job).status_code == 200,
+            30,
+            f"reminder job {job} scheduled (read {log})",
+        )
+        kafka.send(
+            "task-events",
+            cloud_event(
+                CANCELLED,
+                {"task_id": task["id"], "user_id": user, "scope": "series"},
+                subject=task["id"],
+            ),
+            key=user,
+        )
+        kafka.flush()
+        tail.wait("task.cancelled", topic="task-updates", type_=CANCELLED, user=user)
+        wait_for(
+            lambda: platform.job("send-reminder", job).status_code != 200,
+            30,
+            f"reminder job {job} deleted (read {log})",
+        )
+        # A late completion of the cancelled occurrence must not revive the series.
+        kafka.send(
+            "task-events",
+            cloud_event(COMPLETED, {"task_id": task["id"], "user_id": user}),
+            key=user,
+        )
+        kafka.flush()
+        time.sleep(5)
+        assert len(tail.events(topic="task-events", type_=CREATED, user=user)) == 1
+        rows = platform.tasks_of(user)
+        assert [r.status for r in rows] == ["cancelled"]
+        status = platform.sql("SELECT status FROM series WHERE id = :s", s=task["series_id"])
+        assert status[0].status == "cancelled"
+
+
+def test_an_on_schedule_series_advances_on_its_own(platform: Platform) -> None:
+    user = new_user("schedule")
+    with TopicTail(platform.endpoints["kafka"], ["task-events"]) as tail:
+        due = now_utc().replace(microsecond=0) + timedelta(seconds=8)
+        response = platform.create(
+            {
+                "user_id": user,
+                "title": "Check the backups",
+                "due_at": rfc3339(due),
+                "rrule": "FREQ=MINUTELY",
+                "recurrence_mode": "on_schedule",
+            }
+        )
+        assert response.status_code == 201, response.text
+        first = response.json()["data"]
+        log = platform.log("compute-next-occurrence")
+        facts = tail.wait(
+            f"the next occurrence without any completion (read {log})",
+            count=2,
+            timeout=60,
+            topic="task-events",
+            type_=CREATED,
+            user=user,
+        )
+        nxt = next(e["data"] for e in facts if e["data"]["id"] != first["id"])
+        assert nxt["series_id"] == first["series_id"]
+        assert instant(nxt["occurrence_at"]) == instant(first["occurrence_at"]) + timedelta(
+            minutes=1
+        )
+        # The first occurrence is left open: on_schedule does not wait for the user.
+        rows = platform.tasks_of(user)
+        assert [r.status for r in rows] == ["open", "open"]
+
+
+def test_a_user_cannot_subscribe_to_another_users_channel(platform: Platform) -> None:
+    alice, bob = new_user("alice"), new_user("bob")
+    with PushClient(platform, bob, channel=push_channel(alice)) as intruder:
+        assert intruder.unsubscribed.wait(15), "the subscription was neither refused nor ended"
+        assert intruder.unsubscribed_code == 103  # permission denied
+        assert not intruder.subscribed.is_set()
+    with PushClient(platform, alice) as owner:
+        owner.wait_subscribed()
