@@ -51,12 +51,13 @@ variable "keda_addon" {
 variable "components" {
   description = "Platform component toggles (dapr and keda follow dapr_extension and keda_addon)."
   type = object({
-    cert_manager = optional(bool, true)
-    monitoring   = optional(bool, true)
-    knative      = optional(bool, true)
-    kafka        = optional(bool, true)
-    centrifugo   = optional(bool, true)
-    dapr_shared  = optional(bool, true)
+    cert_manager   = optional(bool, true)
+    monitoring     = optional(bool, true)
+    knative        = optional(bool, true)
+    kafka          = optional(bool, true)
+    centrifugo     = optional(bool, true)
+    dapr_shared    = optional(bool, true)
+    dapr_resources = optional(bool, true)
   })
   default = {}
 }

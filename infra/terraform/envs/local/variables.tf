@@ -18,14 +18,15 @@ variable "kube_context" {
 variable "components" {
   description = "Component toggles passed to modules/platform (monitoring is off by default on a laptop)."
   type = object({
-    cert_manager = optional(bool, true)
-    monitoring   = optional(bool, false)
-    knative      = optional(bool, true)
-    dapr         = optional(bool, true)
-    keda         = optional(bool, true)
-    kafka        = optional(bool, true)
-    centrifugo   = optional(bool, true)
-    dapr_shared  = optional(bool, true)
+    cert_manager   = optional(bool, true)
+    monitoring     = optional(bool, false)
+    knative        = optional(bool, true)
+    dapr           = optional(bool, true)
+    keda           = optional(bool, true)
+    kafka          = optional(bool, true)
+    centrifugo     = optional(bool, true)
+    dapr_shared    = optional(bool, true)
+    dapr_resources = optional(bool, true)
   })
   default = {}
 }

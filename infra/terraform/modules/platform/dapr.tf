@@ -45,7 +45,7 @@ locals {
 
 # Pub/sub component and subscriptions (custom resources: local chart, one apply).
 resource "helm_release" "dapr_resources" {
-  count       = local.c.dapr_shared ? 1 : 0
+  count       = local.c.dapr_resources ? 1 : 0
   name        = "taskpulse-dapr"
   chart       = "${path.module}/charts/taskpulse-dapr"
   namespace   = kubernetes_namespace_v1.taskpulse.metadata[0].name
@@ -59,7 +59,7 @@ resource "helm_release" "dapr_resources" {
     saslSecretName = var.kafka.sasl_secret_name
     saslMechanism  = var.kafka.sasl_mechanism
     tls            = var.kafka.tls
-    functions      = keys(local.dapr_shared)
+    functions      = keys(local.all_functions)
     subscriptions  = local.subscriptions
     keyVault = {
       enabled  = !local.generated_secrets
@@ -75,13 +75,13 @@ resource "helm_release" "dapr_resources" {
 # --- tokens: generated once, written through write-only arguments (never in state) ---------
 
 ephemeral "random_password" "dapr_api_token" {
-  for_each = local.generated_secrets ? local.dapr_shared : {}
+  for_each = local.generated_secrets ? local.all_functions : {}
   length   = 48
   special  = false
 }
 
 ephemeral "random_password" "app_api_token" {
-  for_each = local.generated_secrets ? local.dapr_shared : {}
+  for_each = local.generated_secrets ? local.all_functions : {}
   length   = 48
   special  = false
 }
@@ -90,7 +90,7 @@ ephemeral "random_password" "app_api_token" {
 # app-api-token (daprd -> function, env APP_API_TOKEN). With secrets.source = key-vault the
 # Secrets Store CSI driver creates the same Secret from Key Vault instead.
 resource "kubernetes_secret_v1" "dapr_tokens" {
-  for_each = local.generated_secrets ? local.dapr_shared : {}
+  for_each = local.generated_secrets ? local.all_functions : {}
 
   metadata {
     name      = "${each.key}-dapr-tokens"
@@ -110,7 +110,6 @@ resource "kubernetes_secret_v1" "dapr_tokens" {
 # Read after the Dapr chart is installed (a data source that depends on a changing resource
 # is read during apply), and copied into the functions' namespace.
 data "kubernetes_config_map_v1" "dapr_trust_bundle" {
-  count = local.c.dapr_shared ? 1 : 0
   metadata {
     name      = "dapr-trust-bundle"
     namespace = var.dapr_control_plane_namespace
@@ -119,13 +118,12 @@ data "kubernetes_config_map_v1" "dapr_trust_bundle" {
 }
 
 resource "kubernetes_config_map_v1" "dapr_trust_anchors" {
-  count = local.c.dapr_shared ? 1 : 0
   metadata {
     name      = "dapr-trust-anchors"
     namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
   }
   data = {
-    "ca.crt" = try(data.kubernetes_config_map_v1.dapr_trust_bundle[0].data["ca.crt"], "")
+    "ca.crt" = try(data.kubernetes_config_map_v1.dapr_trust_bundle.data["ca.crt"], "")
   }
 }
 
@@ -203,7 +201,7 @@ resource "kubernetes_deployment_v1" "dapr_shared" {
             name = "DAPR_TRUST_ANCHORS"
             value_from {
               config_map_key_ref {
-                name = kubernetes_config_map_v1.dapr_trust_anchors[0].metadata[0].name
+                name = kubernetes_config_map_v1.dapr_trust_anchors.metadata[0].name
                 key  = "ca.crt"
               }
             }

@@ -24,6 +24,9 @@ locals {
   )
 
   dapr_shared = { for f in var.functions : f => f if local.c.dapr_shared }
+  # Tokens and trust anchors are made for every function, whoever runs its daprd (this
+  # module's Dapr Shared, or the knative/ manifests with components.dapr_shared = false).
+  all_functions = { for f in var.functions : f => f }
 
   storage_class_values = var.storage_class == null ? {} : { storageClassName = var.storage_class }
 }

@@ -11,14 +11,15 @@ output "versions" {
 output "installed" {
   description = "Which components this module installed (after the toggles and the Kafka mode)."
   value = {
-    cert_manager = local.c.cert_manager
-    monitoring   = local.c.monitoring
-    knative      = local.c.knative
-    dapr         = local.c.dapr
-    keda         = local.c.keda
-    kafka        = local.c.kafka ? var.kafka.mode : "none"
-    centrifugo   = local.c.centrifugo
-    dapr_shared  = local.c.dapr_shared
+    cert_manager   = local.c.cert_manager
+    monitoring     = local.c.monitoring
+    knative        = local.c.knative
+    dapr           = local.c.dapr
+    keda           = local.c.keda
+    kafka          = local.c.kafka ? var.kafka.mode : "none"
+    centrifugo     = local.c.centrifugo
+    dapr_shared    = local.c.dapr_shared
+    dapr_resources = local.c.dapr_resources
   }
 }
 
@@ -39,7 +40,7 @@ output "dapr_http_endpoints" {
 
 output "token_secrets" {
   description = "Function name -> Secret holding dapr-api-token and app-api-token (values never in state)."
-  value       = { for f in keys(local.dapr_shared) : f => "${f}-dapr-tokens" }
+  value       = { for f in keys(local.all_functions) : f => "${f}-dapr-tokens" }
 }
 
 output "function_service_accounts" {

@@ -13,6 +13,9 @@ variable "components" {
     Which components this module installs. Turn `dapr` off when Dapr comes from the AKS
     extension Microsoft.Dapr, and `keda` off when the AKS KEDA add-on is on (it must be the only
     external metrics server). `kafka` installs the in-cluster broker chosen by `kafka.mode`.
+    `dapr_shared` runs one daprd Deployment per function; turn it (and `dapr_resources`) off
+    when the repo's knative/ and dapr-components/ kustomizations are applied instead: the
+    token Secrets and the dapr-trust-anchors ConfigMap they use are made either way.
   EOT
   type = object({
     cert_manager = optional(bool, true)
@@ -23,6 +26,9 @@ variable "components" {
     kafka        = optional(bool, true)
     centrifugo   = optional(bool, true)
     dapr_shared  = optional(bool, true)
+    # The pubsub-kafka Component and the Subscriptions (off when dapr-components/cluster
+    # is applied instead).
+    dapr_resources = optional(bool, true)
   })
   default = {}
 }

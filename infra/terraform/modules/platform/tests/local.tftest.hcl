@@ -198,3 +198,21 @@ run "unknown_version_override_is_rejected" {
 
   expect_failures = [var.version_overrides]
 }
+
+run "knative_manifests_run_dapr_shared_instead" {
+  command = plan
+
+  variables {
+    components = { dapr_shared = false, dapr_resources = false }
+  }
+
+  assert {
+    condition     = length(kubernetes_deployment_v1.dapr_shared) == 0 && length(helm_release.dapr_resources) == 0
+    error_message = "With dapr_shared and dapr_resources off, no daprd Deployment and no Dapr resources."
+  }
+
+  assert {
+    condition     = length(kubernetes_secret_v1.dapr_tokens) == 4 && kubernetes_config_map_v1.dapr_trust_anchors.metadata[0].name == "dapr-trust-anchors"
+    error_message = "The token Secrets and trust anchors that knative/ manifests use are still made."
+  }
+}
