@@ -343,6 +343,8 @@ def _check_reachable(spec: SeriesSpec, kwargs: dict[str, Any]) -> None:
         )
     if rule.bysetpos:
         days = {Freq.YEARLY: 366, Freq.MONTHLY: 31, Freq.WEEKLY: 7}.get(rule.freq, 1)
+        if rule.freq is Freq.WEEKLY:
+            days = len(kwargs["byweekday"])
         most = days * len(kwargs.get("byhour", (0,))) * len(kwargs.get("byminute", (0,)))
         if rule.freq is Freq.HOURLY:
             most = len(kwargs["byminute"])
