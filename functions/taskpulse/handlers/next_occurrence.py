@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from taskpulse.contract import EventType, Function
 from taskpulse.domain import RecurrenceMode
 from taskpulse.events import (
     CloudEvent,
+    M,
     TaskCancelledData,
     TaskCompletedData,
     TaskData,
     parse_data,
 )
-from taskpulse.http import Answer, FunctionApp
+from taskpulse.http import Answer, EventHandler, FunctionApp
 from taskpulse.runtime import Runtime
 
 log = logging.getLogger("taskpulse.next_occurrence")
@@ -32,29 +34,21 @@ def build(runtime: Runtime) -> FunctionApp:
         runtime.flush(result.outbox_ids)
         return Answer("SUCCESS", result.note)
 
-    def completed(event: CloudEvent) -> Answer:
-        data = parse_data(event, TaskCompletedData)
-        return done(
-            service.complete_task(
-                runtime.unit_of_work,
-                data,
-                source=event.source,
-                event_id=event.id,
-                traceparent=event.traceparent,
-            )
-        )
+    def command(run: Callable[..., service.Result], model: type[M]) -> EventHandler:
+        """A client command on a task: decode, run the use case once, publish its events."""
 
-    def cancelled(event: CloudEvent) -> Answer:
-        data = parse_data(event, TaskCancelledData)
-        return done(
-            service.cancel_task(
-                runtime.unit_of_work,
-                data,
-                source=event.source,
-                event_id=event.id,
-                traceparent=event.traceparent,
+        def handle(event: CloudEvent) -> Answer:
+            return done(
+                run(
+                    runtime.unit_of_work,
+                    parse_data(event, model),
+                    source=event.source,
+                    event_id=event.id,
+                    traceparent=event.traceparent,
+                )
             )
-        )
+
+        return handle
 
     def created(event: CloudEvent) -> Answer:
         """An on_schedule occurrence: the job that creates the next one fires at its due time.
@@ -86,8 +80,8 @@ def build(runtime: Runtime) -> FunctionApp:
     return FunctionApp(
         Function.COMPUTE_NEXT_OCCURRENCE,
         handlers={
-            EventType.TASK_COMPLETED: completed,
-            EventType.TASK_CANCELLED: cancelled,
+            EventType.TASK_COMPLETED: command(service.complete_task, TaskCompletedData),
+            EventType.TASK_CANCELLED: command(service.cancel_task, TaskCancelledData),
             EventType.TASK_CREATED: created,
         },
         dead_letters=runtime.dead_letters,

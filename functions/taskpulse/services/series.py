@@ -116,6 +116,16 @@ def _load(uow: UnitOfWork, task_id: str, user_id: str) -> Task:
     return task
 
 
+def _begin(
+    uow: UnitOfWork, data: TaskCompletedData | TaskCancelledData, *, source: str, event_id: str
+) -> Task | Result:
+    """Claim a client command and lock its task; a ``Result`` means a repeat: answer it."""
+    prior = uow.processed.claim(command_key(source, event_id), result_id=data.task_id)
+    if prior is not None:
+        return Result(prior.result_id, repeated=True)
+    return _load(uow, data.task_id, data.user_id)
+
+
 def complete_task(
     unit_of_work: Callable[[], UnitOfWork],
     data: TaskCompletedData,
@@ -125,11 +135,10 @@ def complete_task(
     traceparent: str | None = None,
 ) -> Result:
     """Record a completion; for an on_completion series, create the next occurrence."""
-    key = command_key(source, event_id)
     with unit_of_work() as uow:
-        if (prior := uow.processed.claim(key, result_id=data.task_id)) is not None:
-            return Result(prior.result_id, repeated=True)
-        task = _load(uow, data.task_id, data.user_id)
+        task = _begin(uow, data, source=source, event_id=event_id)
+        if isinstance(task, Result):
+            return task
         if task.status is TaskStatus.COMPLETED:
             uow.commit()
             return Result(task.id, note="already completed: nothing to do")
@@ -189,11 +198,10 @@ def cancel_task(
     traceparent: str | None = None,
 ) -> Result:
     """Cancel one occurrence (an on_completion series moves on) or end the whole series."""
-    key = command_key(source, event_id)
     with unit_of_work() as uow:
-        if (prior := uow.processed.claim(key, result_id=data.task_id)) is not None:
-            return Result(prior.result_id, repeated=True)
-        task = _load(uow, data.task_id, data.user_id)
+        task = _begin(uow, data, source=source, event_id=event_id)
+        if isinstance(task, Result):
+            return task
         series = uow.series.get(task.series_id, for_update=True) if task.series_id else None
         cancelled: list[Task] = []
         if data.scope == "series":
