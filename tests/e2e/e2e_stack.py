@@ -245,7 +245,7 @@ class Platform:
             return []
         box = mailbox.Maildir(folder, create=False)
         out = []
-        for key in box.keys():
+        for key in box.iterkeys():
             try:
                 message = box.get_message(key)
             except (FileNotFoundError, KeyError):
