@@ -233,7 +233,8 @@ def create_topics(bootstrap: str, topics: tuple[Topic, ...] | None = None) -> li
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    # log_level 4: librdkafka's informational lines (queue purges at close) are noise here.
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
     existing = set(admin.list_topics(timeout=30).topics)
     wanted = [t for t in (topics or all_topics()) if t.name not in existing]
     if not wanted:
