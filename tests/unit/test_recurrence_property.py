@@ -24,7 +24,7 @@ from dateutil.rrule import rrulestr
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from taskpulse.recurrence import RecurrenceError, compile_rule, next_occurrence
+from taskpulse.recurrence import RecurrenceError, compile_rule, next_occurrence, remaining
 
 ZONES = (
     "UTC",
@@ -146,6 +146,17 @@ def oracle(case: Case) -> datetime | None:
             best = instant
             stop = best.astimezone(zone).replace(tzinfo=None) + timedelta(days=2)
     return best
+
+
+def oracle_remaining(case: Case) -> int:
+    """Distinct, non-excluded instants after ``after`` of a COUNT rule (all of them)."""
+    zone = case.zone_info
+    value = ";".join(f"{k}={v}" for k, v in case.parts.items())
+    instants = {
+        wall.replace(tzinfo=zone).astimezone(UTC)
+        for wall in rrulestr(f"RRULE:{value}", dtstart=case.start)
+    }
+    return len({i for i in instants if i > case.after and i not in set(case.exdates)})
 
 
 def _subset(values: list[int] | range, most: int) -> st.SearchStrategy[list[int]]:
@@ -273,6 +284,8 @@ def test_engine_matches_exhaustive_oracle(case: Case, data: st.DataObject) -> No
         return
     expected = oracle(case)
     assert _engine(case) == expected, case.text()
+    if "COUNT" in case.parts:
+        assert remaining(case.text(), case.after, tz=case.zone) == oracle_remaining(case)
 
     if expected not in (None, BEYOND) and data.draw(st.booleans()):
         # Excluding the answer must reveal the one after it.

@@ -16,8 +16,16 @@ whatever the age of the series:
 
 Wall time to UTC is monotonic except at the end of a spring-forward gap, where it steps
 back by the gap (wall times in the gap take the earlier offset). The search therefore
-starts ``gap`` early when ``after`` is just past a gap, and keeps going until it passes the
-wall time of the best instant found so far.
+starts ``gap`` early when ``after`` is just past a gap and, when the best candidate was a
+wall time inside a gap, keeps going until it passes the real wall time of that instant.
+
+Two bounds keep every call finite and cheap:
+
+* a rule is probed once, when compiled, for any instance at all, over one full cycle of
+  its pattern (400 Gregorian years times what INTERVAL needs), so a rule that can never
+  occur is refused instead of making a search scan the calendar up to year 9999;
+* the consecutive instants found last are remembered (``_run``), so asking again about a
+  series, or for the instance after the one just found, is a lookup.
 """
 
 from __future__ import annotations
@@ -77,7 +85,10 @@ class Series:
         if run is not None and run[0] <= after < run[1][-1]:
             found = run[1]
             return found[bisect.bisect_right(found, after)]
-        result = self._search(after)
+        try:
+            result = self._search(after)
+        except OverflowError:  # the series ran into the end of the calendar (year 9999)
+            return None
         if result is not None:
             self._remember(after, result)
         return result
@@ -136,7 +147,10 @@ class Series:
         zone = spec.zone
         if spec.until is not None and spec.until <= after:
             return None
-        wall_lo = to_wall(after, zone) - backward_jump(after, zone)
+        if after.year <= 1:
+            wall_lo = datetime.min  # before any series: search from DTSTART
+        else:
+            wall_lo = to_wall(after, zone) - backward_jump(after, zone)
         best: datetime | None = None
         stop_wall: datetime | None = None
         for wall in self._walls_from(wall_lo):
