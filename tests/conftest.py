@@ -15,6 +15,10 @@ from devstack.postgres import running_postgres
 from taskpulse.store import Store
 from taskpulse.store.migrate import migrate
 
+# tests/ is on sys.path (rootdir conftest, prepend import mode): helpers such as
+# support.py and the session-wide platform (Kafka, daprd, Centrifugo, SMTP) load by name.
+pytest_plugins = ["platform_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
@@ -34,11 +38,3 @@ def store(database_url: str) -> Iterator[Store]:
         )
     yield store
     store.dispose()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # tests/support.py is imported as ``support`` by the test modules.
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))

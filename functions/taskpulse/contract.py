@@ -86,6 +86,17 @@ class Function(StrEnum):
     def source(self) -> str:
         return f"{EVENT_SOURCE_PREFIX}{self.value}"
 
+    @property
+    def is_public(self) -> bool:
+        """Clients call it directly (``POST /`` with the create command).
+
+        A public function runs without ``APP_API_TOKEN``: with the token set every caller
+        but Dapr gets 401 (contract section 3). What it accepts from Dapr is the same
+        public command, so nothing is lost; end users are authenticated in front of it
+        (an ingress that checks the caller is ``data.user_id``).
+        """
+        return self is Function.CREATE_TASK
+
 
 def consumer_group(function: Function, topic: Topic) -> str:
     """Kafka consumer group of one function on one topic (contract section 2)."""

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from devstack.versions import DAPR_VERSION
 from taskpulse.contract import (
     PUBSUB_NAME,
     SUBSCRIPTIONS,
@@ -53,7 +54,6 @@ HEADER = (
 NAMESPACE = "taskpulse"
 PART_OF = {"app.kubernetes.io/part-of": "taskpulse"}
 
-DAPR_VERSION = "1.18.3"
 DAPRD_IMAGE = f"ghcr.io/dapr/daprd:{DAPR_VERSION}"
 DAPR_CONTROL_PLANE_NAMESPACE = "dapr-system"
 # The addresses the sidecar injector of 1.18.3 gives a sidecar
@@ -356,9 +356,10 @@ def function_settings(function: Function) -> list[tuple[str, str | FromSecret]]:
     settings: list[tuple[str, str | FromSecret]] = [
         ("DAPR_HTTP_ENDPOINT", dapr_http_endpoint(function)),
         ("DAPR_API_TOKEN", FromSecret(tokens, "dapr-api-token")),
-        ("APP_API_TOKEN", FromSecret(tokens, "app-api-token")),
         ("DATABASE_URL", FromSecret(DATABASE_SECRET, "url")),
     ]
+    if not function.is_public:
+        settings.insert(2, ("APP_API_TOKEN", FromSecret(tokens, "app-api-token")))
     if function is Function.PUSH_UPDATE:
         settings += [
             ("CENTRIFUGO_API_URL", f"http://centrifugo.{NAMESPACE}.svc.cluster.local:8000/api"),
@@ -512,8 +513,9 @@ def dapr_shared(function: Function) -> list[Manifest]:
             },
         },
         _secret_env("DAPR_API_TOKEN", tokens_secret(function), "dapr-api-token"),
-        _secret_env("APP_API_TOKEN", tokens_secret(function), "app-api-token"),
     ]
+    if not function.is_public:
+        env.append(_secret_env("APP_API_TOKEN", tokens_secret(function), "app-api-token"))
     if group is not None:
         env.append({"name": CONSUMER_GROUP_ENV, "value": group})
     healthz = {"httpGet": {"path": "/v1.0/healthz", "port": "public"}}

@@ -86,16 +86,10 @@ def ensure_system() -> None:
 
 def fetch_parts() -> None:
     """Obtain every part of the local platform (each is reused when already there)."""
-    from devstack import centrifugo, daprd, kafka
+    from devstack import parts
 
-    tools: dict[str, Callable[[], object]] = {
-        "daprd": lambda: daprd.daprd().path,
-        "scheduler": lambda: daprd.scheduler().path,
-        "centrifugo": centrifugo.binary,
-        "kafka": kafka.libs,
-    }
-    for name, obtain in tools.items():
-        say(f"{name}: {obtain()}")
+    if parts.fetch() != 0:
+        raise SystemExit("some parts could not be obtained: read the lines above")
 
 
 def main(argv: list[str]) -> int:
