@@ -267,7 +267,7 @@ def test_refused_rrule_names_the_part(rrule: str, message: str) -> None:
             "DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY\nRDATE:20260102T000000Z",
             "unsupported property 'RDATE'",
         ),
-        ("DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY\nEXDATE:tomorrow", "EXDATE value 'tomorrow'"),
+        ("DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY\nEXDATE:tomorrow", "EXDATE value 'TOMORROW'"),
         (
             "DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY\nEXDATE;TZID=Mars/Olympus:20260102T000000",
             "Mars/Olympus",

@@ -370,4 +370,6 @@ def _split_property(line: str) -> tuple[str, dict[str, str], str]:
         key = key.strip().upper()
         param_value = param_value.strip().strip('"')
         params[key] = param_value if key == "TZID" else param_value.upper()
-    return name.strip().upper(), params, value.strip()
+    name = name.strip().upper()
+    # The only values accepted, RRULE values and date-times, are case-insensitive.
+    return name, params, value.strip().upper()
