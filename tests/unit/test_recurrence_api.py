@@ -61,6 +61,12 @@ def test_dtstart_counts_only_when_it_matches() -> None:
     ]
 
 
+def test_trailing_semicolons_are_tolerated() -> None:
+    validate_rrule("FREQ=WEEKLY;BYDAY=WE;")
+    rule = "DTSTART:20260105T090000Z\nRRULE:FREQ=DAILY;;COUNT=1;"
+    assert next_occurrence(rule, utc("2026-01-01T00:00")) == utc("2026-01-05T09:00")
+
+
 def test_case_folding_and_plus_ordinals() -> None:
     rule = "dtstart;tzid=Europe/Berlin:20260101T090000\nrrule:freq=monthly;byday=+1mo"
     assert next_occurrence(rule, utc("2026-01-01T00:00")) == utc("2026-01-05T08:00")
@@ -226,7 +232,9 @@ START = "DTSTART;TZID=Europe/Berlin:20260105T090000\n"
         ("INTERVAL=2", "needs FREQ"),
         ("FREQ=DAILY;FREQ=WEEKLY", "FREQ given more than once"),
         ("FREQ=DAILY;BYFOO=1", "unknown RRULE part 'BYFOO'"),
-        ("FREQ=DAILY;;", "malformed RRULE part"),
+        ("FREQ=DAILY;BYHOUR", "malformed RRULE part 'BYHOUR'"),
+        ("FREQ=DAILY;BYHOUR=", "malformed RRULE part 'BYHOUR='"),
+        (";", "empty RRULE"),
         ("FREQ=DAILY;WKST=XY", "WKST=XY"),
         ("FREQ=MONTHLY;BYWEEKNO=1", "BYWEEKNO needs FREQ=YEARLY"),
         ("FREQ=MONTHLY;BYYEARDAY=1", "BYYEARDAY cannot be used with FREQ=MONTHLY"),

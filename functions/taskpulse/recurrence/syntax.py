@@ -129,7 +129,11 @@ def parse_rrule(value: str) -> RRuleSpec:
     if not value:
         raise RecurrenceError("empty RRULE")
     parts: dict[str, str] = {}
+    if not value.strip(" ;"):
+        raise RecurrenceError("empty RRULE")
     for item in value.split(";"):
+        if not item.strip():
+            continue  # a trailing or doubled ";" is common in the wild and harmless
         key, sep, raw = item.partition("=")
         key = key.strip().upper()
         if not sep or not raw.strip():
