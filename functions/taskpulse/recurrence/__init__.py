@@ -19,8 +19,8 @@ Semantics
   is wall time in UTC. UNTIL, EXDATE without TZID and date-only values are read in the
   rule's zone; ``Z`` values are instants.
 * COUNT counts instances as generated, before EXDATE removes any (RFC 5545 section
-  3.8.5.1: the set is generated, then exclusions applied), so an excluded instance still
-  uses up one of COUNT. UNTIL is inclusive and compared as an instant. COUNT together with
+  3.8.5.3: the set is generated, then EXDATE values are excluded), so an excluded
+  instance still uses up one of COUNT. UNTIL is inclusive and compared as an instant. COUNT together with
   UNTIL is refused, as the RFC says.
 * ``next_occurrence`` returns the earliest instant strictly after ``after``; two wall times
   that land on one instant (see below) are one occurrence.
@@ -38,8 +38,9 @@ Every wall time becomes an instant with ``zoneinfo`` and ``fold=0``:
 This is RFC 5545 section 3.3.5's reading, the instant python-dateutil's own output denotes,
 and what Google Calendar does; it deliberately does not follow section 3.3.10's "MUST be
 ignored", because a task that silently skips a day once a year is worse than one an hour
-late. The rule is also the only case where two wall times map to one instant (02:30 and
-03:30 on a spring-forward day): they are one occurrence.
+late. Rules step in wall-clock time, so sub-daily series follow the clock too: on a
+spring-forward day 02:30 and 03:30 are one instant and one occurrence; on a fall-back day
+an HOURLY series has 01:00 once (the first) and nothing in the repeated hour.
 
 Cost
 ----
@@ -47,7 +48,8 @@ A call does not walk from DTSTART: the search restarts dateutil at the grid peri
 holds ``after`` (see :mod:`taskpulse.recurrence.engine`), so a ten-year-old 15-minute
 series costs what a new one does. With COUNT the anchor's index is computed arithmetically
 for rules with the same number of instances in every period; other COUNT rules walk at
-most COUNT instances once per process and keep checkpoints.
+most COUNT instances once per process and keep checkpoints. A compiled rule also keeps
+the consecutive instants it found last, so asking again, or for the one after, is a lookup.
 
 Errors
 ------
