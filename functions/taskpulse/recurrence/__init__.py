@@ -20,8 +20,8 @@ Semantics
   rule's zone; ``Z`` values are instants.
 * COUNT counts instances as generated, before EXDATE removes any (RFC 5545 section
   3.8.5.3: the set is generated, then EXDATE values are excluded), so an excluded
-  instance still uses up one of COUNT. UNTIL is inclusive and compared as an instant. COUNT together with
-  UNTIL is refused, as the RFC says.
+  instance still uses up one of COUNT. UNTIL is inclusive and compared as an instant.
+  COUNT together with UNTIL is refused, as the RFC says.
 * ``next_occurrence`` returns the earliest instant strictly after ``after``; two wall times
   that land on one instant (see below) are one occurrence.
 
