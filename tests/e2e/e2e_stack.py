@@ -306,6 +306,7 @@ class KafkaClient:
         self.producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
+                "log_level": 2,  # quiet while a test stops the broker on purpose
                 "linger.ms": 2,
                 "message.max.bytes": MAX_PRODUCE_BYTES,
                 "enable.idempotence": False,
@@ -361,6 +362,7 @@ class TopicTail:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
+                "log_level": 2,
                 "group.id": f"e2e-observer-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "fetch.message.max.bytes": MAX_PRODUCE_BYTES,
