@@ -11,12 +11,20 @@ per call of:
 * ``repeat``: the rule compiled, queried at distinct instants within the next day (what a
   running function pays when it asks about a series again: a query between instances it
   already found is a lookup, see ``Series.next_after``);
+* ``chain``: the rule compiled, each call asking for the occurrence after the previous
+  answer, starting now: exactly how compute-next-occurrence advances a series (its anchor
+  is the last occurrence), and what the issue's "keep an anchor" describes;
 * ``naive``: ``rrulestr(rule).after(after)``, which walks every instance from DTSTART.
 
 Goals (exit code 1 if one is missed): the engine's median stays under 1 ms for every rule
-(cold, search and repeat), and on every ten-year-old series the engine's search is at
-least 100 times faster than the naive call (``ratio``; ``repeat ratio`` is printed too).
+(cold, search, repeat and chain), and on every ten-year-old series the engine's search is
+at least 100 times faster than the naive call (``ratio``; ``chain ratio`` is printed too).
 Every answer is also checked against the naive one.
+
+A bound worth knowing: the naive call computes every instance since DTSTART, N of them,
+and any engine computes at least one, so without answers cached across calls the ratio
+cannot exceed about N. A ten-year-old MONTHLY series has N = 120 and a YEARLY one N = 10,
+which is why those rows miss 100x while the engine still answers in ~0.04-0.08 ms.
 """
 
 from __future__ import annotations
@@ -81,8 +89,8 @@ def main() -> int:
     decade = [now + timedelta(minutes=(i * 7919 * 97) % 5_259_600) for i in range(ENGINE_CALLS)]
 
     header = (
-        f"{'rule':46} {'age':>8} {'cold':>9} {'search':>9} {'repeat':>9} {'naive':>11} "
-        f"{'ratio':>8} {'repeat ratio':>12}  verdict"
+        f"{'rule':46} {'age':>8} {'cold':>9} {'search':>9} {'repeat':>9} {'chain':>9} "
+        f"{'naive':>11} {'ratio':>8} {'chain ratio':>12}  verdict"
     )
     print(header)
     print("-" * len(header))
@@ -101,17 +109,25 @@ def main() -> int:
             def repeat(index: int, rule: str = rule) -> object:
                 return next_occurrence(rule, day[index])
 
+            anchor = [now]
+
+            def chain(_: int, rule: str = rule, anchor: list[datetime] = anchor) -> object:
+                found = next_occurrence(rule, anchor[0])
+                anchor[0] = found if found is not None else now
+                return found
+
             cold_s = median_seconds(cold, ENGINE_CALLS // 2)
             next_occurrence(rule, now)
             search_s = median_seconds(search, ENGINE_CALLS)
             repeat_s = median_seconds(repeat, ENGINE_CALLS)
+            chain_s = median_seconds(chain, ENGINE_CALLS)
             naive_s, naive_result = naive_median(rule, now)
-            ratio, repeat_ratio = naive_s / search_s, naive_s / repeat_s
+            ratio, chain_ratio = naive_s / search_s, naive_s / chain_s
 
             problems = []
             if next_occurrence(rule, now) != naive_result:
                 problems.append(f"differs from naive ({naive_result})")
-            if max(cold_s, search_s, repeat_s) >= MAX_ENGINE_S:
+            if max(cold_s, search_s, repeat_s, chain_s) >= MAX_ENGINE_S:
                 problems.append("engine >= 1 ms")
             if age == "10 years" and ratio < MIN_RATIO:
                 problems.append(f"ratio < {MIN_RATIO:.0f}")
@@ -119,13 +135,14 @@ def main() -> int:
             verdict = "ok" if not problems else "MISSED: " + "; ".join(problems)
             print(
                 f"{value:46} {age:>8} {cold_s * 1e3:7.3f}ms {search_s * 1e3:7.3f}ms "
-                f"{repeat_s * 1e3:7.3f}ms {naive_s * 1e3:9.3f}ms {ratio:7.0f}x "
-                f"{repeat_ratio:11.0f}x  {verdict}",
+                f"{repeat_s * 1e3:7.3f}ms {chain_s * 1e3:7.3f}ms {naive_s * 1e3:9.3f}ms "
+                f"{ratio:7.0f}x {chain_ratio:11.0f}x  {verdict}",
                 flush=True,
             )
     print()
     print("cold: parse + search; search: compiled, instants over ten years; repeat: compiled,")
-    print("instants within a day. ratio = naive / search; repeat ratio = naive / repeat.")
+    print("instants within a day; chain: compiled, each call after the previous answer (how")
+    print("a series advances). ratio = naive / search; chain ratio = naive / chain.")
     print("Goals: engine < 1 ms everywhere; ratio >= 100 on every ten-year-old series.")
     return 1 if failures else 0
 
