@@ -49,10 +49,12 @@ def _rule_text(series: Series) -> str:
 
 
 def _end_reason(rrule: str) -> str:
-    parts = {part.split("=", 1)[0].upper() for part in rrule.split(";")}
-    if "COUNT" in parts:
+    from taskpulse.recurrence.syntax import parse_rrule
+
+    rule = parse_rrule(rrule)
+    if rule.count is not None:
         return "count"
-    if "UNTIL" in parts:
+    if rule.until is not None:
         return "until"
     return "no-further-instance"
 
