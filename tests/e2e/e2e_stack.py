@@ -519,9 +519,17 @@ class PushClient:
     def wait_subscribed(self, timeout: float = 15) -> None:
         assert self.subscribed.wait(timeout), f"not subscribed to {self.channel}"
 
+    async def _shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.disconnect()
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self.client.disconnect(), self.loop).result(10)
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 

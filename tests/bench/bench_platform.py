@@ -1,0 +1,351 @@
+"""The whole platform under sustained load, next to its floor measured in the same run.
+
+``python tests/bench/bench_platform.py`` starts the real platform the way ``task up`` does
+(tests/e2e/e2e_stack.py), plus the floor: the bare echo app (tests/platform_echo.py) behind
+its own daprd on the same Kafka (publish through daprd -> Kafka -> daprd -> app).
+
+Then, for 60 s, completions of recurring tasks at a fixed rate: each completion goes to
+Kafka ``task-events`` as a client sends it, and counts as done when a Centrifugo client
+subscribed as the user receives the next occurrence's ``task.created`` (completion ->
+next occurrence stored -> task-updates -> push-update -> Centrifugo -> client).
+
+Goals (exit 1 when one is missed): at least 100 completions per second through the whole
+chain, p95 end-to-end latency at most 500 ms. Printed with the floor's latency and
+throughput and the ratio, and the RSS of every process at rest and under load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(TESTS), str(TESTS / "e2e")]
+
+from e2e_stack import (  # noqa: E402
+    KafkaClient,
+    Platform,
+    PushClient,
+    cloud_event,
+    now_utc,
+    rfc3339,
+    rss_of,
+)
+
+from devstack import daprd as dapr_tools  # noqa: E402
+from devstack.kafka import create_topics  # noqa: E402
+from devstack.ports import free_port  # noqa: E402
+from devstack.supervisor import Service, http_ok, tcp_open  # noqa: E402
+from platform_fixtures import (  # noqa: E402
+    APP_TOKEN,
+    DAPR_TOKEN,
+    ECHO_APP_ID,
+    ECHO_TOPIC,
+    _echo_resources,
+)
+from taskpulse.contract import PUBSUB_NAME  # noqa: E402
+
+CREATE = "dev.taskpulse.task.create.v1"
+CREATED = "dev.taskpulse.task.created.v1"
+COMPLETED = "dev.taskpulse.task.completed.v1"
+GOAL_RATE = 100.0
+GOAL_P95_MS = 500.0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- the floor ----------------------------------------------------------------------------
+
+
+class Echo:
+    """tests/platform_echo.py behind its own daprd; we tail its record file for arrivals."""
+
+    def __init__(self, platform: Platform, folder: Path) -> None:
+        self.record = folder / "echo.jsonl"
+        self.arrivals: dict[str, float] = {}
+        bootstrap = platform.endpoints["kafka"]
+        create_topics(bootstrap, (ECHO_TOPIC,))
+        port = free_port()
+        sup = platform.supervisor
+        sup.start(
+            Service(
+                "echo",
+                [sys.executable, str(TESTS / "platform_echo.py"), str(port), str(self.record)],
+                tcp_open("127.0.0.1", port),
+            )
+        )
+        ports = dapr_tools.DaprdPorts(free_port(), free_port(), free_port(), free_port())
+        argv = dapr_tools.daprd_argv(
+            dapr_tools.daprd().path,
+            app_id=ECHO_APP_ID,
+            app_port=port,
+            ports=ports,
+            resources=[_echo_resources(folder / "echo-resources", bootstrap)],
+            scheduler_address=platform.endpoints["scheduler"],
+        )
+        env = {"DAPR_API_TOKEN": DAPR_TOKEN, "APP_API_TOKEN": APP_TOKEN}
+        health = http_ok(f"{ports.http_endpoint}/v1.0/healthz")
+        sup.start(Service("daprd-echo", argv, health, env=env, timeout=90))
+        self.publish_url = f"{ports.http_endpoint}/v1.0/publish/{PUBSUB_NAME}/{ECHO_TOPIC.name}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tail, daemon=True)
+        self._thread.start()
+
+    def _tail(self) -> None:
+        while not self.record.exists():
+            time.sleep(0.01)
+        with self.record.open() as source:
+            buffer = ""
+            while not self._stop.is_set():
+                chunk = source.read()
+                if not chunk:
+                    time.sleep(0.001)
+                    continue
+                now = time.monotonic()
+                buffer += chunk
+                *lines, buffer = buffer.split("\n")
+                for line in lines:
+                    try:
+                        body = json.loads(json.loads(line)["body"])
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    self.arrivals.setdefault(str(body.get("id")), now)
+
+    def run(self, count: int, per_second: float | None, workers: int) -> tuple[float, list[float]]:
+        """Publish ``count`` events (paced, or as fast as ``workers`` allow); return the
+        delivered rate and the publish -> delivery latencies (ms)."""
+        sent: dict[str, float] = {}
+        client = httpx.Client(timeout=30, headers={"dapr-api-token": DAPR_TOKEN})
+        start = time.monotonic()
+
+        def publish(n: int) -> None:
+            if per_second:
+                pause = start + n / per_second - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+            event = cloud_event("bench.echo.v1", {"n": n, "user_id": "floor"})
+            sent[event["id"]] = time.monotonic()
+            response = client.post(
+                self.publish_url,
+                content=json.dumps(event),
+                headers={"content-type": "application/cloudevents+json"},
+            )
+            response.raise_for_status()
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(publish, range(count)))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sum(i in self.arrivals for i in sent) < count:
+            time.sleep(0.05)
+        got = [self.arrivals[i] for i in sent if i in self.arrivals]
+        elapsed = (max(got) - start) if got else float("inf")
+        latencies = [(self.arrivals[i] - t) * 1000 for i, t in sent.items() if i in self.arrivals]
+        client.close()
+        return len(got) / elapsed, latencies
+
+
+# -- the chain ----------------------------------------------------------------------------
+
+
+class Chain:
+    """Series ready to be completed; a completion is done when the user's screen shows the
+    next occurrence."""
+
+    def __init__(self, platform: Platform, users: int, per_user: int) -> None:
+        self.platform = platform
+        self.users = [f"bench-{uuid.uuid4().hex[:6]}-{n}" for n in range(users)]
+        self.clients = {u: PushClient(platform, u) for u in self.users}
+        for client in self.clients.values():
+            client.wait_subscribed()
+        self.cursor = dict.fromkeys(self.users, 0)
+        self.ready: deque[dict[str, Any]] = deque()
+        self.in_flight: dict[str, tuple[str, float]] = {}  # series -> (completed task, sent)
+        self.latencies: list[tuple[float, float]] = []  # (done at, ms)
+        self.lock = threading.Lock()
+        self.seen: set[str] = set()
+        self.kafka = KafkaClient(platform.endpoints["kafka"])
+        due = now_utc().replace(microsecond=0) + timedelta(days=3)
+        for user in self.users:
+            for n in range(per_user):
+                data = {
+                    "user_id": user,
+                    "title": f"bench {n}",
+                    "due_at": rfc3339(due),
+                    "rrule": "FREQ=DAILY",
+                }
+                self.kafka.send("task-events", cloud_event(CREATE, data), key=user)
+        self.kafka.flush()
+        self.total_series = users * per_user
+
+    def pump(self) -> None:
+        """Move what the Centrifugo clients received into ``ready`` and ``latencies``."""
+        for user, client in self.clients.items():
+            with client.lock:
+                new = client.publications[self.cursor[user] :]
+                self.cursor[user] += len(new)
+            for seen, data in new:
+                if not isinstance(data, dict) or data.get("type") != CREATED:
+                    continue
+                task = data["data"]
+                if task["id"] in self.seen:
+                    continue
+                self.seen.add(task["id"])
+                with self.lock:
+                    flight = self.in_flight.pop(task["series_id"], None)
+                    if flight is not None:
+                        self.latencies.append((seen, (seen - flight[1]) * 1000))
+                    self.ready.append(task)
+
+    def complete_one(self) -> bool:
+        with self.lock:
+            if not self.ready:
+                return False
+            task = self.ready.popleft()
+            self.in_flight[task["series_id"]] = (task["id"], time.monotonic())
+        data = {"task_id": task["id"], "user_id": task["user_id"]}
+        self.kafka.send("task-events", cloud_event(COMPLETED, data), key=task["user_id"])
+        return True
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+
+def sample_rss(platform: Platform, extra: dict[str, int]) -> dict[str, float]:
+    figures = platform.rss_mb()
+    for name, pid in extra.items():
+        figures[name] = rss_of(pid)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rate", type=float, default=110, help="completions offered per s")
+    parser.add_argument("--series", type=int, default=400)
+    parser.add_argument("--users", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    folder = Path(tempfile.mkdtemp(prefix="taskpulse-bench-"))
+    print(f"starting the platform (logs in {folder / 'logs'})", flush=True)
+    platform = Platform.start(folder)
+    try:
+        return run(platform, folder, args)
+    finally:
+        platform.close()
+
+
+def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
+    echo = Echo(platform, folder)
+    time.sleep(5)  # let every consumer group settle
+    at_rest = sample_rss(platform, {})
+
+    # Floor: warm-up, then latency at a paced 100/s, then throughput flat out.
+    echo.run(200, None, 8)
+    _rate, floor_lat = echo.run(1000, 100.0, 4)
+    floor_rate, _lat = echo.run(3000, None, 16)
+    print(
+        f"floor: {floor_rate:.0f}/s, p50 {pct(floor_lat, 0.5):.1f} ms, "
+        f"p95 {pct(floor_lat, 0.95):.1f} ms",
+        flush=True,
+    )
+
+    users = args.users
+    chain = Chain(platform, users, args.series // users)
+    deadline = time.monotonic() + 120
+    while len(chain.ready) < chain.total_series and time.monotonic() < deadline:
+        chain.pump()
+        time.sleep(0.05)
+    print(f"{len(chain.ready)} series ready; {args.seconds:.0f} s at {args.rate:.0f}/s", flush=True)
+
+    under_load: dict[str, float] = {}
+    stop = threading.Event()
+
+    def sampler() -> None:
+        while not stop.wait(2):
+            for name, mb in sample_rss(platform, {}).items():
+                under_load[name] = max(under_load.get(name, 0.0), mb)
+
+    threading.Thread(target=sampler, daemon=True).start()
+    start = time.monotonic()
+    sent = starved = 0
+    while (now := time.monotonic()) < start + args.seconds:
+        chain.pump()
+        due = int((now - start) * args.rate)
+        while sent < due:
+            if not chain.complete_one():
+                starved += 1
+                break
+            sent += 1
+        chain.kafka.producer.poll(0)
+        time.sleep(0.002)
+    end = time.monotonic()
+    drain = time.monotonic() + 15
+    while chain.in_flight and time.monotonic() < drain:
+        chain.pump()
+        time.sleep(0.02)
+    stop.set()
+    lost = len(chain.in_flight)
+    window = [ms for t, ms in chain.latencies if t <= end]
+    done_rate = len(window) / (end - start)
+    all_ms = [ms for _t, ms in chain.latencies]
+    p50, p95, p99 = pct(all_ms, 0.5), pct(all_ms, 0.95), pct(all_ms, 0.99)
+    chain.close()
+
+    f50, f95 = pct(floor_lat, 0.5), pct(floor_lat, 0.95)
+    rows = [
+        ("", "whole chain", "floor (echo)", "ratio"),
+        ("throughput /s", f"{done_rate:.1f}", f"{floor_rate:.0f}", f"{done_rate / floor_rate:.2f}"),
+        ("p50 latency ms", f"{p50:.0f}", f"{f50:.1f}", f"{p50 / f50:.1f}x"),
+        ("p95 latency ms", f"{p95:.0f}", f"{f95:.1f}", f"{p95 / f95:.1f}x"),
+        ("p99 latency ms", f"{p99:.0f}", f"{pct(floor_lat, 0.99):.1f}", ""),
+        ("max latency ms", f"{max(all_ms, default=0):.0f}", f"{max(floor_lat):.1f}", ""),
+    ]
+    print()
+    print(
+        f"whole chain: {sent} completions offered at {args.rate:.0f}/s for "
+        f"{end - start:.0f} s, {len(all_ms)} next occurrences seen on Centrifugo, "
+        f"{lost} not seen 15 s after the end, pacer starved {starved} times"
+    )
+    for row in rows:
+        print(f"  {row[0]:<16}{row[1]:>14}{row[2]:>16}{row[3]:>10}")
+    print("\nmemory (RSS MB; PostgreSQL with its backends)")
+    print(f"  {'process':<32}{'at rest':>10}{'under load':>12}")
+    for name in sorted(set(at_rest) | set(under_load)):
+        rest = at_rest.get(name, float("nan"))
+        print(f"  {name:<32}{rest:>10.0f}{under_load.get(name, float('nan')):>12.0f}")
+    total_rest = sum(at_rest.values())
+    print(f"  {'total':<32}{total_rest:>10.0f}{sum(under_load.values()):>12.0f}")
+
+    goals = [
+        (done_rate >= GOAL_RATE, f"throughput {done_rate:.1f}/s >= {GOAL_RATE:.0f}/s"),
+        (p95 <= GOAL_P95_MS, f"p95 {p95:.0f} ms <= {GOAL_P95_MS:.0f} ms"),
+        (lost == 0, f"{lost} completions without their next occurrence on screen"),
+    ]
+    print()
+    for ok, text in goals:
+        print(f"  {'met   ' if ok else 'MISSED'} {text}")
+    print(f"  (stdev of chain latency {statistics.pstdev(all_ms or [0]):.0f} ms)")
+    return 0 if all(ok for ok, _ in goals) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
