@@ -92,10 +92,23 @@ def fetch_parts() -> None:
         raise SystemExit("some parts could not be obtained: read the lines above")
 
 
+def fetch_infra_tools() -> None:
+    """OpenTofu, its providers and the helm CLI for ``task check:infra`` (built once)."""
+    from devstack import infra_check, tofu
+
+    with progress("infra tools: tofu, providers, helm (first time ~10 min; azurerm opt-in)"):
+        tofu.tofu()
+        tofu.helm()
+        azure = tofu.AZURE_PROVIDERS if infra_check.azurerm_enabled() else ()
+        tofu.mirror(tofu.PLATFORM_PROVIDERS + azure)
+
+
 def main(argv: list[str]) -> int:
     ensure_system()
     if "--system-only" not in argv:
         fetch_parts()
+        # Built here, before the tests, so that no test waits on a compiler.
+        fetch_infra_tools()
     return 0
 
 
