@@ -119,6 +119,9 @@ def test_poison_events_reach_the_dlq_with_their_reason_and_the_partition_flows(
             f"a dead letter for each of {sorted(poison)} on task-events-dlq",
         )
         reasons = {name: [x["deadletterreason"] for x in ls] for name, ls in found.items()}
+        for name, ls in found.items():
+            for x in ls:
+                print(f"dead letter {name}: {x['deadletterfunction']}: {x['deadletterreason']}")
         assert "time zone" in " ".join(reasons["unknown-zone"]).lower(), reasons
         assert any("limit" in r for r in reasons["too-big"]), reasons
         assert all(r for rs in reasons.values() for r in rs), reasons
