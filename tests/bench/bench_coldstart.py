@@ -37,24 +37,42 @@ STRUCTURED = {"content-type": "application/cloudevents+json"}
 
 
 def event(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/bench",
-            "type": f"dev.taskpulse.{event_type}.v1", "data": data, "partitionkey": "alice"}
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/bench",
+        "type": f"dev.taskpulse.{event_type}.v1",
+        "data": data,
+        "partitionkey": "alice",
+    }
 
 
-def first_event_seconds(source: Path, env: dict[str, str], path: str,
-                        body: dict[str, Any]) -> float:
+def first_event_seconds(
+    source: Path, env: dict[str, str], path: str, body: dict[str, Any]
+) -> float:
     port = free_port()
-    argv = [sys.executable, "-m", "functions_framework", "--source", str(source),
-            "--target", "handle", "--signature-type", "http", "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--source",
+        str(source),
+        "--target",
+        "handle",
+        "--signature-type",
+        "http",
+        "--port",
+        str(port),
+    ]
     start = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with httpx.Client(timeout=10) as client:
             while True:
                 try:
-                    response = client.post(f"http://127.0.0.1:{port}{path}", json=body,
-                                           headers=STRUCTURED)
+                    response = client.post(
+                        f"http://127.0.0.1:{port}{path}", json=body, headers=STRUCTURED
+                    )
                 except httpx.TransportError:
                     if process.poll() is not None:
                         raise RuntimeError(f"{source} exited with {process.returncode}") from None
@@ -77,28 +95,56 @@ def main() -> int:
         migrate(engine)
         engine.dispose()
         store = Store(pg.url)
-        env = {**os.environ, "DATABASE_URL": pg.url, "DAPR_HTTP_ENDPOINT": fake.url,
-               "CENTRIFUGO_API_URL": f"{fake.url}/api", "WORKERS": "1", "THREADS": "4"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": pg.url,
+            "DAPR_HTTP_ENDPOINT": fake.url,
+            "CENTRIFUGO_API_URL": f"{fake.url}/api",
+            "WORKERS": "1",
+            "THREADS": "4",
+        }
         due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
 
         def completion() -> dict[str, Any]:
-            created = create_task(store.unit_of_work,
-                                  TaskCreateData(user_id="alice", title="bench"),
-                                  source="/bench", event_id=str(uuid.uuid4()))
+            created = create_task(
+                store.unit_of_work,
+                TaskCreateData(user_id="alice", title="bench"),
+                source="/bench",
+                event_id=str(uuid.uuid4()),
+            )
             return event("task.completed", {"task_id": created.task.id, "user_id": "alice"})
 
         cases: dict[str, tuple[Path, str, Callable[[], dict[str, Any]]]] = {
             "hello world (baseline)": (REPO / "tests/bench/hello/main.py", "/", dict),
-            "create-task": (REPO / "functions/create-task/main.py", "/", lambda: event(
-                "task.create", {"user_id": "alice", "title": "cold", "due_at": due})),
-            "compute-next-occurrence": (REPO / "functions/compute-next-occurrence/main.py",
-                                        "/events/task-completed", completion),
-            "send-reminder": (REPO / "functions/send-reminder/main.py",
-                              "/events/reminder-scheduled", lambda: event(
-                "reminder.scheduled", {"task_id": "t", "user_id": "alice", "title": "x",
-                                       "remind_at": due, "due_at": due})),
-            "push-update": (REPO / "functions/push-update/main.py", "/events/task-update",
-                            lambda: event("task.created", {"id": "t", "user_id": "alice"})),
+            "create-task": (
+                REPO / "functions/create-task/main.py",
+                "/",
+                lambda: event("task.create", {"user_id": "alice", "title": "cold", "due_at": due}),
+            ),
+            "compute-next-occurrence": (
+                REPO / "functions/compute-next-occurrence/main.py",
+                "/events/task-completed",
+                completion,
+            ),
+            "send-reminder": (
+                REPO / "functions/send-reminder/main.py",
+                "/events/reminder-scheduled",
+                lambda: event(
+                    "reminder.scheduled",
+                    {
+                        "task_id": "t",
+                        "user_id": "alice",
+                        "title": "x",
+                        "remind_at": due,
+                        "due_at": due,
+                    },
+                ),
+            ),
+            "push-update": (
+                REPO / "functions/push-update/main.py",
+                "/events/task-update",
+                lambda: event("task.created", {"id": "t", "user_id": "alice"}),
+            ),
         }
         samples: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(RUNS):  # interleaved, so load changes hit every case alike
@@ -106,15 +152,19 @@ def main() -> int:
                 samples[name].append(first_event_seconds(source, env, path, body()))
         store.dispose()
     baseline = statistics.median(samples["hello world (baseline)"])
-    print(f"{'process start -> first event answered 2xx':42} {'median':>8} {'min':>7} "
-          f"{'x hello':>8}  goal <= {GOAL:.0f}x")
+    print(
+        f"{'process start -> first event answered 2xx':42} {'median':>8} {'min':>7} "
+        f"{'x hello':>8}  goal <= {GOAL:.0f}x"
+    )
     missed = False
     for name, values in samples.items():
         ratio = statistics.median(values) / baseline
         ok = ratio <= GOAL
         missed |= not ok
-        print(f"{name:42} {statistics.median(values):7.3f}s {min(values):6.3f}s {ratio:8.2f}"
-              f"  {'ok' if ok else 'MISSED'}")
+        print(
+            f"{name:42} {statistics.median(values):7.3f}s {min(values):6.3f}s {ratio:8.2f}"
+            f"  {'ok' if ok else 'MISSED'}"
+        )
     return 1 if missed else 0
 
 
