@@ -229,6 +229,30 @@ class Chain:
             client.close()
 
 
+def service_times(platform: Platform) -> list[str]:
+    """Mean time per handled event and per Dapr call, from each function's /metrics."""
+    lines = []
+    token = platform.endpoints.get("app_api_token") or ""
+    for name, url in platform.endpoints["functions"].items():
+        try:
+            text = httpx.get(f"{url}metrics", headers={"dapr-api-token": token}, timeout=10).text
+        except httpx.HTTPError:
+            continue
+        sums: dict[str, float] = {}
+        counts: dict[str, float] = {}
+        for line in text.splitlines():
+            for metric in ("taskpulse_handle_seconds", "taskpulse_dapr_call_seconds"):
+                for suffix, into in (("_sum{", sums), ("_count{", counts)):
+                    if line.startswith(metric + suffix):
+                        labels, value = line[len(metric) + len(suffix) :].rsplit("} ", 1)
+                        into[f"{metric.split('_')[1]} {labels}"] = float(value)
+        for key, total in sorted(sums.items()):
+            n = counts.get(key, 0)
+            if n >= 50:
+                lines.append(f"  {name:<24} {key[:70]:<72}{n:>8.0f}{total / n * 1000:>8.1f} ms")
+    return lines
+
+
 def sample_rss(platform: Platform, extra: dict[str, int]) -> dict[str, float]:
     figures = platform.rss_mb()
     for name, pid in extra.items():
@@ -334,6 +358,10 @@ def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
         print(f"  {name:<32}{rest:>10.0f}{under_load.get(name, float('nan')):>12.0f}")
     total_rest = sum(at_rest.values())
     print(f"  {'total':<32}{total_rest:>10.0f}{sum(under_load.values()):>12.0f}")
+
+    print("\nservice time per call inside the functions (their /metrics; count, mean)")
+    for line in service_times(platform):
+        print(line)
 
     goals = [
         (done_rate >= GOAL_RATE, f"throughput {done_rate:.1f}/s >= {GOAL_RATE:.0f}/s"),
