@@ -249,3 +249,39 @@ def test_every_event_delivered_twice_has_one_effect(platform: Platform) -> None:
         per_series[row.series_id] = per_series.get(row.series_id, 0) + 1
     assert sorted(per_series.values()) == [2] * series
     assert sorted(r.status for r in rows) == ["completed"] * series + ["open"] * series
+
+
+def test_another_users_completion_leaves_the_owners_reminder_alone(
+    platform: Platform, kafka: KafkaClient
+) -> None:
+    """Contract: an event about another user's task changes nothing. send-reminder's
+    task-closed handler deletes the reminder job of any task id it is given, without
+    checking the owner (functions/taskpulse/handlers/send_reminder.py, ``closed``), so a
+    stranger's completion silently cancels the owner's reminder."""
+    owner, stranger = new_user("owner"), new_user("stranger")
+    due = now_utc().replace(microsecond=0) + timedelta(minutes=1, seconds=20)
+    response = platform.create(
+        {"user_id": owner, "title": "Mine", "due_at": rfc3339(due), "remind_before": "PT1M"}
+    )
+    assert response.status_code == 201, response.text
+    task_id = response.json()["data"]["id"]
+    job = f"reminder-{task_id}"
+    log = platform.log("send-reminder")
+    wait_for(
+        lambda: platform.job("send-reminder", job).status_code == 200,
+        30,
+        f"the owner's reminder job (read {log})",
+    )
+    with TopicTail(platform.endpoints["kafka"], ["task-events-dlq"]) as tail:
+        kafka.send(
+            "task-events",
+            cloud_event(COMPLETED, {"task_id": task_id, "user_id": stranger}, subject=task_id),
+            key=stranger,
+        )
+        kafka.flush()
+        tail.wait("the stranger's completion dead-lettered", topic="task-events-dlq")
+    time.sleep(3)  # send-reminder reads the same partition in its own group
+    assert platform.job("send-reminder", job).status_code == 200, (
+        f"a stranger's completion deleted the owner's reminder job {job} (read {log})"
+    )
+    wait_for(lambda: platform.mails_for(owner), 60, f"the owner's reminder mail (read {log})")
