@@ -132,15 +132,24 @@ class DaprClient:
         due_time: datetime,
         data: dict[str, Any],
         overwrite: bool = True,
-        max_retries: int = 5,
-        retry_interval: str = "10s",
+        redeliver_every: str = "15s",
+        redeliveries: int = 40,
     ) -> None:
-        """A one-shot job; the trigger comes back as ``POST /job/<name>`` to this app id."""
+        """A job due at ``due_time`` whose trigger comes back as ``POST /job/<name>``.
+
+        It fires again every ``redeliver_every``, at most ``redeliveries`` times, until
+        the app deletes it: a trigger that finds the app down (a scale-from-zero that
+        failed, a crash) is tried again instead of being lost. Dapr before 1.16 has no
+        ``failurePolicy`` and gives a trigger one try, so the repeats are the retry that
+        works everywhere; handlers are idempotent and delete the job when done.
+        """
         body = {
             "dueTime": rfc3339_utc(due_time),
+            "schedule": f"@every {redeliver_every}",
+            "repeats": redeliveries + 1,
             "data": data,
             "overwrite": overwrite,
-            "failurePolicy": {"constant": {"interval": retry_interval, "maxRetries": max_retries}},
+            "failurePolicy": {"constant": {"interval": redeliver_every, "maxRetries": 3}},
         }
         response = self._jobs("POST", name, json=body)
         if response.status_code not in (200, 204):

@@ -132,6 +132,16 @@ class Runtime:
         token = self.settings.app_api_token
         return token.get_secret_value() if token else None
 
+    def finish_job(self, name: str) -> None:
+        """Stop a job's redeliveries once its work is done (see DaprClient.schedule_job).
+
+        A failure only logs: a later redelivery finds the work done and ends it again.
+        """
+        try:
+            self.dapr.delete_job(name)
+        except Exception:
+            log.warning("job %s: not deleted; its next redelivery will be a no-op", name)
+
     def close(self) -> None:
         """Release connections (tests and orderly shutdown)."""
         with self._lock:

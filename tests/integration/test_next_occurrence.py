@@ -183,6 +183,7 @@ def test_on_schedule_series_advance_on_their_own_job(env: Env, store: Store) -> 
         assert trigger.status_code == 200
     first, second = tasks(store, task["series_id"])
     assert first["status"] == "open"  # on_schedule: the next one comes, done or not
+    assert env.dapr.matching("DELETE", f"/v1.0/jobs/{name}")
     assert second["due_at"] == due + timedelta(hours=1)
 
 

@@ -50,7 +50,9 @@ def test_a_reminder_becomes_a_one_shot_job_at_remind_at_in_utc(env: Env, store: 
     remind_at = datetime.fromisoformat(data["remind_at"]).astimezone(UTC)
     assert body["dueTime"] == remind_at.isoformat().replace("+00:00", "Z")
     assert body["data"]["task_id"] == data["task_id"]
-    assert "schedule" not in body  # one-shot: no cron
+    # Not a cron translated from a rule: only redeliveries until the app deletes the job.
+    assert body["schedule"].startswith("@every ")
+    assert body["repeats"] > 1
 
 
 def test_the_trigger_delivers_push_and_mail_once_and_emits_reminder_sent(
@@ -69,6 +71,8 @@ def test_the_trigger_delivers_push_and_mail_once_and_emits_reminder_sent(
     assert env.centrifugo.requests[0].headers["x-api-key"] == "test-key"
     (mail,) = env.inbox.messages
     assert mail["To"] == "alice@taskpulse.local"
+    # Done: the job is deleted, so its redeliveries stop.
+    assert [d.path for d in env.dapr.matching("DELETE", "/v1.0/jobs/")][-1].endswith(name)
     assert mail["Subject"] == "Reminder: Call mum"
     sent = [
         e for e in env.dapr.published("task-updates") if e["type"] == EventType.REMINDER_SENT.value

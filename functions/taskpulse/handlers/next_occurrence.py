@@ -71,11 +71,13 @@ def build(runtime: Runtime) -> FunctionApp:
     def job(name: str, data: Any) -> Answer:
         if not name.startswith(JOB_PREFIX) or not isinstance(data, dict):
             return Answer.drop(f"unknown job {name}")
-        return done(
+        answer = done(
             service.advance_on_schedule(
                 runtime.unit_of_work, series_id=str(data["series_id"]), task_id=str(data["task_id"])
             )
         )
+        runtime.finish_job(name)
+        return answer
 
     return FunctionApp(
         Function.COMPUTE_NEXT_OCCURRENCE,

@@ -46,7 +46,7 @@ def build(runtime: Runtime) -> FunctionApp:
         return Answer.success()
 
     def job(name: str, body: Any) -> Answer:
-        from taskpulse.services.reminders import deliver
+        from taskpulse.services.reminders import RESCHEDULED, deliver
 
         if not name.startswith(JOB_PREFIX):
             return Answer.drop(f"unknown job {name}")
@@ -62,6 +62,9 @@ def build(runtime: Runtime) -> FunctionApp:
             mail_to=runtime.mail_to,
         )
         runtime.flush(delivery.outbox_ids)
+        if delivery.skipped != RESCHEDULED:
+            # A rescheduled reminder's job was overwritten under the same name: keep it.
+            runtime.finish_job(name)
         return Answer("SUCCESS", delivery.skipped and f"not delivered: {delivery.skipped}")
 
     return FunctionApp(

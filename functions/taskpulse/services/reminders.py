@@ -23,6 +23,7 @@ from taskpulse.store.idempotency import Outcome
 from taskpulse.store.uow import UnitOfWork
 
 SOURCE = Function.SEND_REMINDER
+RESCHEDULED = "reminder was rescheduled"
 
 
 def job_name(task_id: str, remind_at: datetime) -> str:
@@ -68,7 +69,7 @@ def deliver(
         if task.status is not TaskStatus.OPEN:
             return Delivery((), skipped=f"task is {task.status.value}")
         if task.remind_at != data.remind_at:
-            return Delivery((), skipped="reminder was rescheduled")
+            return Delivery((), skipped=RESCHEDULED)
     reminder = _reminder_id(data)
     sent: list[str] = []
     push_data = {
