@@ -57,7 +57,10 @@ class Env:
         flask_app = Flask(function.value)
 
         def view(path: str = "") -> Any:
-            return app(request)
+            response = app(request)
+            # Events are published beside the request; the tests look right after it.
+            runtime.settle()
+            return response
 
         methods = ["GET", "POST", "PUT", "DELETE"]
         flask_app.add_url_rule("/", "root", view, methods=methods)

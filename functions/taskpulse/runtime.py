@@ -7,6 +7,7 @@ store, and nothing connects anywhere before a request arrives.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -144,6 +145,7 @@ class Runtime:
 
     def close(self) -> None:
         """Release connections (tests and orderly shutdown)."""
+        self.settle()
         with self._lock:
             parts, self._parts = self._parts, {}
         for name in ("dapr", "push"):
@@ -153,23 +155,49 @@ class Runtime:
             parts["store"].dispose()
 
     def flush(self, outbox_ids: Sequence[int]) -> None:
-        """Publish what a handler just committed; now and then sweep everything pending.
+        """Publish what a handler just committed, beside the request; now and then sweep.
 
-        Failures only log: the rows stay pending and the next sweep publishes them. The
-        sweep runs beside the request, so a cold start never waits for a backlog.
+        The answer to Dapr does not wait for Kafka: the events are committed, and a
+        single publisher thread sends them in commit order (the relay keeps the order per
+        user). A crash before they are sent leaves them pending for the next sweep.
         """
-        try:
-            if outbox_ids:
-                report = self.relay.publish(outbox_ids)
-                OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
-        except Exception:
-            log.exception("outbox publish failed; the sweep will retry")
+        if outbox_ids:
+            self._publisher().put(tuple(outbox_ids))
         now = time.monotonic()
         with self._lock:
             if now - self._last_sweep < SWEEP_EVERY_SECONDS:
                 return
             self._last_sweep = now
-        threading.Thread(target=self.sweep, name="outbox-sweep", daemon=True).start()
+        self._publisher().put(None)  # None: sweep everything pending
+
+    def _publisher(self) -> queue.Queue[tuple[int, ...] | None]:
+        def start() -> queue.Queue[tuple[int, ...] | None]:
+            work: queue.Queue[tuple[int, ...] | None] = queue.Queue()
+            threading.Thread(
+                target=self._publish_forever, args=(work,), name="outbox-publisher", daemon=True
+            ).start()
+            return work
+
+        return self._once("publisher", start)
+
+    def _publish_forever(self, work: queue.Queue[tuple[int, ...] | None]) -> None:
+        while True:
+            ids = work.get()
+            try:
+                if ids is None:
+                    self.sweep()
+                else:
+                    report = self.relay.publish(ids)
+                    OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
+            except Exception:
+                log.exception("outbox publish failed; the sweep will retry")
+            finally:
+                work.task_done()
+
+    def settle(self) -> None:
+        """Wait until everything handed to the publisher has been tried (tests, shutdown)."""
+        if "publisher" in self._parts:
+            self._parts["publisher"].join()
 
     def sweep(self) -> None:
         try:

@@ -41,8 +41,15 @@ def build(runtime: Runtime) -> FunctionApp:
             if event.type == EventType.TASK_COMPLETED
             else parse_data(event, TaskCancelledData)
         )
-        # Only a cleanup: a reminder that fires anyway re-reads the task and stays silent.
-        runtime.dapr.delete_job(reminder_job(data.task_id))
+        with runtime.unit_of_work() as uow:
+            task = uow.tasks.get(data.task_id)
+        if task is None:
+            return Answer("SUCCESS", f"task {data.task_id} does not exist: no reminder")
+        # Someone else's event changes nothing (NotOwner: dead-lettered with the reason).
+        task.ensure_owner(data.user_id)
+        if task.remind_before is not None:
+            # Only a cleanup: a reminder that fires anyway re-reads the task and stays silent.
+            runtime.finish_job(reminder_job(task.id))
         return Answer.success()
 
     def job(name: str, body: Any) -> Answer:
