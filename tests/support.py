@@ -26,3 +26,22 @@ class RecordingPublisher:
 
     def counts(self) -> Counter[tuple[str, str]]:
         return Counter((topic, event["id"]) for topic, _, event in self.published)
+
+
+def functions_framework_argv(source: object, port: int) -> list[str]:
+    """How a function is started everywhere: the functions-framework CLI, http signature."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--source",
+        str(source),
+        "--target",
+        "handle",
+        "--signature-type",
+        "http",
+        "--port",
+        str(port),
+    ]

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ helpers
 from devstack.ports import free_port
 from devstack.postgres import running_postgres
 from recording import recording_server
+from support import functions_framework_argv
 from taskpulse.events import TaskCreateData
 from taskpulse.services.create import create_task
 from taskpulse.store import Store
@@ -51,19 +52,7 @@ def first_event_seconds(
     source: Path, env: dict[str, str], path: str, body: dict[str, Any]
 ) -> float:
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "functions_framework",
-        "--source",
-        str(source),
-        "--target",
-        "handle",
-        "--signature-type",
-        "http",
-        "--port",
-        str(port),
-    ]
+    argv = functions_framework_argv(source, port)
     start = time.perf_counter()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

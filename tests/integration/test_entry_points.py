@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from devstack.ports import free_port
+from support import functions_framework_argv
 from taskpulse.contract import Function
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,19 +28,7 @@ def test_the_entry_point_serves_health_and_enforces_the_app_token(
         "DATABASE_URL": database_url,
         "PORT": str(port),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "functions_framework",
-        "--source",
-        str(REPO / "functions" / function.value / "main.py"),
-        "--target",
-        "handle",
-        "--signature-type",
-        "http",
-        "--port",
-        str(port),
-    ]
+    command = functions_framework_argv(REPO / "functions" / function.value / "main.py", port)
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
