@@ -11,7 +11,6 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AwareDatetime,
@@ -54,21 +53,6 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
-_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
-
-
-def check_timezone(name: str) -> str:
-    """An IANA zone name that zoneinfo can load (files in the tz folder that are not zones
-    are refused too)."""
-    try:
-        if name in _NOT_ZONES:
-            raise ZoneInfoNotFoundError(name)
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-    return name
-
-
 class TaskCreateData(_Data):
     """``dev.taskpulse.task.create.v1``: a client asks for a new task."""
 
@@ -88,7 +72,10 @@ class TaskCreateData(_Data):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        return check_timezone(value)
+        from taskpulse.recurrence import validate_timezone
+
+        validate_timezone(value)  # RecurrenceError is a ValueError: a validation error
+        return value
 
     @field_validator("remind_before")
     @classmethod

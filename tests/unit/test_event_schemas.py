@@ -110,3 +110,10 @@ def test_parse_errors_name_the_field() -> None:
             ),
             ReminderSentData,
         )
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "localtime", "posixrules", "../etc/passwd", ""])
+def test_a_create_command_takes_iana_zone_names_only(zone: str) -> None:
+    with pytest.raises(ValueError, match="unknown time zone"):
+        TaskCreateData(user_id="a", title="t", timezone=zone)
+    assert TaskCreateData(user_id="a", title="t", timezone="Australia/Lord_Howe").timezone

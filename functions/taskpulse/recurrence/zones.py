@@ -21,11 +21,15 @@ __all__ = ["UTC", "backward_jump", "max_offset_near", "to_utc", "to_wall", "vali
 _TRANSITION_WINDOW = timedelta(hours=26)
 
 
+_NOT_ZONES = frozenset({"localtime", "posixrules"})
+
+
 @lru_cache(maxsize=512)
 def validate_timezone(name: str) -> ZoneInfo:
     """Resolve an IANA zone name, or raise :class:`RecurrenceError` naming it."""
-    # zoneinfo would also accept file-system paths; IANA names never start with one.
-    if not name or name.startswith(("/", ".")) or "\\" in name:
+    # zoneinfo would also accept file-system paths and the tz folder's helper files
+    # (localtime, posixrules); none of them is an IANA zone name.
+    if not name or name.startswith(("/", ".")) or "\\" in name or name in _NOT_ZONES:
         raise RecurrenceError(f"unknown time zone {name!r}")
     try:
         return ZoneInfo(name)
