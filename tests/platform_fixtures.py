@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -30,6 +29,7 @@ from devstack.centrifugo import argv as centrifugo_argv
 from devstack.kafka import KafkaNode, create_topics, external_bootstrap
 from devstack.ports import free_port
 from devstack.supervisor import Service, Supervisor, http_ok, tcp_open
+from support import wait_for
 from taskpulse.contract import PUBSUB_NAME, Topic
 
 ECHO_APP_ID = "platform-echo"
@@ -38,21 +38,6 @@ ECHO_TOPIC = Topic("platform-test-echo", partitions=1, retention=timedelta(hours
 ECHO_ROUTE = "/events/echo"
 APP_TOKEN = "platform-test-app-token"
 DAPR_TOKEN = "platform-test-dapr-token"
-
-
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, every: float = 0.2) -> T:
-    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"nothing after {timeout:.0f}s")
-        time.sleep(every)
 
 
 @pytest.fixture(scope="session")

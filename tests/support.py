@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from taskpulse.store import PublishError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,3 +49,24 @@ def functions_framework_argv(source: object, port: int) -> list[str]:
         "--port",
         str(port),
     ]
+
+
+class Timeout(AssertionError):
+    """A polled condition did not come true in time (fails the test that waited)."""
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    timeout: float = 30.0,
+    what: str = "a result",
+    every: float = 0.2,
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise Timeout(f"after {timeout:.0f}s still waiting for {what}")
+        time.sleep(every)

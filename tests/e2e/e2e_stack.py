@@ -28,7 +28,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -45,28 +45,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from devstack import up
 from devstack.centrifugo import connection_token
 from devstack.supervisor import Running, Supervisor
+from support import wait_for
 from taskpulse.contract import push_channel
 
 REPO = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 MAX_PRODUCE_BYTES = 8 * 1024 * 1024
 """What our own producer allows; the broker decides what it accepts (see the poison test)."""
-
-
-class Timeout(AssertionError):
-    pass
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str, every: float = 0.2) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise Timeout(f"after {timeout:.0f}s still waiting for {what}")
-        time.sleep(every)
 
 
 def now_utc() -> datetime:
