@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from devstack.kafka import KafkaNode
+from devstack.ports import free_port
 from taskpulse.contract import TASK_EVENTS, all_topics
 
 pytestmark = pytest.mark.e2e
@@ -68,3 +71,11 @@ def test_a_keyed_record_round_trips(kafka_bootstrap: str) -> None:
         pytest.fail("the record did not come back within 60 s")
     finally:
         consumer.close()
+
+
+def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
+    # 1 in 64 random base64url ids starts with "-"; passed as a separate argument it was
+    # read as an option and the format failed ("--cluster-id: expected one argument").
+    node = KafkaNode(free_port(), free_port(), tmp_path / "kafka")
+    node.format_storage(cluster_id="-" + "A" * 21)
+    assert (tmp_path / "kafka").exists()

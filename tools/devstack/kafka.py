@@ -201,13 +201,15 @@ class KafkaNode:
             *args,
         ]
 
-    def format_argv(self) -> list[str]:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    def format_argv(self, cluster_id: str | None = None) -> list[str]:
+        if cluster_id is None:
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         return self._java_argv(
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
+            # One argument: a base64url id may start with "-", which argparse would
+            # take for an option (seen as a flaky "expected one argument").
+            f"--cluster-id={cluster_id}",
             "-c",
             str(self.properties),
             "--ignore-formatted",
@@ -216,10 +218,10 @@ class KafkaNode:
     def argv(self) -> list[str]:
         return self._java_argv("kafka.Kafka", str(self.properties))
 
-    def format_storage(self) -> None:
+    def format_storage(self, cluster_id: str | None = None) -> None:
         self.write_config()
         result = subprocess.run(  # noqa: S603 - argv built above
-            self.format_argv(), capture_output=True, text=True, check=False, timeout=120
+            self.format_argv(cluster_id), capture_output=True, text=True, check=False, timeout=120
         )
         if result.returncode != 0:
             raise KafkaUnavailable(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
