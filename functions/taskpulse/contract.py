@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from taskpulse.domain.tasks import RecurrenceMode
+
 PUBSUB_NAME = "pubsub-kafka"
 """The Dapr pub/sub component; Kafka is reached only through it."""
 
@@ -115,6 +117,9 @@ class Subscription:
     topic: Topic
     types: tuple[EventType, ...]
     path: str
+    data_equals: tuple[tuple[str, str], ...] = ()
+    """Only events whose ``data`` has these field values. daprd evaluates it, so the other
+    events of these types neither reach nor wake the function."""
 
     @property
     def name(self) -> str:
@@ -144,6 +149,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         TASK_EVENTS,
         (EventType.TASK_CREATED,),
         "/events/task-created",
+        data_equals=(("recurrence_mode", RecurrenceMode.ON_SCHEDULE.value),),
     ),
     Subscription(
         Function.SEND_REMINDER,

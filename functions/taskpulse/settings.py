@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         description="How long a processed event is remembered (>= the topics' retention).",
     )
     outbox_batch_size: int = Field(default=100, ge=1, le=10_000)
+    outbox_publishers: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="Threads publishing committed events; one key's events use one thread.",
+    )
     outbox_max_backoff: timedelta = timedelta(minutes=5)
     max_event_bytes: int = Field(default=64 * 1024, ge=1024)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -309,6 +310,7 @@ def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
                 under_load[name] = max(under_load.get(name, 0.0), mb)
 
     threading.Thread(target=sampler, daemon=True).start()
+    cpu_before = platform.cpu_seconds()
     start = time.monotonic()
     sent = starved = 0
     while (now := time.monotonic()) < start + args.seconds:
@@ -322,6 +324,7 @@ def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
         chain.kafka.producer.poll(0)
         time.sleep(0.002)
     end = time.monotonic()
+    cpu_after = platform.cpu_seconds()
     drain = time.monotonic() + 15
     while chain.in_flight and time.monotonic() < drain:
         chain.pump()
@@ -358,6 +361,12 @@ def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
         print(f"  {name:<32}{rest:>10.0f}{under_load.get(name, float('nan')):>12.0f}")
     total_rest = sum(at_rest.values())
     print(f"  {'total':<32}{total_rest:>10.0f}{sum(under_load.values()):>12.0f}")
+
+    busy = {n: (cpu_after[n] - cpu_before[n]) / (end - start) for n in cpu_after if n in cpu_before}
+    print(f"\nCPU during the load (cores busy; this machine has {os.cpu_count()})")
+    for name, cores in sorted(busy.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<32}{cores:>10.2f}")
+    print(f"  {'total':<32}{sum(busy.values()):>10.2f}")
 
     print("\nservice time per call inside the functions (their /metrics; count, mean)")
     for line in service_times(platform):

@@ -177,20 +177,28 @@ class Platform:
     def start_postgres(self) -> None:
         self._pg("start")
 
-    # -- memory
-    def rss_mb(self) -> dict[str, float]:
-        figures = {
-            r.service.name: _rss_tree(r.process.pid)
+    # -- memory and CPU
+    def roots(self) -> dict[str, int]:
+        """Name -> pid of each running service (PostgreSQL: its postmaster)."""
+        roots = {
+            r.service.name: r.process.pid
             for r in self.supervisor.running
             if r.process.poll() is None
         }
         try:
             url = sa.engine.make_url(self.endpoints["database_url"])
             pidfile = Path(str(url.query["host"])).parent / "data" / "postmaster.pid"
-            figures["postgres"] = _rss_tree(int(pidfile.read_text().split()[0]))
+            roots["postgres"] = int(pidfile.read_text().split()[0])
         except (OSError, ValueError):
             pass
-        return figures
+        return roots
+
+    def rss_mb(self) -> dict[str, float]:
+        return {name: _rss_tree(pid) for name, pid in self.roots().items()}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each service has used so far, children included."""
+        return {name: _cpu_tree(pid) for name, pid in self.roots().items()}
 
     # -- state
     def sql(self, query: str, **params: Any) -> list[sa.Row[Any]]:
@@ -239,19 +247,38 @@ class Platform:
         return out
 
 
-def _rss_tree(pid: int) -> float:
-    """RSS of a process and its children (PostgreSQL forks one backend per connection)."""
-    total = 0.0
+def _tree(pid: int) -> list[int]:
+    """A process and its children (PostgreSQL forks a backend per connection, gunicorn
+    its workers)."""
     pids = [pid]
     with contextlib.suppress(OSError):
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         pids += [int(c) for c in children]
-    for each in pids:
+    return pids
+
+
+def _rss_tree(pid: int) -> float:
+    total = 0.0
+    for each in _tree(pid):
         try:
             for line in Path(f"/proc/{each}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) / 1024
         except OSError:
+            continue
+    return total
+
+
+def _cpu_tree(pid: int) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for each in _tree(pid):
+        try:
+            # Fields after the command (which may hold spaces): utime and stime are the
+            # 14th and 15th of the line, the 12th and 13th after ") ".
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(") ", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
             continue
     return total
 

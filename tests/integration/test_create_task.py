@@ -175,3 +175,52 @@ def test_metrics_count_events_by_type_and_outcome(env: Env) -> None:
         in text
     )
     assert "taskpulse_dapr_call_seconds_bucket" in text
+
+
+def test_publishers_keep_each_users_order_and_run_users_in_parallel(env: Env) -> None:
+    """Committed events leave on several publisher threads, one per key: each user's
+    events arrive in commit order, and different users' publishes overlap (a publish
+    mostly waits on Kafka, so one thread for all capped the whole function)."""
+    import importlib
+    import threading
+    import time
+
+    from flask import Flask, request
+
+    from recording import Recorded, default_responder
+    from taskpulse.runtime import Runtime
+
+    lock = threading.Lock()
+    in_flight = peak = 0
+
+    def slow_dapr(recorded: Recorded) -> tuple[int, bytes]:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.02)
+        with lock:
+            in_flight -= 1
+        return default_responder(recorded)
+
+    env.dapr.responder = slow_dapr
+    runtime = Runtime(Function.CREATE_TASK, env.settings(outbox_publishers=4))
+    env.runtimes.append(runtime)
+    app = importlib.import_module("taskpulse.handlers.create_task").build(runtime)
+    flask_app = Flask("publishers")
+    flask_app.add_url_rule("/", "root", lambda: app(request), methods=["POST"])
+    client = flask_app.test_client()  # no settle between requests, unlike env.client
+
+    users = [f"user-{n}" for n in range(8)]
+    for round_ in range(5):
+        for user in users:
+            data = create_data(user_id=user, title=f"{round_}")
+            assert post(client, "/", cloud_event(CREATE, data, user=user)).status_code == 201
+    runtime.settle()
+
+    created = env.dapr.published("task-events")
+    assert len(created) == len(users) * 5
+    for user in users:
+        titles = [e["data"]["title"] for e in created if e["data"]["user_id"] == user]
+        assert titles == [str(n) for n in range(5)], user
+    assert peak > 1, "every publish waited for the one before it"

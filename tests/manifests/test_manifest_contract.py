@@ -101,11 +101,12 @@ def test_every_contract_subscription_is_exactly_one_rule() -> None:
             rules.append((app, doc["spec"]["topic"], rule["path"], rule["match"]))
     expected = []
     for sub in SUBSCRIPTIONS:
-        types = re.findall(r'"([^"]+)"', manifests.match_expression(sub.types))
-        assert set(types) == {t.value for t in sub.types}
-        expected.append(
-            (sub.function.value, sub.topic.name, sub.path, manifests.match_expression(sub.types))
-        )
+        match = manifests.match_expression(sub.types, sub.data_equals)
+        types = re.findall(r'event\.type (?:==|in) \[?("[^]&]+)', match)
+        assert set(re.findall(r'"([^"]+)"', types[0])) == {t.value for t in sub.types}
+        for field, value in sub.data_equals:
+            assert f'event.data.{field} == "{value}"' in match
+        expected.append((sub.function.value, sub.topic.name, sub.path, match))
     assert sorted(rules) == sorted(expected)
 
 
@@ -124,10 +125,11 @@ def test_subscription_names_only_contract_things(path: Path, doc: dict[str, Any]
     assert len(doc["scopes"]) == 1 and doc["scopes"][0] in APP_IDS
     assert "default" not in spec["routes"], "a default route wakes the function needlessly"
     for rule in spec["routes"]["rules"]:
-        # CEL on the CloudEvent `type` attribute, never a field inside `data`.
+        # CEL on the CloudEvent `type` attribute first; fields of `data` only where the
+        # contract narrows a subscription (checked against it above).
         assert rule["match"].startswith("event.type ")
-        assert "event.data" not in rule["match"]
-        for value in re.findall(r'"([^"]+)"', rule["match"]):
+        on_type = rule["match"].split(" && ", 1)[0]
+        for value in re.findall(r'"([^"]+)"', on_type):
             EventType(value)
     if "deadLetterTopic" in spec:
         assert spec["deadLetterTopic"] == f"{spec['topic']}-dlq"
@@ -140,9 +142,11 @@ def test_dead_letter_topics_never_catch_ignored_contract_events() -> None:
     consumers all match everything keep one."""
     for _, doc in SUBS:
         topic = next(t for t in TOPICS if t.name == doc["spec"]["topic"])
+        # Types matched whatever their data; a rule narrowed by data catches only some.
         matched = {
             EventType(v)
             for rule in doc["spec"]["routes"]["rules"]
+            if " && " not in rule["match"]
             for v in re.findall(r'"([^"]+)"', rule["match"])
         }
         if "deadLetterTopic" in doc["spec"]:

@@ -131,7 +131,17 @@ def producer(kafka_bootstrap: str) -> Iterator[Any]:
     p.flush(30)
 
 
-def _send(producer: Any, topic: Topic, event_type: str, marker: str, key: str = "user-1") -> None:
+def _send(
+    producer: Any,
+    topic: Topic,
+    event_type: str,
+    marker: str,
+    key: str = "user-1",
+    data: Any = None,
+) -> None:
+    """``data`` defaults to ``{"marker", "user_id"}``; a dict is merged into that."""
+    if data is None or isinstance(data, dict):
+        data = {"marker": marker, "user_id": key, **(data or {})}
     event = {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),
@@ -140,7 +150,7 @@ def _send(producer: Any, topic: Topic, event_type: str, marker: str, key: str = 
         "subject": marker,
         "partitionkey": key,
         "datacontenttype": "application/json",
-        "data": {"marker": marker, "user_id": key},
+        "data": data,
     }
     producer.produce(topic.name, json.dumps(event).encode(), key=key.encode())
     producer.flush(30)
@@ -189,7 +199,7 @@ def test_every_contract_subscription_routes_its_types(
     for sub in SUBSCRIPTIONS:
         for event_type in sub.types:
             marker = _marker()
-            _send(producer, sub.topic, event_type.value, marker)
+            _send(producer, sub.topic, event_type.value, marker, data=dict(sub.data_equals))
             sent.append((sub.function, sub.path, marker))
     for fn, path, marker in sent:
         paths = _wait(lambda fn=fn, marker=marker: functions[fn].paths_of(marker))
@@ -212,6 +222,33 @@ def test_ignored_types_neither_reach_the_function_nor_the_dead_letter_topic(
     ]
     assert functions[Function.CREATE_TASK].paths_of(follower) == []
     assert _dead_letters(kafka_bootstrap, TASK_EVENTS.dead_letter, {ignored, follower}) == set()
+
+
+def test_a_data_condition_lets_only_its_events_through(
+    functions: dict[Function, Echo], producer: Any, kafka_bootstrap: str
+) -> None:
+    """compute-next-occurrence wants task.created only for on_schedule series: the others
+    (nearly all of them) must not cost a delivery, and odd data must not be an error that
+    daprd retries while the partition waits."""
+    fn = Function.COMPUTE_NEXT_OCCURRENCE
+    (sub,) = [s for s in SUBSCRIPTIONS if s.function is fn and s.data_equals]
+    created = EventType.TASK_CREATED.value
+    key = "user-data-filter"
+    skipped = {
+        "other value": _marker(),
+        "no field": _marker(),
+        "data not an object": _marker(),
+    }
+    _send(producer, TASK_EVENTS, created, skipped["other value"], key, {sub.data_equals[0][0]: "x"})
+    _send(producer, TASK_EVENTS, created, skipped["no field"], key)
+    _send(producer, TASK_EVENTS, created, skipped["data not an object"], key, "a string")
+    wanted = _marker()
+    _send(producer, TASK_EVENTS, created, wanted, key, dict(sub.data_equals))
+    # Same partition, in order: the wanted event arrives after the others were decided.
+    assert _wait(lambda: functions[fn].paths_of(wanted)) == [sub.path]
+    delivered = [e.get("subject") for _p, e in functions[fn].events()]
+    assert not set(skipped.values()) & set(delivered), skipped
+    assert _dead_letters(kafka_bootstrap, TASK_EVENTS.dead_letter, set(skipped.values())) == set()
 
 
 def test_an_event_no_rule_matches_goes_to_the_dead_letter_topic_where_one_is_set(

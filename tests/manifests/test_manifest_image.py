@@ -98,3 +98,12 @@ def test_the_image_command_serves_the_function(fn: Function, tmp_path: Path) -> 
             process.kill()
             process.wait()
         log.close()
+
+
+def test_the_image_ships_compiled_bytecode() -> None:
+    """No Docker engine here, so the recipe is read: the run stage can write nothing
+    (read-only root, PYTHONDONTWRITEBYTECODE), so every .pyc must come from the build."""
+    build = DOCKERFILE.read_text().split("\nFROM ")[1]
+    assert "--no-compile" not in build
+    assert re.search(r"compileall -q --invalidation-mode unchecked-hash /opt/venv", build)
+    assert _env_defaults()["PYTHONDONTWRITEBYTECODE"] == "1"

@@ -211,16 +211,34 @@ def dead_letter_topic(function: Function, topic: Topic) -> str | None:
     reason: a default route would wake the function for every event it ignores.
     """
     mine = frozenset(
-        t for s in SUBSCRIPTIONS if s.function is function and s.topic == topic for t in s.types
+        t
+        for s in SUBSCRIPTIONS
+        if s.function is function and s.topic == topic and not s.data_equals
+        for t in s.types
     )
     return topic.dead_letter if mine >= types_on_topic(topic) else None
 
 
-def match_expression(types: Sequence[EventType]) -> str:
-    """CEL over the CloudEvent ``type`` attribute (not a field of ``data``)."""
+def match_expression(
+    types: Sequence[EventType], data_equals: Sequence[tuple[str, str]] = ()
+) -> str:
+    """CEL over the CloudEvent ``type`` attribute and, where a subscription narrows it,
+    fields of ``data``.
+
+    CEL's ``&&`` is false as soon as one side is false, even when another side is an
+    error. The guards make each data condition plainly false for an event without a JSON
+    object ``data`` or without the field, instead of an evaluation error (which daprd
+    would retry, holding the partition).
+    """
     if len(types) == 1:
-        return f'event.type == "{types[0].value}"'
-    return "event.type in [" + ", ".join(f'"{t.value}"' for t in types) + "]"
+        match = f'event.type == "{types[0].value}"'
+    else:
+        match = "event.type in [" + ", ".join(f'"{t.value}"' for t in types) + "]"
+    if data_equals:
+        match += " && has(event.data) && type(event.data) == map"
+        for field, value in data_equals:
+            match += f' && has(event.data.{field}) && event.data.{field} == "{value}"'
+    return match
 
 
 # --------------------------------------------------------------------------- Dapr resources
@@ -233,7 +251,9 @@ def subscription_manifest(
         "pubsubname": PUBSUB_NAME,
         "topic": topic.name,
         "routes": {
-            "rules": [{"match": match_expression(s.types), "path": s.path} for s in subs],
+            "rules": [
+                {"match": match_expression(s.types, s.data_equals), "path": s.path} for s in subs
+            ],
         },
     }
     dead_letter = dead_letter_topic(function, topic)

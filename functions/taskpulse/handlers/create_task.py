@@ -35,7 +35,7 @@ def build(runtime: Runtime) -> FunctionApp:
             event_id=event.id,
             traceparent=event.traceparent,
         )
-        runtime.flush(created.outbox_ids)
+        runtime.flush(created.outbox_ids, key=command.user_id)
         return created
 
     def from_topic(event: CloudEvent) -> Answer:

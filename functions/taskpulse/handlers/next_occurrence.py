@@ -10,7 +10,6 @@ from taskpulse.contract import EventType, Function
 from taskpulse.domain import RecurrenceMode
 from taskpulse.events import (
     CloudEvent,
-    M,
     TaskCancelledData,
     TaskCompletedData,
     TaskData,
@@ -30,23 +29,26 @@ def occurrence_job(series_id: str, task_id: str) -> str:
 def build(runtime: Runtime) -> FunctionApp:
     from taskpulse.services import series as service
 
-    def done(result: service.Result) -> Answer:
-        runtime.flush(result.outbox_ids)
+    def done(result: service.Result, user_id: str) -> Answer:
+        runtime.flush(result.outbox_ids, key=user_id)
         return Answer("SUCCESS", result.note)
 
-    def command(run: Callable[..., service.Result], model: type[M]) -> EventHandler:
+    def command(
+        run: Callable[..., service.Result],
+        model: type[TaskCompletedData] | type[TaskCancelledData],
+    ) -> EventHandler:
         """A client command on a task: decode, run the use case once, publish its events."""
 
         def handle(event: CloudEvent) -> Answer:
-            return done(
-                run(
-                    runtime.unit_of_work,
-                    parse_data(event, model),
-                    source=event.source,
-                    event_id=event.id,
-                    traceparent=event.traceparent,
-                )
+            data = parse_data(event, model)
+            result = run(
+                runtime.unit_of_work,
+                data,
+                source=event.source,
+                event_id=event.id,
+                traceparent=event.traceparent,
             )
+            return done(result, data.user_id)
 
         return handle
 
@@ -74,7 +76,8 @@ def build(runtime: Runtime) -> FunctionApp:
         answer = done(
             service.advance_on_schedule(
                 runtime.unit_of_work, series_id=str(data["series_id"]), task_id=str(data["task_id"])
-            )
+            ),
+            str(data["user_id"]),
         )
         runtime.finish_job(name)
         return answer

@@ -68,7 +68,7 @@ def build(runtime: Runtime) -> FunctionApp:
             mailer=runtime.mailer,
             mail_to=runtime.mail_to,
         )
-        runtime.flush(delivery.outbox_ids)
+        runtime.flush(delivery.outbox_ids, key=data.user_id)
         if delivery.skipped != RESCHEDULED:
             # A rescheduled reminder's job was overwritten under the same name: keep it.
             runtime.finish_job(name)

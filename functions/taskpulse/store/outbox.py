@@ -74,6 +74,8 @@ class RelayReport:
     published: int = 0
     failed: int = 0
     skipped_keys: set[str] = field(default_factory=set)
+    busy_keys: set[str] = field(default_factory=set)
+    """Keys another relay was publishing: nothing failed, their rows wait for a retry."""
 
 
 _ELIGIBLE = sa.text(
@@ -84,13 +86,27 @@ _ELIGIBLE = sa.text(
                    OVER (PARTITION BY partition_key ORDER BY id) AS ready
         FROM outbox
         WHERE published_at IS NULL
+    ),
+    wanted AS (
+        SELECT partition_key, max(id) AS upto
+        FROM outbox
+        WHERE id = ANY(CAST(:ids AS bigint[]))
+        GROUP BY partition_key
     )
-    SELECT id FROM pending
-    WHERE ready AND (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
-    ORDER BY id
+    SELECT p.id, p.partition_key FROM pending p
+    WHERE p.ready AND (
+        CAST(:ids AS bigint[]) IS NULL
+        OR EXISTS (
+            SELECT 1 FROM wanted w WHERE w.partition_key = p.partition_key AND p.id <= w.upto
+        )
+    )
+    ORDER BY p.id
     LIMIT :limit
     """
 )
+"""Rows to publish, oldest first. Given ``ids``, those rows and every earlier pending row
+of their keys: a row left behind (its key was busy in another relay) leaves before the
+rows that follow it, never after."""
 
 
 def backoff(attempts: int, *, cap: timedelta) -> timedelta:
@@ -115,43 +131,42 @@ class OutboxRelay:
         self._clock = clock
 
     def publish(self, ids: Sequence[int] | None = None) -> RelayReport:
-        """Publish eligible pending rows (only ``ids`` when given), oldest first."""
+        """Publish eligible pending rows (``ids`` and what precedes them when given),
+        oldest first.
+
+        A key is taken with its advisory lock before any of its rows is read for update,
+        so a relay that holds the lock holds every pending row of that key: no other relay
+        can have read some of them and publish them later, out of order.
+        """
         report = RelayReport()
         with self._session_factory() as session, session.begin():
             now = self._clock()
-            candidates = list(
-                session.execute(
-                    _ELIGIBLE,
-                    {
-                        "now": now,
-                        "ids": list(ids) if ids is not None else None,
-                        "limit": self._batch_size,
-                    },
-                ).scalars()
-            )
+            candidates = session.execute(
+                _ELIGIBLE,
+                {
+                    "now": now,
+                    "ids": list(ids) if ids is not None else None,
+                    "limit": self._batch_size,
+                },
+            ).all()
             if not candidates:
                 return report
+            mine: list[int] = []
+            for key in sorted({c.partition_key for c in candidates}):
+                if self._lock_key(session, key):
+                    mine += [c.id for c in candidates if c.partition_key == key]
+                else:
+                    report.busy_keys.add(key)
+                    report.skipped_keys.add(key)
             rows = session.execute(
                 sa.select(_T.c.id, _T.c.topic, _T.c.partition_key, _T.c.event, _T.c.attempts)
-                .where(_T.c.id.in_(candidates), _T.c.published_at.is_(None))
+                .where(_T.c.id.in_(mine), _T.c.published_at.is_(None))
                 .order_by(_T.c.id)
-                .with_for_update(skip_locked=True)
+                .with_for_update()
             ).all()
-            locked: dict[str, bool] = {}
             for row in rows:
                 key = row.partition_key
-                if key not in locked:
-                    locked[key] = bool(
-                        session.execute(
-                            sa.select(
-                                sa.func.pg_try_advisory_xact_lock(
-                                    _KEY_LOCK_CLASS, sa.func.hashtext(key)
-                                )
-                            )
-                        ).scalar_one()
-                    )
-                if not locked[key] or key in report.skipped_keys:
-                    report.skipped_keys.add(key)
+                if key in report.skipped_keys:
                     continue
                 try:
                     self._publisher.publish(row.topic, key, row.event)
@@ -179,6 +194,14 @@ class OutboxRelay:
                 )
                 report.published += 1
         return report
+
+    @staticmethod
+    def _lock_key(session: Session, key: str) -> bool:
+        """The key's advisory lock for this transaction, or False when another relay has it."""
+        locked = session.execute(
+            sa.select(sa.func.pg_try_advisory_xact_lock(_KEY_LOCK_CLASS, sa.func.hashtext(key)))
+        ).scalar_one()
+        return bool(locked)
 
     def sweep(self) -> RelayReport:
         """Publish everything pending, batch after batch, until a batch makes no progress."""
