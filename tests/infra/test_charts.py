@@ -3,8 +3,10 @@
 These charts carry the custom resources (KnativeServing, Strimzi Kafka and KafkaTopics, Dapr
 Component/Subscriptions, SecretProviderClasses) that `tofu test` cannot see inside: the helm
 provider is mocked there. A Helm CLI built from the Go module proxy renders them here with the
-values modules/platform passes (topics and subscriptions from contract.py, which
-test_contract_sync.py ties to contract.tf).
+values modules/platform passes (topics from contract.py, which test_contract_sync.py
+ties to contract.tf). The Dapr chart's Subscriptions and Resiliency are generated from
+contract.py (devstack.manifests); here they must render to the documents of
+dapr-components/base, in the release's namespace.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections import defaultdict
 from pathlib import Path
 
 import jsonschema
@@ -22,9 +23,8 @@ import yaml
 from devstack import tofu, versions
 from taskpulse import contract
 
-CHARTS = (
-    Path(__file__).resolve().parents[2] / "infra" / "terraform" / "modules" / "platform" / "charts"
-)
+REPO = Path(__file__).resolve().parents[2]
+CHARTS = REPO / "infra" / "terraform" / "modules" / "platform" / "charts"
 
 pytestmark = [
     pytest.mark.infra,
@@ -76,18 +76,6 @@ def _topics() -> dict[str, dict[str, int]]:
             "retention_ms": int(t.retention.total_seconds() * 1000),
         }
         for t in contract.all_topics()
-    }
-
-
-def _subscriptions() -> dict[str, dict[str, object]]:
-    grouped: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
-    for sub in contract.SUBSCRIPTIONS:
-        grouped[(sub.function.value, sub.topic.name)].append(
-            {"types": [t.value for t in sub.types], "path": sub.path}
-        )
-    return {
-        f"{fn}-{topic}": {"function": fn, "topic": topic, "rules": rules}
-        for (fn, topic), rules in grouped.items()
     }
 
 
@@ -151,39 +139,60 @@ def test_strimzi_chart_on_a_laptop_is_one_ephemeral_broker(helm, tmp_path):
     assert kafka["spec"]["kafka"]["config"]["min.insync.replicas"] == 1
 
 
+def _load_base(pattern: str) -> list[dict]:
+    base = REPO / "dapr-components" / "base"
+    return [d for p in sorted(base.glob(pattern)) for d in yaml.safe_load_all(p.read_text()) if d]
+
+
+def _without_namespace(doc: dict) -> dict:
+    metadata = {k: v for k, v in doc["metadata"].items() if k != "namespace"}
+    return {**doc, "metadata": metadata}
+
+
 def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path, dapr_schemas):
     functions = [f.value for f in contract.Function]
     docs = _render(
         helm,
         "taskpulse-dapr",
-        {"brokers": "b:9092", "functions": functions, "subscriptions": _subscriptions()},
+        {"brokers": "b:9092", "functions": functions},
         tmp_path,
     )
     component = next(d for d in docs if d["kind"] == "Component")
     assert component["metadata"]["name"] == contract.PUBSUB_NAME
-    meta = {m["name"]: m.get("value") for m in component["spec"]["metadata"]}
-    assert meta["brokers"] == "b:9092" and meta["authType"] == "none"
-    group = next(m for m in component["spec"]["metadata"] if m["name"] == "consumerGroup")
-    assert group == {"name": "consumerGroup", "envRef": "TASKPULSE_KAFKA_CONSUMER_GROUP"}
+    meta = {m["name"]: m for m in component["spec"]["metadata"]}
+    assert meta["brokers"]["value"] == "b:9092" and meta["authType"]["value"] == "none"
     assert component["scopes"] == functions
-    subs = [d for d in docs if d["kind"] == "Subscription"]
-    assert len(subs) == len(_subscriptions())
-    routed: set[tuple[str, str, str]] = set()
-    for sub in subs:
-        assert sub["apiVersion"] == "dapr.io/v2alpha1"
-        assert sub["spec"]["pubsubname"] == contract.PUBSUB_NAME
-        assert sub["spec"]["deadLetterTopic"] == f"{sub['spec']['topic']}-dlq"
-        for rule in sub["spec"]["routes"]["rules"]:
-            for clause in rule["match"].split(" || "):
-                assert clause.startswith('event.type == "')
-                routed.add((sub["scopes"][0], clause.split('"')[1], rule["path"]))
-    expected = {
-        (s.function.value, t.value, s.path) for s in contract.SUBSCRIPTIONS for t in s.types
+    # Everything but brokers, authentication and TLS as in the dapr-components variants.
+    (local,) = [
+        d
+        for d in yaml.safe_load_all((REPO / "dapr-components/local/pubsub-kafka.yaml").read_text())
+        if d
+    ]
+    differ = {
+        "brokers",
+        "authType",
+        "saslUsername",
+        "saslPassword",
+        "saslMechanism",
+        "disableTls",
+        "caCert",
     }
-    assert routed == expected
+    same = {m["name"]: m for m in local["spec"]["metadata"] if m["name"] not in differ}
+    assert {k: v for k, v in meta.items() if k not in differ} == same
+
+    # Subscriptions and Resiliency: those of dapr-components/base, in the release namespace.
+    subs = [d for d in docs if d["kind"] == "Subscription"]
+    assert {s["metadata"]["namespace"] for s in subs} == {"ns"}
+    key = lambda d: d["metadata"]["name"]  # noqa: E731
+    assert sorted(map(_without_namespace, subs), key=key) == sorted(
+        _load_base("subscription-*.yaml"), key=key
+    )
+    (resiliency,) = [d for d in docs if d["kind"] == "Resiliency"]
+    assert [_without_namespace(resiliency)] == _load_base("resiliency.yaml")
     assert not [d for d in docs if d["kind"] == "SecretProviderClass"]
-    # Valid against the CRDs of Dapr DAPR_VERSION (Component v1alpha1, Subscription v2alpha1).
-    assert _validate_dapr(docs, dapr_schemas) == 1 + len(subs)
+    # Valid against the CRDs of Dapr DAPR_VERSION (Component v1alpha1, Subscription v2alpha1,
+    # Resiliency v1alpha1).
+    assert _validate_dapr(docs, dapr_schemas) == 2 + len(subs)
 
 
 def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path, dapr_schemas):
@@ -195,7 +204,6 @@ def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path, dapr_schemas):
             "saslSecretName": "kafka-sasl",
             "tls": True,
             "functions": ["create-task"],
-            "subscriptions": {},
             "keyVault": {"enabled": True, "name": "kv", "tenantId": "t", "clientId": "c"},
         },
         tmp_path,
@@ -211,7 +219,8 @@ def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path, dapr_schemas):
     assert synced["secretName"] == "create-task-dapr-tokens"
     assert {d["key"] for d in synced["data"]} == {"dapr-api-token", "app-api-token"}
     assert spc["spec"]["parameters"]["clientID"] == "c"
-    assert _validate_dapr(docs, dapr_schemas) == 1
+    # The component, the Resiliency and every Subscription: valid at the Dapr pin.
+    assert _validate_dapr(docs, dapr_schemas) == len(docs) - 1  # all but the SecretProviderClass
 
 
 def test_knative_chart_renders_kourier_with_scale_to_zero(helm, tmp_path):

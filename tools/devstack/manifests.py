@@ -860,16 +860,35 @@ def _kustomization(resources: Sequence[str]) -> Manifest:
     }
 
 
+DAPR_CHART_TEMPLATES = "infra/terraform/modules/platform/charts/taskpulse-dapr/templates"
+"""The chart through which Terraform installs the Dapr resources: its Subscriptions and
+Resiliency are the documents of dapr-components/base, generated into it as well."""
+
+
+def in_release_namespace(doc: Manifest) -> Manifest:
+    """``doc`` as a Helm template: in the namespace of the release that installs it."""
+    metadata = {"name": doc["metadata"]["name"], "namespace": "{{ .Release.Namespace }}"}
+    return {**doc, "metadata": {**metadata, **doc["metadata"]}}
+
+
 def render() -> dict[str, str]:
     """Every generated file: repository-relative path -> content."""
     files: dict[str, str] = {}
     dapr_base: list[str] = ["configuration.yaml", "resiliency.yaml"]
+    subscriptions: list[Manifest] = []
     for (function, topic), subs in subscriptions_by_topic().items():
         name = f"subscription-{subscription_name(function, topic)}.yaml"
-        files[f"dapr-components/base/{name}"] = dump([subscription_manifest(function, topic, subs)])
+        subscriptions.append(subscription_manifest(function, topic, subs))
+        files[f"dapr-components/base/{name}"] = dump(subscriptions[-1:])
         dapr_base.append(name)
     files["dapr-components/base/resiliency.yaml"] = dump([resiliency_manifest()])
     files["dapr-components/base/kustomization.yaml"] = dump([_kustomization(dapr_base)])
+    files[f"{DAPR_CHART_TEMPLATES}/subscriptions.yaml"] = dump(
+        in_release_namespace(s) for s in subscriptions
+    )
+    files[f"{DAPR_CHART_TEMPLATES}/resiliency.yaml"] = dump(
+        [in_release_namespace(resiliency_manifest())]
+    )
 
     knative_base: list[str] = ["rbac.yaml", "network-policies.yaml"]
     for fn in Function:

@@ -23,36 +23,6 @@ locals {
     "push-update"             = "task-updates"
   }
 
-  # One Dapr Subscription per (function, topic); each rule routes some event types to a path.
-  subscriptions = {
-    "create-task-task-events" = {
-      function = "create-task", topic = "task-events"
-      rules    = [{ types = ["dev.taskpulse.task.create.v1"], path = "/events/task-create" }]
-    }
-    "compute-next-occurrence-task-events" = {
-      function = "compute-next-occurrence", topic = "task-events"
-      rules = [
-        { types = ["dev.taskpulse.task.completed.v1"], path = "/events/task-completed" },
-        { types = ["dev.taskpulse.task.cancelled.v1"], path = "/events/task-cancelled" },
-        { types = ["dev.taskpulse.task.created.v1"], path = "/events/task-created" },
-      ]
-    }
-    "send-reminder-reminders" = {
-      function = "send-reminder", topic = "reminders"
-      rules    = [{ types = ["dev.taskpulse.reminder.scheduled.v1"], path = "/events/reminder-scheduled" }]
-    }
-    "send-reminder-task-events" = {
-      function = "send-reminder", topic = "task-events"
-      rules    = [{ types = ["dev.taskpulse.task.completed.v1", "dev.taskpulse.task.cancelled.v1"], path = "/events/task-closed" }]
-    }
-    "push-update-task-updates" = {
-      function = "push-update", topic = "task-updates"
-      rules = [{ types = [
-        "dev.taskpulse.task.create.v1", "dev.taskpulse.task.created.v1",
-        "dev.taskpulse.task.completed.v1", "dev.taskpulse.task.cancelled.v1",
-        "dev.taskpulse.reminder.scheduled.v1", "dev.taskpulse.reminder.sent.v1",
-        "dev.taskpulse.series.ended.v1",
-      ], path = "/events/task-update" }]
-    }
-  }
+  # The Dapr Subscriptions and Resiliency are not mirrored here: they are generated from
+  # contract.py into charts/taskpulse-dapr/templates (python -m devstack.manifests generate).
 }

@@ -60,7 +60,6 @@ resource "helm_release" "dapr_resources" {
     saslMechanism  = var.kafka.sasl_mechanism
     tls            = var.kafka.tls
     functions      = keys(local.all_functions)
-    subscriptions  = local.subscriptions
     keyVault = {
       enabled  = !local.generated_secrets
       name     = var.secrets.key_vault_name
