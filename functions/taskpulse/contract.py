@@ -23,11 +23,19 @@ PUSH_CHANNEL_PREFIX = "tasks:user#"
 """Centrifugo channel of one user: prefix + user id (``#`` limits it to that user)."""
 
 
+TOPIC_MAX_MESSAGE_BYTES = 2 * 1024 * 1024
+"""The largest record a topic accepts (Kafka's ``max.message.bytes``). Far above the 64 KiB
+a function handles, so that an oversized event still reaches a function, which
+dead-letters it with the reason; Kafka's default (1 MiB) refused such a record at produce
+time, where the dead-letter topic never sees it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Topic:
     name: str
     partitions: int
     retention: timedelta
+    max_message_bytes: int = TOPIC_MAX_MESSAGE_BYTES
 
     @property
     def dead_letter(self) -> str:

@@ -74,6 +74,7 @@ def _topics() -> dict[str, dict[str, int]]:
         t.name: {
             "partitions": t.partitions,
             "retention_ms": int(t.retention.total_seconds() * 1000),
+            "max_message_bytes": t.max_message_bytes,
         }
         for t in contract.all_topics()
     }
@@ -120,6 +121,7 @@ def test_strimzi_chart_renders_the_contracts_topics(helm, tmp_path):
         assert spec["replicas"] == 3
         # An integer, not 6.048e+08: Kafka rejects a float retention.ms.
         assert spec["config"]["retention.ms"] == int(t.retention.total_seconds() * 1000)
+        assert spec["config"]["max.message.bytes"] == t.max_message_bytes
         assert topics[t.name]["metadata"]["labels"]["strimzi.io/cluster"] == "taskpulse"
     kafka = next(d for d in docs if d["kind"] == "Kafka")
     assert kafka["apiVersion"] == "kafka.strimzi.io/v1"

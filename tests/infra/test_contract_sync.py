@@ -45,6 +45,7 @@ def test_topics_match_the_contract():
         t.name: {
             "partitions": t.partitions,
             "retention_ms": int(t.retention.total_seconds() * 1000),
+            "max_message_bytes": t.max_message_bytes,
         }
         for t in contract.all_topics()
     }

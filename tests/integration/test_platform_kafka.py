@@ -10,9 +10,9 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from devstack.kafka import KafkaNode
+from devstack.kafka import KafkaNode, create_topics
 from devstack.ports import free_port
-from taskpulse.contract import TASK_EVENTS, all_topics
+from taskpulse.contract import TASK_EVENTS, TOPIC_MAX_MESSAGE_BYTES, all_topics
 
 pytestmark = pytest.mark.e2e
 
@@ -25,9 +25,34 @@ def test_contract_topics_have_their_partitions_and_retention(kafka_bootstrap: st
         assert len(metadata[topic.name].partitions) == topic.partitions, topic.name
     resources = [ConfigResource(ConfigResource.Type.TOPIC, t.name) for t in all_topics()]
     for resource, future in admin.describe_configs(resources).items():
-        retention = future.result(timeout=30)["retention.ms"].value
-        expected = next(t for t in all_topics() if t.name == resource.name).retention
-        assert int(retention) == int(expected.total_seconds() * 1000), resource.name
+        config = future.result(timeout=30)
+        expected = next(t for t in all_topics() if t.name == resource.name)
+        retention = int(expected.retention.total_seconds() * 1000)
+        assert int(config["retention.ms"].value) == retention, resource.name
+        assert int(config["max.message.bytes"].value) == expected.max_message_bytes
+
+
+def test_an_existing_topic_gets_the_contracts_settings_back(kafka_bootstrap: str) -> None:
+    """`task up` on a broker that already has the topics (a user's own Kafka, a second
+    run): their settings are made the contract's again, partitions are left alone."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    resource = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        TASK_EVENTS.dead_letter,
+        incremental_configs=[
+            ConfigEntry("max.message.bytes", "1000", incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+
+    assert create_topics(kafka_bootstrap) == []
+
+    plain = ConfigResource(ConfigResource.Type.TOPIC, TASK_EVENTS.dead_letter)
+    (future,) = admin.describe_configs([plain]).values()
+    assert int(future.result(timeout=30)["max.message.bytes"].value) == TOPIC_MAX_MESSAGE_BYTES
 
 
 def test_a_keyed_record_round_trips(kafka_bootstrap: str) -> None:

@@ -23,6 +23,7 @@ from devstack import manifests
 from taskpulse.contract import (
     PUBSUB_NAME,
     SUBSCRIPTIONS,
+    TOPIC_MAX_MESSAGE_BYTES,
     TOPICS,
     EventType,
     Function,
@@ -229,6 +230,7 @@ def test_kafka_retries_are_bounded_and_groups_follow_the_contract() -> None:
         assert int(meta["backOffMaxRetries"]["value"]) >= 0  # -1 would retry forever
         assert meta["backOffPolicy"]["value"] in {"constant", "exponential"}
         assert meta["initialOffset"]["value"] == "oldest"
+        assert int(meta["maxMessageBytes"]["value"]) == TOPIC_MAX_MESSAGE_BYTES
         assert meta["consumerGroup"] == {
             "name": "consumerGroup",
             "envRef": manifests.CONSUMER_GROUP_ENV,

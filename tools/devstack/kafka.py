@@ -14,8 +14,10 @@ import re
 import shutil
 import subprocess
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devstack.cache import cache_dir, progress, say
 from devstack.versions import JAVA_MIN_MAJOR, KAFKA_SCALA, KAFKA_VERSION
@@ -227,33 +229,59 @@ class KafkaNode:
             raise KafkaUnavailable(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
 
 
-def create_topics(bootstrap: str, topics: tuple[Topic, ...] | None = None) -> list[str]:
-    """Create the contract's topics (and their dead-letter topics); existing ones are kept.
+def topic_config(topic: Topic) -> dict[str, str]:
+    """The topic-level settings of ``topic`` (retention and record size, from the contract)."""
+    return {
+        "retention.ms": str(int(topic.retention.total_seconds() * 1000)),
+        "max.message.bytes": str(topic.max_message_bytes),
+    }
 
-    Returns the names created now. Partitions and retention come from taskpulse.contract.
+
+def create_topics(bootstrap: str, topics: tuple[Topic, ...] | None = None) -> list[str]:
+    """Create the contract's topics (and their dead-letter topics); existing ones keep
+    their partitions and get the contract's settings.
+
+    Returns the names created now. Partitions and settings come from taskpulse.contract.
     """
     from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
     from confluent_kafka.cimpl import NewTopic
 
     # log_level 4: librdkafka's informational lines (queue purges at close) are noise here.
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
     existing = set(admin.list_topics(timeout=30).topics)
-    wanted = [t for t in (topics or all_topics()) if t.name not in existing]
-    if not wanted:
-        return []
-    futures = admin.create_topics(
-        [
-            NewTopic(
-                t.name,
-                num_partitions=t.partitions,
-                replication_factor=1,
-                config={"retention.ms": str(int(t.retention.total_seconds() * 1000))},
-            )
-            for t in wanted
-        ],
-        operation_timeout=30,
-    )
-    for future in futures.values():
+    chosen = topics or all_topics()
+    wanted = [t for t in chosen if t.name not in existing]
+    kept = [t for t in chosen if t.name in existing]
+    futures: list[Future[Any]] = []
+    if wanted:
+        futures += admin.create_topics(
+            [
+                NewTopic(
+                    t.name,
+                    num_partitions=t.partitions,
+                    replication_factor=1,
+                    config=topic_config(t),
+                )
+                for t in wanted
+            ],
+            operation_timeout=30,
+        ).values()
+    if kept:
+        futures += admin.incremental_alter_configs(
+            [
+                ConfigResource(
+                    "topic",
+                    t.name,
+                    incremental_configs=[
+                        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                        for k, v in topic_config(t).items()
+                    ],
+                )
+                for t in kept
+            ]
+        ).values()
+    for future in futures:
         future.result(timeout=60)
     return [t.name for t in wanted]
 

@@ -2,13 +2,15 @@
 # (tests/infra/test_contract_sync.py fails when the two differ).
 locals {
   # retention_ms literal so that tests/infra can read it without evaluating HCL.
+  # max_message_bytes: far above the functions' 64 KiB limit, so an oversized event reaches
+  # a function and is dead-lettered with its reason (Kafka's 1 MiB default refused it).
   topics = {
-    "task-events"      = { partitions = 3, retention_ms = 604800000 }  # 7 days
-    "reminders"        = { partitions = 2, retention_ms = 86400000 }   # 24 hours
-    "task-updates"     = { partitions = 2, retention_ms = 3600000 }    # 1 hour
-    "task-events-dlq"  = { partitions = 1, retention_ms = 1209600000 } # 14 days
-    "reminders-dlq"    = { partitions = 1, retention_ms = 1209600000 } # 14 days
-    "task-updates-dlq" = { partitions = 1, retention_ms = 1209600000 } # 14 days
+    "task-events"      = { partitions = 3, retention_ms = 604800000, max_message_bytes = 2097152 }  # 7 days
+    "reminders"        = { partitions = 2, retention_ms = 86400000, max_message_bytes = 2097152 }   # 24 hours
+    "task-updates"     = { partitions = 2, retention_ms = 3600000, max_message_bytes = 2097152 }    # 1 hour
+    "task-events-dlq"  = { partitions = 1, retention_ms = 1209600000, max_message_bytes = 2097152 } # 14 days
+    "reminders-dlq"    = { partitions = 1, retention_ms = 1209600000, max_message_bytes = 2097152 } # 14 days
+    "task-updates-dlq" = { partitions = 1, retention_ms = 1209600000, max_message_bytes = 2097152 } # 14 days
   }
 
   pubsub_name = "pubsub-kafka"

@@ -5,7 +5,7 @@ locals {
   topic_job_needed  = local.c.kafka && var.kafka.create_topics && var.kafka.mode != "strimzi"
   topic_script = join("\n", concat(["set -eu"], [
     for name, t in local.topics :
-    "if rpk topic describe ${name} >/dev/null 2>&1; then rpk topic alter-config ${name} --set retention.ms=${t.retention_ms}; else rpk topic create ${name} -p ${t.partitions} -r ${local.kafka_replication} -c retention.ms=${t.retention_ms}; fi"
+    "if rpk topic describe ${name} >/dev/null 2>&1; then rpk topic alter-config ${name} --set retention.ms=${t.retention_ms} --set max.message.bytes=${t.max_message_bytes}; else rpk topic create ${name} -p ${t.partitions} -r ${local.kafka_replication} -c retention.ms=${t.retention_ms} -c max.message.bytes=${t.max_message_bytes}; fi"
   ]))
 }
 
