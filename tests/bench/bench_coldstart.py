@@ -2,6 +2,10 @@
 to a bare functions-framework hello world started the same way in the same run.
 
 Goal: each function at most 3 times the hello world's median.
+
+Also measured, as a floor: the hello world importing the libraries a database function must
+use (tests/bench/hello_stack). Its ratio bounds what create-task and
+compute-next-occurrence can reach with that stack; the gap above it is ours.
 """
 
 from __future__ import annotations
@@ -105,6 +109,11 @@ def main() -> int:
 
         cases: dict[str, tuple[Path, str, Callable[[], dict[str, Any]]]] = {
             "hello world (baseline)": (REPO / "tests/bench/hello/main.py", "/", dict),
+            "floor: hello + SQLModel/psycopg/settings imports": (
+                REPO / "tests/bench/hello_stack/main.py",
+                "/",
+                dict,
+            ),
             "create-task": (
                 REPO / "functions/create-task/main.py",
                 "/",
@@ -142,17 +151,19 @@ def main() -> int:
         store.dispose()
     baseline = statistics.median(samples["hello world (baseline)"])
     print(
-        f"{'process start -> first event answered 2xx':42} {'median':>8} {'min':>7} "
+        f"{'process start -> first event answered 2xx':50} {'median':>8} {'min':>7} "
         f"{'x hello':>8}  goal <= {GOAL:.0f}x"
     )
     missed = False
     for name, values in samples.items():
         ratio = statistics.median(values) / baseline
         ok = ratio <= GOAL
-        missed |= not ok
+        floor = name.startswith("floor")  # a bound, not a function: never a goal
+        missed |= not ok and not floor
+        verdict = "bound" if floor else "ok" if ok else "MISSED"
         print(
-            f"{name:42} {statistics.median(values):7.3f}s {min(values):6.3f}s {ratio:8.2f}"
-            f"  {'ok' if ok else 'MISSED'}"
+            f"{name:50} {statistics.median(values):7.3f}s {min(values):6.3f}s {ratio:8.2f}"
+            f"  {verdict}"
         )
     return 1 if missed else 0
 

@@ -367,6 +367,13 @@ def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
     for name, cores in sorted(busy.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<32}{cores:>10.2f}")
     print(f"  {'total':<32}{sum(busy.values()):>10.2f}")
+    if done_rate > 0:
+        per_completion = sum(busy.values()) / done_rate * 1000
+        cores = os.cpu_count() or 1
+        print(
+            f"  = {per_completion:.1f} ms of CPU per completion through the chain: at most "
+            f"{cores * 1000 / per_completion:.0f}/s if all {cores} cores did nothing else"
+        )
 
     print("\nservice time per call inside the functions (their /metrics; count, mean)")
     for line in service_times(platform):

@@ -164,6 +164,7 @@ class OutboxRelay:
                 .order_by(_T.c.id)
                 .with_for_update()
             ).all()
+            published: list[int] = []
             for row in rows:
                 key = row.partition_key
                 if key in report.skipped_keys:
@@ -187,12 +188,14 @@ class OutboxRelay:
                         "outbox row %s not published (attempt %s): %s", row.id, attempts, error
                     )
                     continue
+                published.append(row.id)
+            if published:  # one statement for the batch, not one per row
                 session.execute(
                     sa.update(_T)
-                    .where(_T.c.id == row.id)
-                    .values(published_at=self._clock(), attempts=row.attempts + 1, last_error=None)
+                    .where(_T.c.id.in_(published))
+                    .values(published_at=self._clock(), attempts=_T.c.attempts + 1, last_error=None)
                 )
-                report.published += 1
+            report.published = len(published)
         return report
 
     @staticmethod
