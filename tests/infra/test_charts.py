@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
-from devstack import tofu, versions
+from devstack import manifests, tofu, versions
 from taskpulse import contract
 
 REPO = Path(__file__).resolve().parents[2]
@@ -170,15 +170,7 @@ def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path, dapr_sch
         for d in yaml.safe_load_all((REPO / "dapr-components/local/pubsub-kafka.yaml").read_text())
         if d
     ]
-    differ = {
-        "brokers",
-        "authType",
-        "saslUsername",
-        "saslPassword",
-        "saslMechanism",
-        "disableTls",
-        "caCert",
-    }
+    differ = manifests.PUBSUB_PLACE_KEYS
     same = {m["name"]: m for m in local["spec"]["metadata"] if m["name"] not in differ}
     assert {k: v for k, v in meta.items() if k not in differ} == same
 

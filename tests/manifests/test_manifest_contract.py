@@ -176,18 +176,7 @@ def _variant_components(variant: str) -> dict[str, dict[str, Any]]:
 
 LOCAL = _variant_components("local")
 CLUSTER = _variant_components("cluster")
-MAY_DIFFER = {
-    "brokers",
-    "authType",
-    "saslUsername",
-    "saslPassword",
-    "saslMechanism",
-    "disableTls",
-    "caCert",
-    "clientCert",
-    "clientKey",
-    "skipVerify",
-}
+MAY_DIFFER = manifests.PUBSUB_PLACE_KEYS
 
 
 def test_component_names_are_the_same_in_both_variants() -> None:

@@ -860,6 +860,23 @@ def _kustomization(resources: Sequence[str]) -> Manifest:
     }
 
 
+PUBSUB_PLACE_KEYS = frozenset(
+    {
+        "brokers",
+        "authType",
+        "saslUsername",
+        "saslPassword",
+        "saslMechanism",
+        "disableTls",
+        "caCert",
+        "clientCert",
+        "clientKey",
+        "skipVerify",
+    }
+)
+"""The only ``pubsub-kafka`` metadata that may differ between places (the local and cluster
+variants of dapr-components, and Terraform's chart): brokers, authentication and TLS."""
+
 DAPR_CHART_TEMPLATES = "infra/terraform/modules/platform/charts/taskpulse-dapr/templates"
 """The chart through which Terraform installs the Dapr resources: its Subscriptions and
 Resiliency are the documents of dapr-components/base, generated into it as well."""
