@@ -103,17 +103,19 @@ def func_schema() -> dict[str, Any]:
 # ----------------------------------------------------------------------------- kustomize
 
 
-def kustomize() -> list[str] | None:
-    """A kustomize command line: on PATH, `kubectl kustomize`, or built once from the Go
-    module proxy into the project cache (about 50 s the first time)."""
+def kustomize_build() -> list[str] | None:
+    """The command line that renders a kustomization folder given as its last argument:
+    ``kustomize build`` on PATH, ``kubectl kustomize`` (which takes the folder directly,
+    without ``build``), or ``kustomize build`` built once from the Go module proxy into
+    the project cache (about 50 s the first time)."""
     found = shutil.which("kustomize")
     if found:
-        return [found]
+        return [found, "build"]
     from devstack.cache import cache_dir
 
     cached = cache_dir("bin", f"kustomize-{KUSTOMIZE_VERSION}") / "kustomize"
     if cached.exists():
-        return [str(cached)]
+        return [str(cached), "build"]
     kubectl = shutil.which("kubectl")
     if kubectl:
         probe = subprocess.run([kubectl, "kustomize", "--help"], capture_output=True, check=False)
@@ -124,4 +126,4 @@ def kustomize() -> list[str] | None:
     from devstack.gobuild import GoCommand, build
 
     module = "sigs.k8s.io/kustomize/kustomize/v5"
-    return [str(build(GoCommand("kustomize", module, KUSTOMIZE_VERSION, module)))]
+    return [str(build(GoCommand("kustomize", module, KUSTOMIZE_VERSION, module))), "build"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from manifests_support import REPO, crd_schema, kustomize, load_docs
+from manifests_support import REPO, crd_schema, kustomize_build, load_docs
 
 from taskpulse.contract import PUBSUB_NAME, Function
 
@@ -21,9 +21,12 @@ TARGETS = (
 
 @pytest.fixture(scope="module")
 def kustomize_cmd() -> list[str]:
-    cmd = kustomize()
+    cmd = kustomize_build()
     if cmd is None:
-        pytest.skip("no kustomize, kubectl or Go toolchain to build kustomize")
+        pytest.fail(
+            "no kustomize, no kubectl and no Go to build kustomize: "
+            "install Go 1.26 (task setup needs it anyway)"
+        )
     return cmd
 
 
@@ -32,7 +35,7 @@ def rendered(kustomize_cmd: list[str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for target in TARGETS:
         result = subprocess.run(
-            [*kustomize_cmd, "build", str(REPO / target)],
+            [*kustomize_cmd, str(REPO / target)],
             capture_output=True,
             text=True,
             check=False,
