@@ -110,6 +110,8 @@ def test_strimzi_chart_renders_the_contracts_topics(helm, tmp_path):
             "ephemeral": False,
             "topics": _topics(),
             "storageClass": "managed-csi-premium",
+            # What modules/platform passes (kafka.tf).
+            "clients": {"namespace": "taskpulse", "podLabel": "dapr.io/app-id"},
         },
         tmp_path,
     )
@@ -125,6 +127,13 @@ def test_strimzi_chart_renders_the_contracts_topics(helm, tmp_path):
         assert topics[t.name]["metadata"]["labels"]["strimzi.io/cluster"] == "taskpulse"
     kafka = next(d for d in docs if d["kind"] == "Kafka")
     assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    assert listener["networkPolicyPeers"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "taskpulse"}},
+            "podSelector": {"matchExpressions": [{"key": "dapr.io/app-id", "operator": "Exists"}]},
+        }
+    ]
     assert kafka["spec"]["kafka"]["config"]["min.insync.replicas"] == 2
     assert kafka["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
     pool = next(d for d in docs if d["kind"] == "KafkaNodePool")

@@ -41,6 +41,8 @@ resource "helm_release" "kafka_cluster" {
     storageSize  = var.kafka.storage_size
     storageClass = var.storage_class == null ? "" : var.storage_class
     topics       = local.topics
+    # Only the Dapr Shared daprd pods (label dapr.io/app-id) of the functions' namespace.
+    clients = { namespace = var.namespace, podLabel = "dapr.io/app-id" }
   })]
 
   depends_on = [helm_release.strimzi]

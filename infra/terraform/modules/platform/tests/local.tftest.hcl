@@ -94,6 +94,13 @@ run "local_kafka_topics_follow_the_contract" {
   }
 
   assert {
+    condition = yamldecode(helm_release.kafka_cluster[0].values[0]).clients == {
+      namespace = "taskpulse", podLabel = "dapr.io/app-id"
+    }
+    error_message = "Only the daprd pods of the functions' namespace may reach the brokers."
+  }
+
+  assert {
     condition     = output.kafka_bootstrap_servers == "taskpulse-kafka-bootstrap.kafka.svc.cluster.local:9092"
     error_message = "Dapr must reach the Strimzi bootstrap service."
   }
