@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from taskpulse.domain.tasks import RecurrenceMode
-
 PUBSUB_NAME = "pubsub-kafka"
 """The Dapr pub/sub component; Kafka is reached only through it."""
 
@@ -57,6 +55,17 @@ def all_topics() -> tuple[Topic, ...]:
         Topic(t.dead_letter, DEAD_LETTER_PARTITIONS, DEAD_LETTER_RETENTION) for t in TOPICS
     )
     return TOPICS + dlqs
+
+
+# Here rather than in the domain: a subscription filters on it (SUBSCRIPTIONS below), and
+# this module depends on nothing of the package.
+class RecurrenceMode(StrEnum):
+    """When the next occurrence of a recurring task is created."""
+
+    ON_COMPLETION = "on_completion"
+    """The next occurrence is created when this one is completed."""
+    ON_SCHEDULE = "on_schedule"
+    """The next occurrence is created when its time comes, completed or not."""
 
 
 class EventType(StrEnum):

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from taskpulse.contract import EventType, Function
+from taskpulse.contract import EventType, Function, RecurrenceMode
 from taskpulse.domain.tasks import (
     DESCRIPTION_MAX,
     TAG_MAX,
@@ -29,7 +29,6 @@ from taskpulse.domain.tasks import (
     TITLE_MAX,
     USER_ID_MAX,
     Priority,
-    RecurrenceMode,
 )
 
 SPECVERSION = "1.0"

@@ -1,5 +1,6 @@
 """Pure task rules: nothing here knows about HTTP, Dapr or SQL."""
 
+from taskpulse.contract import RecurrenceMode
 from taskpulse.domain.errors import (
     DomainError,
     InvalidTask,
@@ -7,7 +8,7 @@ from taskpulse.domain.errors import (
     NotOwner,
     TaskNotFound,
 )
-from taskpulse.domain.tasks import Priority, RecurrenceMode, Task, TaskStatus, validate_fields
+from taskpulse.domain.tasks import Priority, Task, TaskStatus, validate_fields
 
 __all__ = [
     "DomainError",

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from taskpulse.contract import RecurrenceMode
 from taskpulse.domain.errors import InvalidTransition
-from taskpulse.domain.tasks import RecurrenceMode
 
 
 class SeriesStatus(StrEnum):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from taskpulse.contract import RecurrenceMode
 from taskpulse.domain.errors import InvalidTask, InvalidTransition, NotOwner
 
 TITLE_MAX = 500
@@ -30,13 +31,6 @@ class Priority(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
-
-
-class RecurrenceMode(StrEnum):
-    ON_COMPLETION = "on_completion"
-    """The next occurrence is created when this one is completed."""
-    ON_SCHEDULE = "on_schedule"
-    """The next occurrence is created when its time comes, completed or not."""
 
 
 def new_id() -> str:
