@@ -12,7 +12,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from taskpulse.contract import Function
 from taskpulse.http import DeadLetters
@@ -21,6 +21,7 @@ from taskpulse.settings import Settings
 
 if TYPE_CHECKING:
     from taskpulse.dapr import DaprClient
+    from taskpulse.events import CloudEvent
     from taskpulse.mail import SmtpMailer
     from taskpulse.push import PushGateway
     from taskpulse.store import Store
@@ -29,10 +30,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskpulse.runtime")
 T = TypeVar("T")
+
+
+class _Command(Protocol):
+    @property
+    def user_id(self) -> str: ...
+
+
+class _Outcome(Protocol):
+    @property
+    def outbox_ids(self) -> tuple[int, ...]: ...
+
+
+Outcome = TypeVar("Outcome", bound=_Outcome)
 SWEEP_EVERY_SECONDS = 30.0
 """How often a busy function also publishes what others (or a crash) left in the outbox."""
-BUSY_KEY_RETRIES = (0.02, 0.05, 0.1, 0.2, 0.5, 0.0)
-"""Pauses between tries while another relay publishes the same key (about 0.9 s)."""
+BUSY_KEY_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.5)
+"""Pauses before each retry while another relay publishes the same key (about 0.9 s)."""
 
 
 class Runtime:
@@ -157,6 +171,21 @@ class Runtime:
         if "store" in parts:
             parts["store"].dispose()
 
+    def execute(
+        self, use_case: Callable[..., Outcome], command: _Command, event: CloudEvent
+    ) -> Outcome:
+        """Run a client command's use case once in a unit of work, then publish its events
+        (keyed by the command's user)."""
+        outcome = use_case(
+            self.unit_of_work,
+            command,
+            source=event.source,
+            event_id=event.id,
+            traceparent=event.traceparent,
+        )
+        self.flush(outcome.outbox_ids, key=command.user_id)
+        return outcome
+
     def flush(self, outbox_ids: Sequence[int], *, key: str) -> None:
         """Publish what a handler just committed, beside the request; now and then sweep.
 
@@ -209,12 +238,12 @@ class Runtime:
     def _publish_now(self, ids: tuple[int, ...]) -> None:
         """Publish ``ids``; while another relay (a sweep) holds their key, retry briefly
         rather than leave them for the next sweep, SWEEP_EVERY_SECONDS away."""
-        for pause in BUSY_KEY_RETRIES:
+        for pause in (0.0, *BUSY_KEY_PAUSES):
+            time.sleep(pause)
             report = self.relay.publish(ids)
             OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
             if not report.busy_keys:
                 return
-            time.sleep(pause)
 
     def settle(self) -> None:
         """Wait until everything handed to the publisher has been tried (tests, shutdown)."""

@@ -150,9 +150,10 @@ def test_strimzi_chart_on_a_laptop_is_one_ephemeral_broker(helm, tmp_path):
     assert kafka["spec"]["kafka"]["config"]["min.insync.replicas"] == 1
 
 
-def _load_base(pattern: str) -> list[dict]:
-    base = REPO / "dapr-components" / "base"
-    return [d for p in sorted(base.glob(pattern)) for d in yaml.safe_load_all(p.read_text()) if d]
+def _dapr_components(pattern: str) -> list[dict]:
+    """The documents of the dapr-components files matching ``pattern`` (e.g. base/*.yaml)."""
+    folder = REPO / "dapr-components"
+    return [d for p in sorted(folder.glob(pattern)) for d in yaml.safe_load_all(p.read_text()) if d]
 
 
 def _without_namespace(doc: dict) -> dict:
@@ -174,11 +175,7 @@ def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path, dapr_sch
     assert meta["brokers"]["value"] == "b:9092" and meta["authType"]["value"] == "none"
     assert component["scopes"] == functions
     # Everything but brokers, authentication and TLS as in the dapr-components variants.
-    (local,) = [
-        d
-        for d in yaml.safe_load_all((REPO / "dapr-components/local/pubsub-kafka.yaml").read_text())
-        if d
-    ]
+    (local,) = _dapr_components("local/pubsub-kafka.yaml")
     differ = manifests.PUBSUB_PLACE_KEYS
     same = {m["name"]: m for m in local["spec"]["metadata"] if m["name"] not in differ}
     assert {k: v for k, v in meta.items() if k not in differ} == same
@@ -188,10 +185,10 @@ def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path, dapr_sch
     assert {s["metadata"]["namespace"] for s in subs} == {"ns"}
     key = lambda d: d["metadata"]["name"]  # noqa: E731
     assert sorted(map(_without_namespace, subs), key=key) == sorted(
-        _load_base("subscription-*.yaml"), key=key
+        _dapr_components("base/subscription-*.yaml"), key=key
     )
     (resiliency,) = [d for d in docs if d["kind"] == "Resiliency"]
-    assert [_without_namespace(resiliency)] == _load_base("resiliency.yaml")
+    assert [_without_namespace(resiliency)] == _dapr_components("base/resiliency.yaml")
     assert not [d for d in docs if d["kind"] == "SecretProviderClass"]
     # Valid against the CRDs of Dapr DAPR_VERSION (Component v1alpha1, Subscription v2alpha1,
     # Resiliency v1alpha1).

@@ -23,6 +23,7 @@ from centrifuge import Client, PublicationContext, SubscriptionEventHandler
 
 from devstack.centrifugo import connection_token
 from taskpulse.contract import PUBSUB_NAME, TASK_EVENTS, EventType, push_channel
+from taskpulse.events import CONTENT_TYPE
 
 ENDPOINTS = Path(".local/endpoints.json")
 ZONE = "America/New_York"
@@ -90,7 +91,7 @@ async def demo(endpoints: dict[str, Any]) -> None:
         },
         user,
     )
-    headers = {"content-type": "application/cloudevents+json"}
+    headers = {"content-type": CONTENT_TYPE}
     async with httpx.AsyncClient(timeout=10) as http:
         answer = await http.post(endpoints["create_task"], json=create, headers=headers)
         print(f"create-task answered {answer.status_code}")

@@ -243,8 +243,14 @@ def create_topics(bootstrap: str, topics: tuple[Topic, ...] | None = None) -> li
 
     Returns the names created now. Partitions and settings come from taskpulse.contract.
     """
-    from confluent_kafka.admin import AdminClient
-    from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
+    # Public names that the package re-exports without declaring them (mypy's strict
+    # re-export check): the public path, not the private module, is what stays stable.
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AdminClient,
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+    )
     from confluent_kafka.cimpl import NewTopic
 
     # log_level 4: librdkafka's informational lines (queue purges at close) are noise here.

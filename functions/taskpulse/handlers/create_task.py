@@ -27,16 +27,7 @@ def build(runtime: Runtime) -> FunctionApp:
     def create(event: CloudEvent) -> Created:
         from taskpulse.services.create import create_task
 
-        command = parse_data(event, TaskCreateData)
-        created = create_task(
-            runtime.unit_of_work,
-            command,
-            source=event.source,
-            event_id=event.id,
-            traceparent=event.traceparent,
-        )
-        runtime.flush(created.outbox_ids, key=command.user_id)
-        return created
+        return runtime.execute(create_task, parse_data(event, TaskCreateData), event)
 
     def from_topic(event: CloudEvent) -> Answer:
         create(event)

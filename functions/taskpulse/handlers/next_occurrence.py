@@ -29,10 +29,6 @@ def occurrence_job(series_id: str, task_id: str) -> str:
 def build(runtime: Runtime) -> FunctionApp:
     from taskpulse.services import series as service
 
-    def done(result: service.Result, user_id: str) -> Answer:
-        runtime.flush(result.outbox_ids, key=user_id)
-        return Answer("SUCCESS", result.note)
-
     def command(
         run: Callable[..., service.Result],
         model: type[TaskCompletedData] | type[TaskCancelledData],
@@ -40,15 +36,8 @@ def build(runtime: Runtime) -> FunctionApp:
         """A client command on a task: decode, run the use case once, publish its events."""
 
         def handle(event: CloudEvent) -> Answer:
-            data = parse_data(event, model)
-            result = run(
-                runtime.unit_of_work,
-                data,
-                source=event.source,
-                event_id=event.id,
-                traceparent=event.traceparent,
-            )
-            return done(result, data.user_id)
+            result = runtime.execute(run, parse_data(event, model), event)
+            return Answer("SUCCESS", result.note)
 
         return handle
 
@@ -73,14 +62,12 @@ def build(runtime: Runtime) -> FunctionApp:
     def job(name: str, data: Any) -> Answer:
         if not name.startswith(JOB_PREFIX) or not isinstance(data, dict):
             return Answer.drop(f"unknown job {name}")
-        answer = done(
-            service.advance_on_schedule(
-                runtime.unit_of_work, series_id=str(data["series_id"]), task_id=str(data["task_id"])
-            ),
-            str(data["user_id"]),
+        result = service.advance_on_schedule(
+            runtime.unit_of_work, series_id=str(data["series_id"]), task_id=str(data["task_id"])
         )
+        runtime.flush(result.outbox_ids, key=str(data["user_id"]))
         runtime.finish_job(name)
-        return answer
+        return Answer("SUCCESS", result.note)
 
     return FunctionApp(
         Function.COMPUTE_NEXT_OCCURRENCE,

@@ -151,10 +151,13 @@ class OutboxRelay:
             ).all()
             if not candidates:
                 return report
+            by_key: dict[str, list[int]] = {}
+            for candidate in candidates:
+                by_key.setdefault(candidate.partition_key, []).append(candidate.id)
             mine: list[int] = []
-            for key in sorted({c.partition_key for c in candidates}):
+            for key, key_ids in by_key.items():
                 if self._lock_key(session, key):
-                    mine += [c.id for c in candidates if c.partition_key == key]
+                    mine += key_ids
                 else:
                     report.busy_keys.add(key)
                     report.skipped_keys.add(key)
