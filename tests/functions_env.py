@@ -3,6 +3,7 @@ in the place of Dapr and Centrifugo."""
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import uuid
@@ -113,3 +114,19 @@ def post_binary(client: FlaskClient, path: str, event: dict[str, Any]) -> Any:
     headers = {f"ce-{k}": str(v) for k, v in event.items() if k not in ("data", "datacontenttype")}
     headers["content-type"] = "application/json"
     return client.post(path, data=json.dumps(event["data"]), headers=headers)
+
+
+def post_record(client: FlaskClient, path: str, record: bytes) -> Any:
+    """A Kafka record as daprd delivers it to a gate: in its rawPayload envelope
+    (components-contrib pubsub.FromRawPayload), whatever the bytes are."""
+    envelope = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "Dapr",
+        "type": "com.dapr.event.sent",
+        "topic": "from-the-test",
+        "pubsubname": "pubsub-kafka",
+        "datacontenttype": "application/octet-stream",
+        "data_base64": base64.b64encode(record).decode(),
+    }
+    return post(client, path, envelope)

@@ -137,6 +137,12 @@ class Subscription:
     data_equals: tuple[tuple[str, str], ...] = ()
     """Only events whose ``data`` has these field values. daprd evaluates it, so the other
     events of these types neither reach nor wake the function."""
+    gate: bool = False
+    """The topic's gate: daprd hands ``path`` every record of the topic unparsed (Dapr's
+    ``rawPayload``), so bytes daprd could not read as a CloudEvent reach a function too.
+    The gate handles ``types``, lets the topic's other contract types pass, and
+    dead-letters everything else with the reason. Exactly one per topic; routing rules
+    cannot see a raw record's type, so a gate is its function's only entry on the topic."""
 
     @property
     def name(self) -> str:
@@ -144,8 +150,14 @@ class Subscription:
 
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    # Clients write to task-events, so that is where unreadable records come from: the
+    # function that takes the clients' commands reads the topic first.
     Subscription(
-        Function.CREATE_TASK, TASK_EVENTS, (EventType.TASK_CREATE,), "/events/task-create"
+        Function.CREATE_TASK,
+        TASK_EVENTS,
+        (EventType.TASK_CREATE,),
+        "/events/task-events",
+        gate=True,
     ),
     Subscription(
         Function.COMPUTE_NEXT_OCCURRENCE,
@@ -173,6 +185,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         REMINDERS,
         (EventType.REMINDER_SCHEDULED,),
         "/events/reminder-scheduled",
+        gate=True,
     ),
     Subscription(
         Function.SEND_REMINDER,
@@ -185,9 +198,22 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         TASK_UPDATES,
         tuple(EventType),
         "/events/task-update",
+        gate=True,
     ),
 )
 """Every subscription of the system; manifests are generated from and checked against it."""
+
+
+def gate_of(topic: Topic) -> Subscription:
+    """The subscription that reads every record of ``topic`` (see ``Subscription.gate``)."""
+    (gate,) = [s for s in SUBSCRIPTIONS if s.topic == topic and s.gate]
+    return gate
+
+
+def types_on(topic: Topic) -> frozenset[EventType]:
+    """The event types the contract puts on ``topic``."""
+    return frozenset(t for t, topics in EVENT_TOPICS.items() if topic in topics)
+
 
 JOB_ROUTE_PREFIX = "/job/"
 """Dapr delivers a job trigger as ``POST /job/<job name>`` to the app that scheduled it."""

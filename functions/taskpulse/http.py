@@ -5,6 +5,10 @@ triggers (``POST /job/<name>``), and CloudEvents (structured or binary) on ``POS
 on the paths of the function's subscriptions. It checks ``APP_API_TOKEN``, turns the
 handler's result into Dapr's pub/sub answer, and sends every event that can never
 succeed to its topic's dead-letter topic together with the reason.
+
+On a topic's gate (``Subscription.gate``) daprd delivers each Kafka record unparsed, in
+its ``rawPayload`` envelope; the record inside is read here, so bytes that are not a
+CloudEvent are dead-lettered with the reason like any other invalid event.
 """
 
 from __future__ import annotations
@@ -21,13 +25,24 @@ from typing import Any, Literal
 
 from flask import Request, Response
 
-from taskpulse.contract import JOB_ROUTE_PREFIX, SUBSCRIPTIONS, EventType, Function, Topic
+from taskpulse.contract import (
+    JOB_ROUTE_PREFIX,
+    SUBSCRIPTIONS,
+    EventType,
+    Function,
+    Subscription,
+    Topic,
+    types_on,
+)
 from taskpulse.events import CloudEvent, InvalidEvent, parse_envelope
 from taskpulse.observability import EVENTS, HANDLE_SECONDS, trace_id, trace_id_of
 
 log = logging.getLogger("taskpulse.http")
 
 Status = Literal["SUCCESS", "RETRY", "DROP"]
+
+DAPR_RAW_TYPE = "com.dapr.event.sent"
+"""``type`` of the envelope in which daprd delivers a rawPayload subscription's records."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +84,22 @@ class DeadLetters:
         self._publish(topic.dead_letter, key, letter)
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What one subscription path of a function accepts."""
+
+    topic: Topic
+    handles: frozenset[EventType]
+    passes: frozenset[EventType] = frozenset()
+    """Contract types of the topic that other functions consume: a gate answers SUCCESS."""
+
+    @classmethod
+    def of(cls, sub: Subscription) -> Route:
+        handles = frozenset(sub.types)
+        passes = types_on(sub.topic) - handles if sub.gate else frozenset()
+        return cls(sub.topic, handles, passes)
+
+
 def _json(body: object, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
@@ -89,14 +120,14 @@ class FunctionApp:
     root: RequestHandler | None = None
     """``POST /`` with a handler of its own (create-task answers with the created task)."""
     ready: Callable[[], bool] = lambda: True
-    routes: dict[str, tuple[Topic, frozenset[EventType]]] = field(init=False)
-    root_topic: Topic = field(init=False)
+    routes: dict[str, Route] = field(init=False)
+    root_route: Route = field(init=False)
 
     def __post_init__(self) -> None:
         mine = [s for s in SUBSCRIPTIONS if s.function is self.function]
-        self.routes = {s.path: (s.topic, frozenset(s.types)) for s in mine}
+        self.routes = {s.path: Route.of(s) for s in mine}
         # POST / dead-letters to the topic the function mainly consumes.
-        self.root_topic = mine[0].topic
+        self.root_route = Route(mine[0].topic, frozenset(self.handlers))
 
     # -- the entry point functions-framework calls --------------------------------------
 
@@ -157,21 +188,26 @@ class FunctionApp:
 
     def _event(self, path: str, request: Request) -> Response:
         start = time.perf_counter()
-        topic, allowed = self.routes.get(path, (self.root_topic, frozenset(self.handlers)))
+        route = self.routes.get(path, self.root_route)
+        topic = route.topic
         raw = request.get_data()
         headers = {key.lower(): value for key, value in request.headers.items()}
         try:
+            raw, headers = unwrap_raw(raw, headers)
             payload = decode_request(headers, raw, self.max_event_bytes)
             event = parse_envelope(payload)
             event_type = event.event_type
         except InvalidEvent as error:
             return self._invalid(path, topic, headers, raw, error.reason)
+        if event_type in route.passes:
+            EVENTS.labels(self.function.value, event.type, "passed").inc()
+            return dapr_answer(Answer.success())
         token = trace_id.set(trace_id_of(event.traceparent))
         try:
             if path == "/" and self.root is not None:
                 return self.root(request, event)
             handler = self.handlers.get(event_type)
-            if handler is None or event_type not in allowed:
+            if handler is None or event_type not in route.handles:
                 answer = Answer.drop(
                     f"{self.function.value} does not handle {event.type} on {path}"
                 )
@@ -228,8 +264,30 @@ class FunctionApp:
             return Answer.retry(f"{type(error).__name__}: {error}")
 
 
+def unwrap_raw(raw: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """The Kafka record inside daprd's rawPayload envelope, with the headers that describe
+    it; anything else is returned as it came. ``headers`` has lower-case names."""
+    # The substring test keeps the common case (not a gate) to one JSON parse.
+    if b'"data_base64"' not in raw or DAPR_RAW_TYPE.encode() not in raw:
+        return raw, headers
+    try:
+        envelope = json.loads(raw)
+    except ValueError:
+        return raw, headers
+    if not isinstance(envelope, dict) or envelope.get("type") != DAPR_RAW_TYPE:
+        return raw, headers
+    try:
+        record = base64.b64decode(envelope["data_base64"], validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidEvent("data_base64 is not base64") from None
+    # The record's own content type is unknown (Kafka has none); the contract says
+    # structured CloudEvents, which decode_request reads from the bytes alone.
+    kept = {k: v for k, v in headers.items() if k != "content-type" and not k.startswith("ce-")}
+    return record, kept
+
+
 def decode_request(headers: Mapping[str, str], raw: bytes, limit: int) -> dict[str, Any]:
-    """The CloudEvent of a request as a dict: structured, binary, or Dapr's raw wrapper.
+    """The CloudEvent of a request as a dict: structured or binary.
 
     ``headers`` has lower-case names."""
     if len(raw) > limit:
@@ -239,17 +297,15 @@ def decode_request(headers: Mapping[str, str], raw: bytes, limit: int) -> dict[s
         return _binary(headers, raw)
     try:
         payload = json.loads(raw)
-    except ValueError:
-        raise InvalidEvent("body is not JSON (and no ce-* headers for binary mode)") from None
+    except json.JSONDecodeError as error:
+        raise InvalidEvent(
+            f"body is not JSON: {error.msg} at byte {error.pos}"
+            " (and no ce-* headers for binary mode)"
+        ) from None
+    except ValueError:  # bytes that are not UTF-8
+        raise InvalidEvent("body is not JSON: not UTF-8 text") from None
     if not isinstance(payload, dict):
         raise InvalidEvent("a structured CloudEvent must be a JSON object")
-    inner = payload.get("data_base64")
-    if inner is not None and payload.get("type") == "com.dapr.event.sent":
-        # rawPayload subscriptions: Dapr wraps the broker's bytes, whatever they are.
-        try:
-            return decode_request({}, base64.b64decode(inner, validate=True), limit)
-        except (binascii.Error, ValueError):
-            raise InvalidEvent("data_base64 is not base64") from None
     return payload
 
 

@@ -70,10 +70,16 @@ def asyncapi() -> dict[str, Any]:
         }
     operations: dict[str, Any] = {}
     for sub in SUBSCRIPTIONS:
-        operations[f"{sub.function.value}-{sub.path.rsplit('/', 1)[-1]}"] = {
+        operations[sub.name] = {
             "action": "receive",
             "channel": {"$ref": f"#/channels/{sub.topic.name}"},
-            "summary": f"{sub.function.value} handles these at {sub.path}",
+            "summary": f"{sub.function.value} handles these at {sub.path}"
+            + (
+                f"; as the gate of {sub.topic.name} it also reads every other record and"
+                f" dead-letters, with the reason, what no function can read"
+                if sub.gate
+                else ""
+            ),
             "messages": [
                 {"$ref": f"#/channels/{sub.topic.name}/messages/{_name(t)}"}
                 for t in sub.types

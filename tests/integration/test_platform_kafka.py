@@ -56,9 +56,8 @@ def test_an_existing_topic_gets_the_contracts_settings_back(kafka_bootstrap: str
 
 
 def test_a_keyed_record_round_trips(kafka_bootstrap: str) -> None:
-    # A CloudEvent that no subscription routes: the session's Kafka is shared, and bytes
-    # that are not JSON would hold task-events partitions for every later daprd that
-    # reads them (daprd retries them, then skips; see dapr-components/README.md).
+    # A CloudEvent of a type outside the contract: the session's Kafka is shared, and a
+    # later gate of task-events reads it and dead-letters it; nothing else happens to it.
     key = b"alice"
     value = json.dumps(
         {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from functions_env import Env, cloud_event, post, post_binary
+import json
+
+from functions_env import Env, cloud_event, post, post_binary, post_record
 from recording import Recorded
 from taskpulse.contract import EventType, Function
 
@@ -63,23 +65,24 @@ def test_not_json_and_oversized_go_to_the_dead_letter_topic_with_the_reason(env:
     assert second["deadletterbytes"] > 1 << 20
 
 
-def test_raw_payload_deliveries_are_unwrapped(env: Env) -> None:
-    import base64
-    import json
-
+def test_as_the_gate_of_task_updates_it_reads_records_in_daprs_raw_envelope(env: Env) -> None:
     client = env.client(Function.PUSH_UPDATE)
     inner = cloud_event(CREATED, {"id": "t1", "user_id": "carol"}, user="carol")
-    wrapper = {
-        "specversion": "1.0",
-        "id": "w",
-        "source": "push-update",
-        "type": "com.dapr.event.sent",
-        "datacontenttype": "application/octet-stream",
-        "data_base64": base64.b64encode(json.dumps(inner).encode()).decode(),
-    }
-    assert post(client, "/events/task-update", wrapper).get_json() == {"status": "SUCCESS"}
+    ok = post_record(client, "/events/task-update", json.dumps(inner).encode())
+    assert ok.get_json() == {"status": "SUCCESS"}
     (publish,) = env.centrifugo.matching("POST", "/api/publish")
     assert publish.json()["channel"] == "tasks:user#carol"
+    assert publish.json()["idempotency_key"] == inner["id"]
+    unknown = cloud_event("dev.example.other.v1", {"user_id": "carol"}, user="carol")
+    for record in (b"\x00\x01 not json", json.dumps(unknown).encode()):
+        answer = post_record(client, "/events/task-update", record)
+        assert answer.get_json() == {"status": "SUCCESS"}
+    not_json, other = env.dapr.published("task-updates-dlq")
+    assert "not JSON" in not_json["deadletterreason"]
+    assert not_json["deadletterbody"].endswith("not json")  # the record, not the envelope
+    assert "unknown event type 'dev.example.other.v1'" in other["deadletterreason"]
+    assert other["id"] == unknown["id"]
+    assert len(env.centrifugo.matching("POST", "/api/publish")) == 1
 
 
 def test_the_gateway_refusing_with_an_error_body_is_retried(env: Env) -> None:

@@ -39,6 +39,7 @@ from taskpulse.contract import (
     Subscription,
     Topic,
     consumer_group,
+    gate_of,
 )
 
 Manifest = dict[str, Any]
@@ -192,31 +193,18 @@ def subscription_name(function: Function, topic: Topic) -> str:
     return f"{function.value}-{topic.name}"
 
 
-def types_on_topic(topic: Topic) -> frozenset[EventType]:
-    """Every event type that some function of the contract consumes from ``topic``."""
-    return frozenset(t for s in SUBSCRIPTIONS if s.topic == topic for t in s.types)
-
-
 def dead_letter_topic(function: Function, topic: Topic) -> str | None:
-    """The subscription's ``deadLetterTopic``, or ``None`` where it would be harmful.
+    """The subscription's ``deadLetterTopic``: the topic's gate has one, no other does.
 
-    daprd 1.18.3 sends an event that matches no routing rule to the subscription's
-    deadLetterTopic when one is set (pkg/runtime/subscription/subscription.go:337-347). On
-    a topic that carries types the function ignores, every ignored event would then land
-    in ``<topic>-dlq`` (without a reason). So a subscription names its dead-letter topic
-    only when its rules match every type the contract consumes from that topic; there an
-    unmatched event is really not a contract event. Elsewhere the functions dead-letter
-    themselves, with the reason (taskpulse.http), and daprd skips ignored types without
-    calling (or waking) the function. No subscription has a default route, for the same
-    reason: a default route would wake the function for every event it ignores.
+    daprd 1.14-1.18 sends an event that matches no routing rule to the subscription's
+    deadLetterTopic when one is set (pkg/runtime/subscription/subscription.go:337-347). A
+    function that reads only some of its topic's types would copy every other event into
+    ``<topic>-dlq``, without a reason. The gate has no rules (``Subscription.gate``): it
+    dead-letters what it cannot read itself, with the reason, and daprd's copy is left for
+    what the gate never answered (retries exhausted).
     """
-    mine = frozenset(
-        t
-        for s in SUBSCRIPTIONS
-        if s.function is function and s.topic == topic and not s.data_equals
-        for t in s.types
-    )
-    return topic.dead_letter if mine >= types_on_topic(topic) else None
+    gate = gate_of(topic)
+    return topic.dead_letter if gate.function is function else None
 
 
 def match_expression(
@@ -247,15 +235,17 @@ def match_expression(
 def subscription_manifest(
     function: Function, topic: Topic, subs: Sequence[Subscription]
 ) -> Manifest:
-    spec: Manifest = {
-        "pubsubname": PUBSUB_NAME,
-        "topic": topic.name,
-        "routes": {
+    spec: Manifest = {"pubsubname": PUBSUB_NAME, "topic": topic.name}
+    if any(s.gate for s in subs):
+        (gate,) = subs  # a raw record has no type for a rule to route on
+        spec["metadata"] = {"rawPayload": "true"}
+        spec["routes"] = {"default": gate.path}
+    else:
+        spec["routes"] = {
             "rules": [
                 {"match": match_expression(s.types, s.data_equals), "path": s.path} for s in subs
             ],
-        },
-    }
+        }
     dead_letter = dead_letter_topic(function, topic)
     if dead_letter is not None:
         spec["deadLetterTopic"] = dead_letter
@@ -289,10 +279,14 @@ def resiliency_manifest() -> Manifest:
                     "invoke": "30s",
                 },
                 "retries": {
-                    # About 1 minute of retries (0.5 s doubling by 1.5 up to 30 s): a function
-                    # that is down for less than that loses nothing; after it the event goes
-                    # to <topic>-dlq and the partition moves on (no poison-message block).
-                    "delivery": {"policy": "exponential", "maxInterval": "30s", "maxRetries": 10},
+                    # The only retry of an event a function did not answer (pubsub-kafka has
+                    # consumeRetryEnabled "false"): 0.5 s growing by 1.5 up to 30 s, until
+                    # 40 retries or 15 minutes have passed (dapr/kit retry.DefaultConfig keeps
+                    # backoff's MaxElapsedTime, which a Resiliency cannot set). An outage
+                    # shorter than that loses nothing; after it a gate's event goes to
+                    # <topic>-dlq, another subscription's is skipped, and the partition
+                    # moves on. Events a function answers DROP never wait here.
+                    "delivery": {"policy": "exponential", "maxInterval": "30s", "maxRetries": 40},
                     "publish": {"policy": "exponential", "maxInterval": "5s", "maxRetries": 5},
                     "invoke": {"policy": "exponential", "maxInterval": "5s", "maxRetries": 3},
                 },
