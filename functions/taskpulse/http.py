@@ -90,14 +90,17 @@ class Route:
 
     topic: Topic
     handles: frozenset[EventType]
+    gate: bool = False
+    """daprd delivers each record of the topic in its rawPayload envelope."""
     passes: frozenset[EventType] = frozenset()
-    """Contract types of the topic that other functions consume: a gate answers SUCCESS."""
+    """The topic's other contract types, which a gate answers SUCCESS without handling
+    (another function consumes them, or nobody needs to)."""
 
     @classmethod
     def of(cls, sub: Subscription) -> Route:
         handles = frozenset(sub.types)
         passes = types_on(sub.topic) - handles if sub.gate else frozenset()
-        return cls(sub.topic, handles, passes)
+        return cls(sub.topic, handles, sub.gate, passes)
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -193,7 +196,8 @@ class FunctionApp:
         raw = request.get_data()
         headers = {key.lower(): value for key, value in request.headers.items()}
         try:
-            raw, headers = unwrap_raw(raw, headers)
+            if route.gate:
+                raw, headers = unwrap_raw(raw, headers)
             payload = decode_request(headers, raw, self.max_event_bytes)
             event = parse_envelope(payload)
             event_type = event.event_type
@@ -267,18 +271,20 @@ class FunctionApp:
 def unwrap_raw(raw: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
     """The Kafka record inside daprd's rawPayload envelope, with the headers that describe
     it; anything else is returned as it came. ``headers`` has lower-case names."""
-    # The substring test keeps the common case (not a gate) to one JSON parse.
-    if b'"data_base64"' not in raw or DAPR_RAW_TYPE.encode() not in raw:
-        return raw, headers
+    # Unbounded by the event limit on purpose: the envelope is bounded by the topic's
+    # record limit, and the record's own size is what the dead letter should report.
     try:
         envelope = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return raw, headers
     if not isinstance(envelope, dict) or envelope.get("type") != DAPR_RAW_TYPE:
         return raw, headers
+    encoded = envelope.get("data_base64")
+    if not isinstance(encoded, str):
+        return raw, headers
     try:
-        record = base64.b64decode(envelope["data_base64"], validate=True)
-    except (binascii.Error, ValueError, TypeError):
+        record = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
         raise InvalidEvent("data_base64 is not base64") from None
     # The record's own content type is unknown (Kafka has none); the contract says
     # structured CloudEvents, which decode_request reads from the bytes alone.
@@ -304,6 +310,8 @@ def decode_request(headers: Mapping[str, str], raw: bytes, limit: int) -> dict[s
         ) from None
     except ValueError:  # bytes that are not UTF-8
         raise InvalidEvent("body is not JSON: not UTF-8 text") from None
+    except RecursionError:
+        raise InvalidEvent("body is JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise InvalidEvent("a structured CloudEvent must be a JSON object")
     return payload
@@ -335,11 +343,12 @@ def _salvage(headers: Mapping[str, str], raw: bytes, limit: int) -> dict[str, An
             payload = json.loads(raw)
             if isinstance(payload, dict):
                 return payload
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
-    text = raw[:4096].decode("utf-8", errors="replace")
+    # daprd's __topic/__partition/__offset headers would say where the record is, but
+    # gunicorn drops every header with an underscore in its name (header_map "drop").
     return {
-        "deadletterbody": text,
+        "deadletterbody": raw[:4096].decode("utf-8", errors="replace"),
         "deadletterbytes": len(raw),
         "contenttype": headers.get("content-type"),
     }

@@ -12,7 +12,8 @@ from prometheus_client import Counter, Histogram
 
 EVENTS = Counter(
     "taskpulse_events_total",
-    "Events handled, by function, CloudEvent type and answer (success, retry, drop).",
+    "Events handled, by function, CloudEvent type and outcome: success (dead-lettered ones"
+    " too), retry, drop, and passed (a topic's gate let an event of another function by).",
     ["function", "type", "outcome"],
 )
 HANDLE_SECONDS = Histogram(

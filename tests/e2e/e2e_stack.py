@@ -37,6 +37,7 @@ from centrifuge import (
     Client,
     PublicationContext,
     SubscribedContext,
+    Subscription,
     SubscriptionEventHandler,
     UnsubscribedContext,
 )
@@ -519,13 +520,18 @@ class PushClient:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.client = Client(self.url, token=self.token)
-        self.subscription = self.client.new_subscription(self.channel, _Handler(self))
-        asyncio.run_coroutine_threadsafe(self._connect(), self.loop).result(20)
+        self.client, self.subscription = asyncio.run_coroutine_threadsafe(
+            self._connect(), self.loop
+        ).result(20)
 
-    async def _connect(self) -> None:
-        await self.client.connect()
-        await self.subscription.subscribe()
+    async def _connect(self) -> tuple[Client, Subscription]:
+        # Built on the client's own loop: centrifuge creates futures when it builds a
+        # client or a subscription, and they belong to the loop current at that moment.
+        client = Client(self.url, token=self.token)
+        subscription = client.new_subscription(self.channel, _Handler(self))
+        await client.connect()
+        await subscription.subscribe()
+        return client, subscription
 
     def wait_subscribed(self, timeout: float = 15) -> None:
         assert self.subscribed.wait(timeout), f"not subscribed to {self.channel}"

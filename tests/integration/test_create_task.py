@@ -146,6 +146,7 @@ def test_as_the_gate_of_task_events_it_reads_every_record_of_the_topic(
         b"{this is not json",
         json.dumps(unknown).encode(),
         b"[1, 2]",
+        b"[" * 10_000,  # deeper than Python's JSON parser goes
     ]
     for record in records:
         assert post_record(client, path, record).get_json() == {"status": "SUCCESS"}
@@ -153,13 +154,16 @@ def test_as_the_gate_of_task_events_it_reads_every_record_of_the_topic(
         assert conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 1
     (created,) = env.dapr.published("task-events")
     assert created["type"] == EventType.TASK_CREATED.value
-    not_json, other, not_object = _dead_letters(env)
+    not_json, other, not_object, nested = _dead_letters(env)
     assert "not JSON" in not_json["deadletterreason"]
     assert not_json["deadletterbody"] == "{this is not json"
+    assert "nested too deeply" in nested["deadletterreason"]
+    assert nested["deadletterbytes"] == 10_000
     assert "unknown event type 'dev.example.task.deleted.v1'" in other["deadletterreason"]
     assert other["id"] == unknown["id"]
     assert "JSON object" in not_object["deadletterreason"]
-    assert all(x["deadletterfunction"] == "create-task" for x in (not_json, other, not_object))
+    letters = (not_json, other, not_object, nested)
+    assert all(x["deadletterfunction"] == "create-task" for x in letters)
     metrics = client.get("/metrics").get_data(as_text=True)
     assert f'outcome="passed",type="{COMPLETED}"' in metrics
 

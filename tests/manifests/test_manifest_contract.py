@@ -269,7 +269,7 @@ def test_resiliency_targets_exist() -> None:
         if "circuitBreaker" in target:
             assert target["circuitBreaker"] in policies["circuitBreakers"]
     for retry in policies["retries"].values():
-        assert 0 <= retry["maxRetries"] <= 40  # bounded, never -1
+        assert 0 <= retry["maxRetries"] <= 20  # bounded, never -1
 
 
 # ------------------------------------------------------------------------ Knative + Dapr Shared

@@ -3,7 +3,8 @@
 Four daprd, one per function, load dapr-components/base + dapr-components/local exactly
 as the local launcher passes them, and call recording echo apps (one per function)
 through --app-channel-address/--app-port, the way Dapr Shared calls a Knative function.
-Events are written straight to Kafka as structured CloudEvents, as any producer may.
+Events are written straight to Kafka as structured CloudEvents (and, once, bytes that are
+not JSON), as any producer may.
 
 What this proves about the manifests (and the daprd behaviour they are built on):
 - every contract subscription routes its CloudEvent types to its path, including the three

@@ -196,8 +196,9 @@ def subscription_name(function: Function, topic: Topic) -> str:
 def dead_letter_topic(function: Function, topic: Topic) -> str | None:
     """The subscription's ``deadLetterTopic``: the topic's gate has one, no other does.
 
-    daprd 1.14-1.18 sends an event that matches no routing rule to the subscription's
-    deadLetterTopic when one is set (pkg/runtime/subscription/subscription.go:337-347). A
+    daprd sends an event that matches no routing rule to the subscription's
+    deadLetterTopic when one is set (pkg/runtime/subscription/subscription.go: 1.14.4
+    lines 204-211, 1.18.3 lines 337-347). A
     function that reads only some of its topic's types would copy every other event into
     ``<topic>-dlq``, without a reason. The gate has no rules (``Subscription.gate``): it
     dead-letters what it cannot read itself, with the reason, and daprd's copy is left for
@@ -215,8 +216,8 @@ def match_expression(
 
     CEL's ``&&`` is false as soon as one side is false, even when another side is an
     error. The guards make each data condition plainly false for an event without a JSON
-    object ``data`` or without the field, instead of an evaluation error (which daprd
-    would retry, holding the partition).
+    object ``data`` or without the field, instead of an evaluation error (on which daprd
+    delivers nothing: the consumer logs the error and skips the event).
     """
     if len(types) == 1:
         match = f'event.type == "{types[0].value}"'
@@ -280,13 +281,13 @@ def resiliency_manifest() -> Manifest:
                 },
                 "retries": {
                     # The only retry of an event a function did not answer (pubsub-kafka has
-                    # consumeRetryEnabled "false"): 0.5 s growing by 1.5 up to 30 s, until
-                    # 40 retries or 15 minutes have passed (dapr/kit retry.DefaultConfig keeps
-                    # backoff's MaxElapsedTime, which a Resiliency cannot set). An outage
-                    # shorter than that loses nothing; after it a gate's event goes to
-                    # <topic>-dlq, another subscription's is skipped, and the partition
-                    # moves on. Events a function answers DROP never wait here.
-                    "delivery": {"policy": "exponential", "maxInterval": "30s", "maxRetries": 40},
+                    # consumeRetryEnabled "false"): 0.5 s growing by 1.5 up to 30 s, 20
+                    # retries, about 6 minutes. An outage shorter than that loses nothing;
+                    # after it a gate's event goes to <topic>-dlq, another subscription's is
+                    # skipped, and the partition moves on. Not longer: daprd runs it on a
+                    # context that a rebalance or shutdown cannot cancel. Events a function
+                    # answered (SUCCESS, also after dead-lettering them) never wait here.
+                    "delivery": {"policy": "exponential", "maxInterval": "30s", "maxRetries": 20},
                     "publish": {"policy": "exponential", "maxInterval": "5s", "maxRetries": 5},
                     "invoke": {"policy": "exponential", "maxInterval": "5s", "maxRetries": 3},
                 },
