@@ -80,23 +80,29 @@ def _topics() -> dict[str, dict[str, int]]:
     }
 
 
-def _render(helm: Path, chart: str, values: dict[str, object], tmp_path: Path) -> list[dict]:
+def _helm_template(
+    helm: Path, chart: str, values: dict[str, object], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
     values_file = tmp_path / f"{chart}.yaml"
     values_file.write_text(yaml.safe_dump(values))
-    lint = subprocess.run(
-        [str(helm), "lint", str(CHARTS / chart), "-f", str(values_file)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    out = subprocess.run(
+    return subprocess.run(
         [str(helm), "template", "t", str(CHARTS / chart), "-n", "ns", "-f", str(values_file)],
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def _render(helm: Path, chart: str, values: dict[str, object], tmp_path: Path) -> list[dict]:
+    out = _helm_template(helm, chart, values, tmp_path)
     assert out.returncode == 0, out.stderr
+    lint = subprocess.run(
+        [str(helm), "lint", str(CHARTS / chart), "-f", str(tmp_path / f"{chart}.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
@@ -212,6 +218,7 @@ def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path, dapr_schemas):
     meta = {m["name"]: m for m in component["spec"]["metadata"]}
     assert meta["authType"]["value"] == "password"
     assert meta["saslPassword"]["secretKeyRef"] == {"name": "kafka-sasl", "key": "password"}
+    assert meta["saslMechanism"]["value"] == "SHA-512"
     assert meta["disableTls"]["value"] == "false"
     spc = next(d for d in docs if d["kind"] == "SecretProviderClass")
     assert spc["metadata"]["name"] == "create-task-dapr-tokens"
@@ -221,6 +228,20 @@ def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path, dapr_schemas):
     assert spc["spec"]["parameters"]["clientID"] == "c"
     # The component, the Resiliency and every Subscription: valid at the Dapr pin.
     assert _validate_dapr(docs, dapr_schemas) == len(docs) - 1  # all but the SecretProviderClass
+
+
+def test_dapr_chart_refuses_a_sasl_mechanism_that_pubsub_kafka_would_read_as_plain(helm, tmp_path):
+    """pubsub.kafka knows SHA-512, SHA-256 and PLAINTEXT; Kafka's own spelling,
+    SCRAM-SHA-512, falls through to SASL/PLAIN there (components-contrib
+    common/component/kafka/auth.go), so the chart stops instead."""
+    values = {
+        "brokers": "kafka.example.net:9092",
+        "saslSecretName": "kafka-sasl",
+        "saslMechanism": "SCRAM-SHA-512",
+    }
+    out = _helm_template(helm, "taskpulse-dapr", values, tmp_path)
+    assert out.returncode != 0
+    assert 'saslMechanism "SCRAM-SHA-512"' in out.stderr
 
 
 def test_knative_chart_renders_kourier_with_scale_to_zero(helm, tmp_path):

@@ -4,8 +4,15 @@
 
 locals {
   generated_secrets = var.secrets.source == "generated"
-  dapr_image        = "ghcr.io/dapr/daprd:${local.versions.dapr}"
-  dapr_cp           = "${var.dapr_control_plane_namespace}.svc.cluster.local"
+  # kafka.sasl_mechanism as Kafka (and rpk) name it -> as pubsub.kafka reads it; any other
+  # value there silently means SASL/PLAIN (components-contrib common/component/kafka/auth.go).
+  dapr_sasl_mechanism = {
+    "PLAIN"         = "PLAINTEXT"
+    "SCRAM-SHA-256" = "SHA-256"
+    "SCRAM-SHA-512" = "SHA-512"
+  }[var.kafka.sasl_mechanism]
+  dapr_image = "ghcr.io/dapr/daprd:${local.versions.dapr}"
+  dapr_cp    = "${var.dapr_control_plane_namespace}.svc.cluster.local"
   # The flags the 1.18 sidecar injector gives a sidecar (pkg/injector/patcher), set as flags:
   # daprd ignores the dapr-shared chart's DAPR_SCHEDULER_HOST_ADDRESS and
   # DAPR_CONTROL_PLANE_NAMESPACE variables (it reads DAPR_CONTROLPLANE_NAMESPACE).
@@ -57,7 +64,7 @@ resource "helm_release" "dapr_resources" {
     pubsubName     = local.pubsub_name
     brokers        = local.kafka_bootstrap
     saslSecretName = var.kafka.sasl_secret_name
-    saslMechanism  = var.kafka.sasl_mechanism
+    saslMechanism  = local.dapr_sasl_mechanism
     tls            = var.kafka.tls
     functions      = keys(local.all_functions)
     keyVault = {

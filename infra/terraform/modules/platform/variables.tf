@@ -75,6 +75,8 @@ variable "kafka" {
     "redpanda" (chart + a job that creates the topics with rpk) or "external" (a managed
     Kafka-compatible service at `bootstrap_servers`; topics are created by the same rpk job,
     with SASL credentials from the Secret `sasl_secret_name` in `namespace`, keys username/password).
+    `sasl_mechanism` is spelled as Kafka names it; the module hands pub/sub the spelling
+    pubsub.kafka reads (SHA-512, SHA-256, PLAINTEXT).
   EOT
   type = object({
     mode              = optional(string, "strimzi")

@@ -74,6 +74,12 @@ run "aks_external_kafka_topics_and_sasl" {
     condition     = yamldecode(helm_release.dapr_resources[0].values[0]).saslSecretName == "kafka-sasl"
     error_message = "pubsub-kafka authenticates with the SASL Secret."
   }
+
+  assert {
+    # pubsub.kafka's own name for SCRAM-SHA-512; "SCRAM-SHA-512" would mean SASL/PLAIN to it.
+    condition     = yamldecode(helm_release.dapr_resources[0].values[0]).saslMechanism == "SHA-512"
+    error_message = "pubsub-kafka must get the SASL mechanism in pubsub.kafka's spelling (SHA-512)."
+  }
 }
 
 run "aks_tokens_come_from_key_vault" {
