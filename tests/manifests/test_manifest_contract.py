@@ -299,6 +299,9 @@ def test_knative_service(fn: Function) -> None:
         f"http://{fn.value}-dapr.taskpulse.svc.cluster.local:3500"
     )
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
+    # Knative probes readiness every 50 ms until ready only when periodSeconds is unset
+    # (knative/serving pkg/queue/readiness/probe.go): with a period, each cold start waits.
+    assert "periodSeconds" not in container["readinessProbe"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/liveness"
     sc = container["securityContext"]
     assert sc["runAsNonRoot"] is True and sc["runAsUser"] > 0
@@ -363,6 +366,27 @@ def test_network_policies_cover_every_pod() -> None:
     for fn in Function:
         assert {"serving.knative.dev/service": fn.value} in selected
         assert {"app.kubernetes.io/name": f"{fn.value}-dapr"} in selected
+    # Centrifugo, which modules/platform runs in the same namespace, stays reachable.
+    (centrifugo,) = [
+        p for p in policies if p["spec"]["podSelector"] == {"matchLabels": CENTRIFUGO_POD}
+    ]
+    ((rule,),) = [centrifugo["spec"]["ingress"]]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
+
+
+CENTRIFUGO_POD = {"app.kubernetes.io/name": "centrifugo"}
+
+
+def test_what_the_functions_read_is_what_modules_platform_makes() -> None:
+    """push-update's Centrifugo key and the pods the network policy lets through are the
+    Secret and the labels that modules/platform gives Centrifugo."""
+    platform = (REPO / "infra/terraform/modules/platform/centrifugo.tf").read_text()
+    outputs = (REPO / "infra/terraform/modules/platform/outputs.tf").read_text()
+    env = {e["name"]: e for e in _walk_env(KSVC[Function.PUSH_UPDATE.value])}
+    ref = env["CENTRIFUGO_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert f'local.c.centrifugo ? "{ref["name"]}" : null' in outputs
+    assert f'"{ref["key"]}"' in platform.split('ephemeral "random_password" "centrifugo"')[1]
+    assert '"app.kubernetes.io/name" = "centrifugo"' in platform
 
 
 # ----------------------------------------------------------------------------- func.yaml
@@ -383,6 +407,9 @@ def test_func_yaml(path: Path) -> None:
         "readiness": "/health/readiness",
     }
     assert deploy["serviceAccountName"] == fn.value
+    labels = {label["key"]: label["value"] for label in deploy["labels"]}
+    visibility = labels.get("networking.knative.dev/visibility")
+    assert visibility == (None if fn is Function.CREATE_TASK else "cluster-local")
     envs = {e["name"]: e["value"] for e in doc["run"]["envs"]}
     assert envs["DAPR_HTTP_ENDPOINT"] == f"http://{fn.value}-dapr.taskpulse.svc.cluster.local:3500"
     assert {"WORKERS", "THREADS"} <= set(envs)

@@ -94,6 +94,10 @@ def test_knative_overlay(rendered: dict[str, list[dict[str, Any]]], overlay: str
     assert _names(docs, "Deployment") == {f"{f.value}-dapr" for f in Function}
     if overlay.endswith("aks"):
         assert {d["spec"]["replicas"] for d in shared} == {2}
+        for deployment in shared:
+            (spread,) = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+            # Per function: without the key, all eight daprd pods count as one group.
+            assert spread["matchLabelKeys"] == ["app.kubernetes.io/name"]
 
 
 BUILTIN = {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy"}

@@ -85,11 +85,13 @@ CONSUMER_GROUP_ENV = "TASKPULSE_KAFKA_CONSUMER_GROUP"
 
 
 FUNCTION_PORT = 8080
+CENTRIFUGO_PORT = 8000
 FUNCTION_UID = 10001
 DAPRD_UID = 65532
 KAFKA_SECRET = "taskpulse-kafka"  # noqa: S105 - the name of a Secret, not a value
 DATABASE_SECRET = "taskpulse-database"  # noqa: S105 - the name of a Secret, not a value
-CENTRIFUGO_SECRET = "taskpulse-centrifugo"  # noqa: S105 - the name of a Secret, not a value
+CENTRIFUGO_SECRET = "centrifugo"  # noqa: S105 - the name of a Secret, not a value
+"""Made by modules/platform beside Centrifugo (keys http-api-key, token-hmac-secret-key)."""
 SMTP_SECRET = "taskpulse-smtp"  # noqa: S105 - the name of a Secret, not a value
 
 
@@ -377,8 +379,11 @@ def function_settings(function: Function) -> list[tuple[str, str | FromSecret]]:
         settings.insert(2, ("APP_API_TOKEN", FromSecret(tokens, "app-api-token")))
     if function is Function.PUSH_UPDATE:
         settings += [
-            ("CENTRIFUGO_API_URL", f"http://centrifugo.{NAMESPACE}.svc.cluster.local:8000/api"),
-            ("CENTRIFUGO_API_KEY", FromSecret(CENTRIFUGO_SECRET, "api-key")),
+            (
+                "CENTRIFUGO_API_URL",
+                f"http://centrifugo.{NAMESPACE}.svc.cluster.local:{CENTRIFUGO_PORT}/api",
+            ),
+            ("CENTRIFUGO_API_KEY", FromSecret(CENTRIFUGO_SECRET, "http-api-key")),
         ]
     if function is Function.SEND_REMINDER:
         settings += [
@@ -413,7 +418,7 @@ def knative_service(function: Function) -> Manifest:
     metadata_labels = dict(labels)
     if not sizing.public:
         metadata_labels["networking.knative.dev/visibility"] = "cluster-local"
-    probe_common = {"periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3}
+    liveness = {"periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3}
     return {
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",
@@ -443,13 +448,14 @@ def knative_service(function: Function) -> Manifest:
                             "image": f"taskpulse/{function.value}",
                             "ports": [{"name": "http1", "containerPort": FUNCTION_PORT}],
                             "env": function_env(function),
-                            "readinessProbe": {
-                                "httpGet": {"path": "/health/readiness"},
-                                **probe_common,
-                            },
+                            # No periodSeconds: queue-proxy then probes every 50 ms until the
+                            # function is ready (knative/serving pkg/queue/readiness/probe.go,
+                            # IsAggressive); with one it waits for the period, on every cold
+                            # start.
+                            "readinessProbe": {"httpGet": {"path": "/health/readiness"}},
                             "livenessProbe": {
                                 "httpGet": {"path": "/health/liveness"},
-                                **probe_common,
+                                **liveness,
                             },
                             "resources": {
                                 "requests": {
@@ -757,6 +763,17 @@ def network_policies() -> list[Manifest]:
                 ],
             )
         )
+    # Centrifugo (made by modules/platform in this namespace): push-update calls its HTTP
+    # API and browsers hold their WebSockets on the same port, through whichever ingress
+    # serves them. The API needs its key and a connection a user token, so the port is
+    # open to every source; without this policy the default deny above cut it off.
+    manifests.append(
+        policy(
+            "centrifugo-ingress",
+            {"app.kubernetes.io/name": "centrifugo"},
+            [{"ports": [{"protocol": "TCP", "port": CENTRIFUGO_PORT}]}],
+        )
+    )
     return manifests
 
 
@@ -794,6 +811,12 @@ def func_yaml(function: Function) -> Manifest:
                 {"key": "app.kubernetes.io/part-of", "value": "taskpulse"},
                 {"key": "app.kubernetes.io/component", "value": "function"},
                 {"key": "taskpulse.dev/function", "value": function.value},
+                # As in knative/: only create-task is reachable from outside the cluster.
+                *(
+                    []
+                    if sizing.public
+                    else [{"key": "networking.knative.dev/visibility", "value": "cluster-local"}]
+                ),
             ],
             "options": {
                 # Every scale field is set: func removes the annotation of an unset one.
