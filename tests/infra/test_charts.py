@@ -195,10 +195,15 @@ def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path, dapr_sch
     )
     (resiliency,) = [d for d in docs if d["kind"] == "Resiliency"]
     assert [_without_namespace(resiliency)] == _dapr_components("base/resiliency.yaml")
+    # The Configuration daprd's --config=taskpulse names (modules/platform dapr.tf).
+    (configuration,) = [d for d in docs if d["kind"] == "Configuration"]
+    assert [_without_namespace(configuration)] == _dapr_components("base/configuration.yaml")
+    dapr_tf = (CHARTS.parent / "dapr.tf").read_text()
+    assert f'"--config={configuration["metadata"]["name"]}"' in dapr_tf
     assert not [d for d in docs if d["kind"] == "SecretProviderClass"]
     # Valid against the CRDs of Dapr DAPR_VERSION (Component v1alpha1, Subscription v2alpha1,
-    # Resiliency v1alpha1).
-    assert _validate_dapr(docs, dapr_schemas) == 2 + len(subs)
+    # Resiliency v1alpha1, Configuration v1alpha1).
+    assert _validate_dapr(docs, dapr_schemas) == 3 + len(subs)
 
 
 def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path, dapr_schemas):

@@ -896,8 +896,8 @@ PUBSUB_PLACE_KEYS = frozenset(
 variants of dapr-components, and Terraform's chart): brokers, authentication and TLS."""
 
 DAPR_CHART_TEMPLATES = "infra/terraform/modules/platform/charts/taskpulse-dapr/templates"
-"""The chart through which Terraform installs the Dapr resources: its Subscriptions and
-Resiliency are the documents of dapr-components/base, generated into it as well."""
+"""The chart through which Terraform installs the Dapr resources: its Subscriptions,
+Resiliency and Configuration are the documents of dapr-components/base, generated into it."""
 
 
 def in_release_namespace(doc: Manifest) -> Manifest:
@@ -923,6 +923,11 @@ def render() -> dict[str, str]:
     )
     files[f"{DAPR_CHART_TEMPLATES}/resiliency.yaml"] = dump(
         [in_release_namespace(resiliency_manifest())]
+    )
+    # Hand-written once (dapr-components/base), carried into the chart unchanged.
+    configuration = yaml.safe_load((ROOT / LOCAL_CONFIG).read_text())
+    files[f"{DAPR_CHART_TEMPLATES}/configuration.yaml"] = dump(
+        [in_release_namespace(configuration)]
     )
 
     knative_base: list[str] = ["rbac.yaml", "network-policies.yaml"]

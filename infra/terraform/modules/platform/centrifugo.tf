@@ -71,6 +71,8 @@ resource "kubernetes_deployment_v1" "centrifugo" {
         labels = local.centrifugo_labels
         annotations = {
           "checksum/config" = sha256(jsonencode(local.centrifugo_config))
+          # Its keys are environment variables, read at start: a new revision rolls the pod.
+          "taskpulse.dev/secrets-revision" = tostring(var.secrets.revision)
         }
       }
       spec {

@@ -38,6 +38,9 @@ locals {
       "--scheduler-host-address=dapr-scheduler-server-a.${local.dapr_cp}:443",
       "--control-plane-namespace=${var.dapr_control_plane_namespace}",
       "--control-plane-trust-domain=${var.dapr_trust_domain}",
+      # The Configuration `taskpulse` (charts/taskpulse-dapr, = dapr-components/base); without
+      # the flag daprd takes the built-in one, which samples 1 trace in 10,000.
+      "--config=taskpulse",
       # Declarative subscriptions only: asking the app for /dapr/subscribe and /dapr/config
       # at start would wake the function from zero.
       "--disable-init-endpoints=subscribe,config",
@@ -177,6 +180,9 @@ resource "kubernetes_deployment_v1" "dapr_shared" {
         annotations = {
           # Sentry checks the requested app id against this annotation.
           "dapr.io/app-id" = each.key
+          # Tokens reach daprd as environment variables, read at start: a new revision of
+          # the secrets rolls the pods.
+          "taskpulse.dev/secrets-revision" = tostring(var.secrets.revision)
           # Never inject a sidecar into the shared instance itself.
           "dapr.io/enabled" = "false"
         }
@@ -365,6 +371,13 @@ resource "kubernetes_service_v1" "dapr_shared" {
       name        = "grpc"
       port        = 50001
       target_port = "grpc"
+    }
+    port {
+      # Another daprd finds this one at <app-id>-dapr.<namespace>.svc on its own internal
+      # gRPC port (components-contrib nameresolution/kubernetes): service invocation.
+      name        = "internal-grpc"
+      port        = 50002
+      target_port = "internal-grpc"
     }
     port {
       name        = "metrics"

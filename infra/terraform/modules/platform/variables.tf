@@ -103,6 +103,13 @@ variable "kafka" {
     error_message = "kafka.replicas must be between 1 and 9."
   }
   validation {
+    # pubsub.kafka turns TLS off when it has no authentication (authType none), and TLS
+    # without SASL needs a CA certificate this module does not take
+    # (components-contrib common/component/kafka/auth.go, updateTLSConfig).
+    condition     = !var.kafka.tls || var.kafka.sasl_secret_name != ""
+    error_message = "kafka.tls needs kafka.sasl_secret_name: without SASL, Dapr's Kafka component would connect without TLS."
+  }
+  validation {
     condition     = contains(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], var.kafka.sasl_mechanism)
     error_message = "kafka.sasl_mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
   }

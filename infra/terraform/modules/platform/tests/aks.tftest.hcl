@@ -143,3 +143,13 @@ run "key_vault_needs_its_identity" {
 
   expect_failures = [var.secrets]
 }
+
+run "kafka_tls_without_sasl_is_refused" {
+  command = plan
+
+  variables {
+    kafka = { mode = "external", bootstrap_servers = "kafka.example.net:9093", tls = true }
+  }
+
+  expect_failures = [var.kafka]
+}

@@ -122,9 +122,26 @@ run "local_dapr_shared_per_function" {
       contains(d.spec[0].template[0].spec[0].container[0].args, "--app-id=${f}") &&
       contains(d.spec[0].template[0].spec[0].container[0].args, "--control-plane-namespace=dapr-system") &&
       contains(d.spec[0].template[0].spec[0].container[0].args, "--disable-init-endpoints=subscribe,config") &&
+      contains(d.spec[0].template[0].spec[0].container[0].args, "--config=taskpulse") &&
       d.spec[0].template[0].spec[0].container[0].image == "ghcr.io/dapr/daprd:1.18.3"
     ])
-    error_message = "daprd must get the scheduler flag, no app health checks, its app id and the pinned image."
+    error_message = "daprd must get the scheduler flag, no app health checks, its app id, the taskpulse Configuration and the pinned image."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in kubernetes_service_v1.dapr_shared :
+      contains([for p in s.spec[0].port : p.port], 50002)
+    ])
+    error_message = "Each <function>-dapr Service must expose daprd's internal gRPC port (daprd-to-daprd)."
+  }
+
+  assert {
+    condition = alltrue([
+      for d in kubernetes_deployment_v1.dapr_shared :
+      d.spec[0].template[0].metadata[0].annotations["taskpulse.dev/secrets-revision"] == "1"
+    ]) && kubernetes_deployment_v1.centrifugo[0].spec[0].template[0].metadata[0].annotations["taskpulse.dev/secrets-revision"] == "1"
+    error_message = "daprd and Centrifugo pods must roll when the secrets' revision changes."
   }
 
   assert {
