@@ -329,6 +329,8 @@ def test_dapr_shared_instance(fn: Function) -> None:
     assert {"NAMESPACE", "POD_NAME", "DAPR_TRUST_ANCHORS"} <= env
     assert int(args["metrics-port"]) not in QUEUE_PROXY_PORTS
     assert daprd["image"].endswith(":1.18.3")
+    # Liveness on the port, as the injector does: healthz fails while Kafka is not there yet.
+    assert "tcpSocket" in daprd["livenessProbe"] and "httpGet" in daprd["readinessProbe"]
     # The Service the function's DAPR_HTTP_ENDPOINT names.
     ports = {p["name"]: p["port"] for p in SERVICES[name]["spec"]["ports"]}
     assert ports["http"] == 3500

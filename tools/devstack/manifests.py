@@ -574,11 +574,17 @@ def dapr_shared(function: Function) -> list[Manifest]:
                                 {"name": "metrics", "containerPort": DAPR_METRICS_PORT},
                             ],
                             "readinessProbe": {**healthz, "periodSeconds": 5},
+                            # As the injector probes a sidecar (pkg/injector/patcher
+                            # sidecar_container.go, sidecar.go defaults): liveness is the
+                            # port only. /v1.0/healthz stays unhealthy while a component
+                            # cannot start, e.g. Kafka still coming up on the first apply,
+                            # and a restart would not help it.
                             "livenessProbe": {
-                                **healthz,
-                                "initialDelaySeconds": 5,
+                                "tcpSocket": {"port": "public"},
+                                "initialDelaySeconds": 180,
+                                "timeoutSeconds": 3,
                                 "periodSeconds": 10,
-                                "failureThreshold": 6,
+                                "failureThreshold": 5,
                             },
                             "resources": {
                                 "requests": {"cpu": "50m", "memory": "96Mi"},

@@ -274,12 +274,17 @@ resource "kubernetes_deployment_v1" "dapr_shared" {
             container_port = 9095
           }
 
+          # As the injector probes a sidecar (pkg/injector/patcher): liveness is the port
+          # only. /v1.0/healthz stays unhealthy while a component cannot start (Kafka still
+          # coming up on the first apply), and restarting daprd would not help it.
           liveness_probe {
-            http_get {
-              path = "/v1.0/healthz"
+            tcp_socket {
               port = "public-http"
             }
-            period_seconds = 10
+            initial_delay_seconds = 180
+            timeout_seconds       = 3
+            period_seconds        = 10
+            failure_threshold     = 5
           }
           readiness_probe {
             http_get {

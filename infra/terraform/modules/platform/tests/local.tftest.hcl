@@ -147,6 +147,15 @@ run "local_dapr_shared_per_function" {
   assert {
     condition = alltrue([
       for d in kubernetes_deployment_v1.dapr_shared :
+      length(d.spec[0].template[0].spec[0].container[0].liveness_probe[0].tcp_socket) == 1 &&
+      length(d.spec[0].template[0].spec[0].container[0].liveness_probe[0].http_get) == 0
+    ])
+    error_message = "daprd's liveness must be its port, as the injector does (healthz fails while Kafka is not up)."
+  }
+
+  assert {
+    condition = alltrue([
+      for d in kubernetes_deployment_v1.dapr_shared :
       d.spec[0].template[0].metadata[0].annotations["dapr.io/enabled"] == "false" &&
       d.spec[0].template[0].spec[0].automount_service_account_token == false &&
       d.spec[0].template[0].spec[0].security_context[0].run_as_non_root == true &&
