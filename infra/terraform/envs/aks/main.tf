@@ -81,4 +81,6 @@ module "platform" {
   secrets           = module.aks.platform_secrets
   storage_class     = "managed-csi-premium"
   deployer_subjects = var.deployer_subjects
+
+  centrifugo_allowed_origins = var.centrifugo_allowed_origins
 }

@@ -108,6 +108,17 @@ variable "deployer_subjects" {
   default = []
 }
 
+variable "centrifugo_allowed_origins" {
+  description = "Origins of the web apps that open a Centrifugo WebSocket (for example https://app.example.com)."
+  type        = list(string)
+  default     = ["http://localhost:3000"]
+
+  validation {
+    condition     = alltrue([for o in var.centrifugo_allowed_origins : can(regex("^https?://[^/]+$", o)) || o == "*"])
+    error_message = "centrifugo_allowed_origins takes origins: scheme://host[:port], no path."
+  }
+}
+
 variable "registry" {
   description = "Container registry of the function images (shown in the next steps)."
   type        = string

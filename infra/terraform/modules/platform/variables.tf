@@ -135,11 +135,12 @@ variable "dapr_trust_domain" {
 
 variable "secrets" {
   description = <<-EOT
-    Where the Dapr API/app tokens and the Centrifugo keys come from. "generated": ephemeral
-    random values written once into Kubernetes Secrets through write-only arguments (nothing
-    lands in state; bump `revision` to rotate). "key-vault": the AKS module stores them in Key
-    Vault and the Secrets Store CSI driver syncs them into the same Secrets through workload
-    identity (`key_vault_name`, `tenant_id`, `client_id` of the user-assigned identity).
+    Where the Dapr API/app tokens come from. "generated": ephemeral random values written
+    once into Kubernetes Secrets through write-only arguments (nothing lands in state; bump
+    `revision` to rotate, which also rolls the daprd and Centrifugo pods). "key-vault": the
+    AKS module stores them in Key Vault and the Secrets Store CSI driver syncs them into the
+    same Secrets through workload identity (`key_vault_name`, `tenant_id`, `client_id` of the
+    user-assigned identity). Centrifugo's keys are always generated here, the same way.
   EOT
   type = object({
     source         = optional(string, "generated")
