@@ -265,3 +265,41 @@ def test_knative_chart_renders_kourier_with_scale_to_zero(helm, tmp_path):
     assert config["autoscaler"]["enable-scale-to-zero"] == "true"
     assert config["domain"] == {"fn.example.com": ""}
     assert serving["spec"]["high-availability"]["replicas"] == 2
+
+
+def test_monitoring_chart_scrapes_the_pods_the_manifests_make(helm, tmp_path):
+    """The PodMonitors select the functions' and daprd's pods by the labels knative/ gives
+    them, on ports those pods name (Knative names the user container's port user-port)."""
+    docs = _render(helm, "taskpulse-monitoring", {}, tmp_path)
+    monitors = {d["metadata"]["name"]: d for d in docs}
+    assert {d["kind"] for d in docs} == {"PodMonitor"}
+    assert {d["metadata"]["namespace"] for d in docs} == {"ns"}
+    knative = [
+        d
+        for p in sorted((REPO / "knative/base").rglob("*.yaml"))
+        for d in yaml.safe_load_all(p.read_text())
+        if d and d.get("kind") in {"Service", "Deployment"}
+    ]
+    functions = [d for d in knative if d["apiVersion"] == "serving.knative.dev/v1"]
+    daprds = [d for d in knative if d["kind"] == "Deployment"]
+    assert len(functions) == len(daprds) == len(contract.Function)
+
+    selector = monitors["taskpulse-functions"]["spec"]["selector"]["matchLabels"]
+    (endpoint,) = monitors["taskpulse-functions"]["spec"]["podMetricsEndpoints"]
+    assert endpoint == {"port": "user-port", "path": "/metrics"}
+    for ksvc in functions:
+        labels = ksvc["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items(), ksvc["metadata"]["name"]
+
+    (expression,) = monitors["taskpulse-daprd"]["spec"]["selector"]["matchExpressions"]
+    (endpoint,) = monitors["taskpulse-daprd"]["spec"]["podMetricsEndpoints"]
+    for deployment in daprds:
+        pod = deployment["spec"]["template"]
+        assert expression == {"key": "dapr.io/app-id", "operator": "Exists"}
+        assert expression["key"] in pod["metadata"]["labels"]
+        ports = {p["name"] for p in pod["spec"]["containers"][0]["ports"]}
+        assert endpoint["port"] in ports
+    # And the daprd that Terraform makes carries the same label and port name.
+    dapr_tf = (CHARTS.parent / "dapr.tf").read_text()
+    assert '"dapr.io/app-id" = each.key' in dapr_tf
+    assert 'name           = "metrics"' in dapr_tf

@@ -716,7 +716,8 @@ def network_policies() -> list[Manifest]:
         daprd = dapr_service(fn)
         # The function's pods: reached only through Knative (activator, ingress gateway)
         # and from its own daprd (which goes through the gateway too, but pods may be
-        # reached directly once warm).
+        # reached directly once warm); Prometheus scrapes /metrics on the function's port
+        # (modules/platform's taskpulse-monitoring PodMonitor).
         manifests.append(
             policy(
                 f"{fn.value}-ingress",
@@ -728,7 +729,11 @@ def network_policies() -> list[Manifest]:
                             from_namespace("kourier-system"),
                             {"podSelector": {"matchLabels": {"app.kubernetes.io/name": daprd}}},
                         ]
-                    }
+                    },
+                    {
+                        "from": [from_namespace("monitoring")],
+                        "ports": [{"protocol": "TCP", "port": FUNCTION_PORT}],
+                    },
                 ],
             )
         )

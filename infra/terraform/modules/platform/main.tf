@@ -114,6 +114,20 @@ resource "helm_release" "monitoring" {
   ]
 }
 
+# What Prometheus scrapes in the functions' namespace: the functions' /metrics and their
+# daprd (PodMonitors, a custom resource of the chart above: local chart, one apply).
+resource "helm_release" "taskpulse_monitoring" {
+  count       = local.c.monitoring ? 1 : 0
+  name        = "taskpulse-monitoring"
+  chart       = "${path.module}/charts/taskpulse-monitoring"
+  namespace   = kubernetes_namespace_v1.taskpulse.metadata[0].name
+  atomic      = true
+  timeout     = 300
+  max_history = 5
+
+  depends_on = [helm_release.monitoring]
+}
+
 # --- KEDA (only when the AKS add-on does not provide it) ----------------------------------
 
 resource "helm_release" "keda" {

@@ -16,6 +16,7 @@ run "local_installs_every_component" {
     condition = alltrue([
       length(helm_release.cert_manager) == 1,
       length(helm_release.monitoring) == 1,
+      length(helm_release.taskpulse_monitoring) == 1,
       length(helm_release.keda) == 1,
       length(helm_release.dapr) == 1,
       length(helm_release.knative_operator) == 1,
