@@ -264,7 +264,17 @@ def test_knative_chart_renders_kourier_with_scale_to_zero(helm, tmp_path):
     assert config["network"]["ingress-class"] == "kourier.ingress.networking.knative.dev"
     assert config["autoscaler"]["enable-scale-to-zero"] == "true"
     assert config["domain"] == {"fn.example.com": ""}
+    assert "deployment" not in config  # tags resolved to digests, as Knative does by default
     assert serving["spec"]["high-availability"]["replicas"] == 2
+
+
+def test_knative_chart_on_a_laptop_skips_tag_resolution_for_the_local_registry(helm, tmp_path):
+    values = {"skipTagResolving": ["kind.local", "localhost:5001"]}
+    (serving,) = _render(helm, "knative-serving", values, tmp_path)
+    deployment = serving["spec"]["config"]["deployment"]
+    assert deployment == {"registries-skipping-tag-resolving": "kind.local,localhost:5001"}
+    overlay = (REPO / "knative/overlays/local/kustomization.yaml").read_text()
+    assert "newName: localhost:5001/" in overlay
 
 
 def test_monitoring_chart_scrapes_the_pods_the_manifests_make(helm, tmp_path):

@@ -217,6 +217,8 @@ resource "helm_release" "knative_serving" {
     version          = local.versions.knative_serving
     domain           = var.knative_domain
     highAvailability = { replicas = local.replicas }
+    # knative/overlays/local pulls from the kind/k3d registry at localhost:5001.
+    skipTagResolving = local.local ? ["kind.local", "ko.local", "dev.local", "localhost:5001"] : []
   })]
 
   depends_on = [helm_release.knative_operator]

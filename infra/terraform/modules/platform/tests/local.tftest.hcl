@@ -61,6 +61,11 @@ run "local_installs_every_component" {
   }
 
   assert {
+    condition     = contains(yamldecode(helm_release.knative_serving[0].values[0]).skipTagResolving, "localhost:5001")
+    error_message = "On a laptop Knative must not resolve localhost:5001 tags (its controller cannot reach that registry)."
+  }
+
+  assert {
     condition = (
       kubernetes_namespace_v1.taskpulse.metadata[0].name == "taskpulse" &&
       kubernetes_namespace_v1.taskpulse.metadata[0].labels["pod-security.kubernetes.io/enforce"] == "restricted"
