@@ -83,4 +83,8 @@ module "platform" {
   deployer_subjects = var.deployer_subjects
 
   centrifugo_allowed_origins = var.centrifugo_allowed_origins
+
+  # With the AKS Dapr extension, Dapr's trust bundle exists only once module.aks has
+  # installed it; the platform reads it (dapr.tf), so it waits for the whole cluster.
+  depends_on = [module.aks]
 }

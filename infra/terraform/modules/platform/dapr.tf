@@ -134,6 +134,14 @@ resource "kubernetes_config_map_v1" "dapr_trust_anchors" {
   data = {
     "ca.crt" = try(data.kubernetes_config_map_v1.dapr_trust_bundle.data["ca.crt"], "")
   }
+
+  lifecycle {
+    # An empty copy would let every daprd start and then fail its mTLS with Sentry.
+    precondition {
+      condition     = try(data.kubernetes_config_map_v1.dapr_trust_bundle.data["ca.crt"], "") != ""
+      error_message = "Dapr's trust bundle (ConfigMap dapr-trust-bundle in var.dapr_control_plane_namespace) has no ca.crt: Dapr is not installed or Sentry has not started yet. Check the dapr-sentry pods, then apply again."
+    }
+  }
 }
 
 # --- Dapr Shared: one daprd Deployment and Service per function -----------------------------

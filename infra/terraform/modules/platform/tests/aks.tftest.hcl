@@ -2,7 +2,14 @@
 # a managed Kafka-compatible service and tokens from Key Vault, planned against mocks.
 
 mock_provider "helm" {}
-mock_provider "kubernetes" {}
+mock_provider "kubernetes" {
+  # Dapr's trust bundle as Sentry leaves it (the AKS extension installs Dapr here).
+  mock_data "kubernetes_config_map_v1" {
+    defaults = {
+      data = { "ca.crt" = "-----BEGIN CERTIFICATE-----\nMIIB (mock)\n-----END CERTIFICATE-----\n" }
+    }
+  }
+}
 mock_provider "random" {}
 
 variables {
@@ -152,4 +159,15 @@ run "kafka_tls_without_sasl_is_refused" {
   }
 
   expect_failures = [var.kafka]
+}
+
+run "an_empty_dapr_trust_bundle_stops_the_apply" {
+  command = plan
+
+  override_data {
+    target = data.kubernetes_config_map_v1.dapr_trust_bundle
+    values = { data = {} }
+  }
+
+  expect_failures = [kubernetes_config_map_v1.dapr_trust_anchors]
 }
