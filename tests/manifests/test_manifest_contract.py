@@ -415,6 +415,9 @@ def test_func_yaml(path: Path) -> None:
     envs = {e["name"]: e["value"] for e in doc["run"]["envs"]}
     assert envs["DAPR_HTTP_ENDPOINT"] == f"http://{fn.value}-dapr.taskpulse.svc.cluster.local:3500"
     assert {"WORKERS", "THREADS"} <= set(envs)
+    # A thread for every request slot, and spares for probes and scrapes.
+    concurrency = deploy["options"]["resources"]["limits"]["concurrency"]
+    assert int(envs["THREADS"]) > concurrency
 
 
 # ----------------------------------------------------------------------------- no secrets

@@ -141,9 +141,16 @@ WORKERS = 1
 """gunicorn workers per pod: Knative scales pods, so one process per pod."""
 
 
+SPARE_THREADS = 2
+"""gunicorn threads beyond containerConcurrency. The kubelet's liveness probe and
+Prometheus' scrape reach the container directly, past queue-proxy's limit: with every
+request slot busy, these answer them instead of queueing (a probe that times out three
+times restarts a pod that was only busy)."""
+
+
 def threads(function: Function) -> int:
-    """gunicorn threads = containerConcurrency, so the pod never queues behind the limit."""
-    return SIZING[function].container_concurrency
+    """gunicorn threads: one per request slot (containerConcurrency) and the spares."""
+    return SIZING[function].container_concurrency + SPARE_THREADS
 
 
 # --------------------------------------------------------------------------- contract views
