@@ -298,6 +298,10 @@ def test_knative_service(fn: Function) -> None:
     assert env["DAPR_HTTP_ENDPOINT"]["value"] == (
         f"http://{fn.value}-dapr.taskpulse.svc.cluster.local:3500"
     )
+    if fn is Function.SEND_REMINDER:
+        # The local defaults (taskpulse.local) cannot be delivered from a cluster.
+        for name in ("SMTP_SENDER", "MAIL_DOMAIN", "SMTP_HOST"):
+            assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "taskpulse-smtp", name
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
     # Knative probes readiness every 50 ms until ready only when periodSeconds is unset
     # (knative/serving pkg/queue/readiness/probe.go): with a period, each cold start waits.

@@ -399,6 +399,10 @@ def function_settings(function: Function) -> list[tuple[str, str | FromSecret]]:
             ("SMTP_USERNAME", FromSecret(SMTP_SECRET, "username")),
             ("SMTP_PASSWORD", FromSecret(SMTP_SECRET, "password")),
             ("SMTP_STARTTLS", "true"),
+            # Without them reminders would leave as reminders@taskpulse.local, to
+            # <user>@taskpulse.local: the local defaults, which no cluster can deliver.
+            ("SMTP_SENDER", FromSecret(SMTP_SECRET, "sender")),
+            ("MAIL_DOMAIN", FromSecret(SMTP_SECRET, "mail-domain")),
         ]
     settings += [
         ("WORKERS", str(WORKERS)),
