@@ -35,30 +35,52 @@ class SmtpMailer:
     timeout: float = 10.0
 
     def send(self, mail: Mail) -> None:
+        """Send ``mail``; a ``MailError`` says whether the server can have accepted it.
+
+        Only the DATA phase is ambiguous: a failure before it (no connection, STARTTLS,
+        login, a refused sender or recipient, a message that cannot be built) means the
+        message was not sent, and a retry is safe; a connection lost during or after it
+        may have delivered the message, and a retry could deliver it twice.
+        """
+        try:
+            message = self._message(mail)
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        except (ValueError, OSError, smtplib.SMTPException) as error:
+            raise MailError(f"SMTP not reached: {error}", definitely_not_sent=True) from error
+        try:
+            try:
+                if self.starttls:
+                    smtp.starttls()
+                if self.username and self.password:
+                    smtp.login(self.username, self.password)
+            except (OSError, smtplib.SMTPException) as error:
+                raise MailError(f"SMTP refused: {error}", definitely_not_sent=True) from error
+            try:
+                smtp.send_message(message)
+            except (
+                smtplib.SMTPRecipientsRefused,
+                smtplib.SMTPSenderRefused,
+                smtplib.SMTPDataError,
+            ) as error:
+                raise MailError(f"SMTP refused: {error}", definitely_not_sent=True) from error
+            except (OSError, smtplib.SMTPException) as error:
+                raise MailError(f"SMTP failed: {error}", definitely_not_sent=False) from error
+        finally:
+            # After DATA the message is the server's; a failing QUIT changes nothing.
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+    def _message(self, mail: Mail) -> EmailMessage:
         from datetime import UTC, datetime
 
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = mail.to
-        message["Subject"] = mail.subject
+        # A header is one line: a title with line breaks would be refused (ValueError).
+        message["Subject"] = " ".join(mail.subject.split())
         message["Message-ID"] = mail.message_id
         message["Date"] = format_datetime(datetime.now(UTC))
         message.set_content(mail.body)
-        try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
-                    smtp.starttls()
-                if self.username and self.password:
-                    smtp.login(self.username, self.password)
-                smtp.send_message(message)
-        except (
-            smtplib.SMTPConnectError,
-            smtplib.SMTPHeloError,
-            ConnectionRefusedError,
-            smtplib.SMTPRecipientsRefused,
-            smtplib.SMTPSenderRefused,
-            smtplib.SMTPAuthenticationError,
-        ) as error:
-            raise MailError(f"SMTP refused: {error}", definitely_not_sent=True) from error
-        except (OSError, smtplib.SMTPException) as error:
-            raise MailError(f"SMTP failed: {error}", definitely_not_sent=False) from error
+        return message

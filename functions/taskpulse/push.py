@@ -48,6 +48,12 @@ class PushGateway:
             raise PushError(f"push gateway unreachable: {error!r}") from error
         if response.status_code != 200:
             raise PushError(f"push gateway answered {response.status_code}: {response.text[:300]}")
-        refusal = response.json().get("error")
+        try:
+            reply = response.json()
+        except ValueError:
+            raise PushError(
+                f"push gateway answered 200 without JSON: {response.text[:300]}"
+            ) from None
+        refusal = reply.get("error") if isinstance(reply, dict) else "an answer that is no object"
         if refusal:
             raise PushError(f"push gateway refused: {refusal}")

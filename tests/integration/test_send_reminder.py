@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from devstack.ports import free_port
 from functions_env import Env, cloud_event, post
 from recording import Recorded
 from taskpulse.contract import EventType, Function
@@ -15,10 +16,10 @@ from taskpulse.store import Store
 SCHEDULED = EventType.REMINDER_SCHEDULED.value
 
 
-def reminder_for(store: Store, user: str = "alice") -> dict[str, Any]:
+def reminder_for(store: Store, user: str = "alice", title: str = "Call mum") -> dict[str, Any]:
     due = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
     command = TaskCreateData(
-        user_id=user, title="Call mum", due_at=due, remind_before=timedelta(minutes=30)
+        user_id=user, title=title, due_at=due, remind_before=timedelta(minutes=30)
     )
     created = create_task(store.unit_of_work, command, source="/t", event_id=user)
     task = created.event["data"]
@@ -131,6 +132,47 @@ def test_a_failing_gateway_is_retried_and_delivers_once_it_is_back(env: Env, sto
     assert len(env.inbox.messages) == 1
     keys = {p["idempotency_key"] for p in pushes(env)}
     assert len(keys) == 1  # the gateway folds the retried publish into one
+
+
+def test_mail_not_reached_is_retried_and_sent_once_the_server_is_back(
+    env: Env, store: Store
+) -> None:
+    """A refused connection or an unknown host means the message was never accepted: the
+    channel's claim goes back and the next trigger sends it (it used to stay claimed, and
+    the reminder's mail was lost)."""
+    data = reminder_for(store)
+    name, body = schedule(env, data)
+    for host in ("127.0.0.1", "no-such-host.invalid"):
+        closed = env.client(Function.SEND_REMINDER, smtp_host=host, smtp_port=free_port())
+        assert closed.post(f"/job/{name}", json=body["data"]).status_code == 500
+    assert env.inbox.messages == []
+    client = env.client(Function.SEND_REMINDER)
+    for _ in range(2):
+        assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+    assert len(env.inbox.messages) == 1
+    assert len({p["idempotency_key"] for p in pushes(env)}) == 1
+
+
+def test_a_title_with_line_breaks_is_one_subject_line(env: Env, store: Store) -> None:
+    data = reminder_for(store, title="Call mum\r\nBcc: everyone@example.com")
+    name, body = schedule(env, data)
+    client = env.client(Function.SEND_REMINDER)
+    assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+    (mail,) = env.inbox.messages
+    assert mail["Subject"] == "Reminder: Call mum Bcc: everyone@example.com"
+    assert mail["Bcc"] is None
+
+
+def test_a_gateway_answer_that_is_not_json_is_retried(env: Env, store: Store) -> None:
+    data = reminder_for(store)
+    name, body = schedule(env, data)
+    env.centrifugo.responder = lambda request: (200, b"<html>proxy error</html>")
+    client = env.client(Function.SEND_REMINDER)
+    assert client.post(f"/job/{name}", json=body["data"]).status_code == 500
+    env.centrifugo.responder = lambda request: (200, b'{"result": {}}')
+    assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+    assert len(pushes(env)) == 2  # published again: the first answer proved nothing
+    assert len(env.inbox.messages) == 1
 
 
 def test_a_reminder_for_another_users_task_is_not_delivered(env: Env, store: Store) -> None:

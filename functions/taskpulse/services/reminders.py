@@ -80,7 +80,10 @@ def deliver(
         "remind_at": data.remind_at.isoformat(),
     }
 
-    def once(channel: str, send: Callable[[], None], *, released_on: type[Exception]) -> None:
+    def once(
+        channel: str, send: Callable[[], None], *, retry_safe: Callable[[Exception], bool]
+    ) -> None:
+        """Claim the channel, send, and give the claim back when sending again is safe."""
         key = f"reminder:{channel}:{reminder}"
         with unit_of_work() as uow:
             if uow.processed.claim(key) is not None:
@@ -88,20 +91,19 @@ def deliver(
             uow.commit()
         try:
             send()
-        except released_on as error:
-            if not isinstance(error, MailError) or error.definitely_not_sent:
+        except Exception as error:
+            if retry_safe(error):
                 with unit_of_work() as uow:
                     uow.processed.release(key)
                     uow.commit()
             raise
         sent.append(channel)
 
-    from taskpulse.push import PushError
-
+    # Any push failure: the gateway drops a repeat of the same idempotency key.
     once(
         "push",
         lambda: pusher.publish(task.user_id, push_data, idempotency_key=reminder),
-        released_on=PushError,
+        retry_safe=lambda _error: True,
     )
     once(
         "email",
@@ -113,7 +115,9 @@ def deliver(
                 message_id=f"<{reminder}@taskpulse>",
             )
         ),
-        released_on=MailError,
+        # Only what the mailer knows was not accepted; anything else may have been sent
+        # (at most once: the claim stays, and the reminder says it was).
+        retry_safe=lambda error: isinstance(error, MailError) and error.definitely_not_sent,
     )
     with unit_of_work() as uow:
         if uow.processed.claim(f"reminder:sent:{reminder}") is None:
