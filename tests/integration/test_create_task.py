@@ -105,6 +105,23 @@ def test_malformed_and_oversized_bodies_are_refused_with_the_reason(env: Env) ->
     assert len(reasons) == 3
 
 
+def test_a_command_id_used_again_by_another_user_shows_nothing_of_the_first_task(
+    env: Env,
+) -> None:
+    client = env.client(Function.CREATE_TASK)
+    first = cloud_event(CREATE, create_data(title="Alice's secret"), event_id="42", source="/app")
+    assert post(client, "/", first).status_code == 201
+    copy = cloud_event(
+        CREATE, {**create_data(), "user_id": "mallory"}, event_id="42", source="/app"
+    )
+    response = post(client, "/", copy)
+    assert response.status_code == 400
+    assert "already created another user's task" in response.get_json()["error"]
+    assert "secret" not in response.get_data(as_text=True)
+    (letter,) = _dead_letters(env)
+    assert letter["data"]["user_id"] == "mallory"
+
+
 def test_from_the_topic_the_answer_is_dapr_s_and_duplicates_do_nothing(
     env: Env, store: Store
 ) -> None:

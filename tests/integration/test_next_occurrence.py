@@ -133,6 +133,46 @@ def test_another_users_completion_changes_nothing_and_is_dead_lettered(
     assert env.dapr.published("task-updates") == []
 
 
+def test_a_command_id_used_again_by_someone_else_is_no_repeat(env: Env, store: Store) -> None:
+    """Idempotency is by source + id; a copy of that pair with another task, or from
+    another user, must not pass for a repeat that silently succeeds."""
+    due = next_friday_9am_new_york().isoformat()
+    mine, other = make_task(store, due_at=due), make_task(store, due_at=due, title="Other")
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+
+    def send(task: dict[str, Any], user: str) -> Any:
+        data = {"task_id": task["id"], "user_id": user}
+        event = cloud_event(COMPLETED, data, user=user, event_id="c-1", source="/app")
+        return post(client, "/events/task-completed", event).get_json()
+
+    assert send(mine, "alice") == {"status": "SUCCESS"}
+    assert send(mine, "alice") == {"status": "SUCCESS"}  # a true repeat
+    assert send(other, "alice") == {"status": "SUCCESS"}  # answered, and dead-lettered
+    assert send(mine, "mallory") == {"status": "SUCCESS"}
+    reasons = [x["deadletterreason"] for x in env.dapr.published("task-events-dlq")]
+    assert len(reasons) == 2, reasons
+    assert "already used for another task" in reasons[0]
+    assert "does not belong to user 'mallory'" in reasons[1]
+    assert [t["status"] for t in tasks_of(store, other)] == ["open"]
+
+
+def test_a_completion_time_in_the_future_is_refused(env: Env, store: Store) -> None:
+    """It would skip every instance until then (ten years of a daily series)."""
+    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    response = complete(env, task, completed_at="2036-01-01T00:00:00Z")
+    assert response.get_json() == {"status": "SUCCESS"}
+    (letter,) = env.dapr.published("task-events-dlq")
+    assert "completed_at 2036-01-01T00:00:00+00:00 is in the future" in letter["deadletterreason"]
+    (only,) = tasks(store, task["series_id"])
+    assert only["status"] == "open"
+
+
+def tasks_of(store: Store, task: dict[str, Any]) -> list[dict[str, Any]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT * FROM tasks WHERE id = :i"), {"i": task["id"]})
+        return [dict(row) for row in rows.mappings()]
+
+
 def test_completing_an_unknown_task_is_dead_lettered(env: Env) -> None:
     complete(env, {"id": "no-such-task"})
     (letter,) = env.dapr.published("task-events-dlq")

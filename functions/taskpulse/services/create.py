@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskpulse.contract import Function
-from taskpulse.domain import InvalidTask, Task, TaskNotFound, validate_fields
+from taskpulse.domain import InvalidTask, NotOwner, Task, TaskNotFound, validate_fields
 from taskpulse.domain.series import Series
 from taskpulse.domain.tasks import new_id
 from taskpulse.events import TaskCreateData
@@ -69,6 +69,13 @@ def create_task(
             task = uow.tasks.get(prior.result_id)
             if task is None:
                 raise TaskNotFound(f"task {prior.result_id} of this command no longer exists")
+            if task.user_id != command.user_id:
+                # The same source + id from another user is not a repeat: answering it
+                # with the first user's task would show that task to a stranger.
+                raise NotOwner(
+                    f"command {event_id!r} from {source!r} already created another user's "
+                    "task: give each command a new CloudEvent id"
+                )
             event = task_created_event(task, source=SOURCE, traceparent=traceparent)
             return Created(task, event, new=False, outbox_ids=())
         series_id = new_id() if rrule else None

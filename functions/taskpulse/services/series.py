@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from taskpulse.contract import TASK_EVENTS, TASK_UPDATES, EventType, Function
@@ -22,6 +22,9 @@ from taskpulse.store.uow import UnitOfWork
 
 SOURCE = Function.COMPUTE_NEXT_OCCURRENCE
 SKIP_LIMIT = 100_000
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far a client's ``completed_at`` may run ahead of ours: a completion time in the
+future would skip every instance until then."""
 """How many missed instances we count before we stop counting (the result stays exact)."""
 
 
@@ -124,6 +127,16 @@ def _begin(
     """Claim a client command and lock its task; a ``Result`` means a repeat: answer it."""
     prior = uow.processed.claim(command_key(source, event_id), result_id=data.task_id)
     if prior is not None:
+        if prior.result_id != data.task_id:
+            # Not a repeat: the same source + id was another command (another task, maybe
+            # another user's). Answering SUCCESS would drop this one without a trace.
+            raise InvalidTransition(
+                f"command {event_id!r} from {source!r} was already used for another task: "
+                "give each command a new CloudEvent id"
+            )
+        repeated = uow.tasks.get(data.task_id)
+        if repeated is not None:
+            repeated.ensure_owner(data.user_id)  # a stranger's copy is no repeat either
         return Result(prior.result_id, repeated=True)
     return _load(uow, data.task_id, data.user_id)
 
@@ -145,6 +158,11 @@ def complete_task(
             uow.commit()
             return Result(task.id, note="already completed: nothing to do")
         completed_at = data.completed_at or uow.now
+        if completed_at > uow.now + CLOCK_SKEW:
+            raise InvalidTransition(
+                f"completed_at {completed_at.isoformat()} is in the future: "
+                "send the time the task was completed, or leave it out"
+            )
         done = task.complete(by=data.user_id, at=completed_at)
         uow.tasks.save(done)
         advanced = None
