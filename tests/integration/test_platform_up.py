@@ -85,6 +85,22 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path: Path) -> None:
         ):
             assert endpoints[key], key
         assert sorted(endpoints["dapr_http"]) == sorted(f.value for f in Function)
+        assert endpoints_file.stat().st_mode & 0o777 == 0o600  # it holds local secrets
+
+        # A second `task up` on the same folder refuses instead of deleting this one's
+        # logs and data under it.
+        run_file, state_dir = str(tmp_path / "dapr.yaml"), str(state)
+        second = subprocess.run(
+            [sys.executable, "-m", "devstack.up", "-f", run_file, "--state", state_dir],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert "another `task up` is running" in second.stdout + second.stderr
+        assert endpoints_file.exists() and (state / "logs").is_dir()
 
         # A completion published through one daprd reaches the function whose
         # subscription matches it, through the real dapr-components resources.

@@ -86,7 +86,8 @@ def java() -> str:
 
 
 def _distribution_libs() -> Path | None:
-    start = shutil.which("kafka-server-start.sh")
+    # The Apache tarball names it .sh; Homebrew and the Debian-style packages do not.
+    start = shutil.which("kafka-server-start.sh") or shutil.which("kafka-server-start")
     if start is None:
         return None
     libs = Path(start).resolve().parent.parent / "libs"

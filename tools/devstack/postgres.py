@@ -113,24 +113,24 @@ def running_postgres(*, database: str = "taskpulse") -> Iterator[Postgres]:
         f"-p {port} -k {sock} -c listen_addresses='' -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
-    _run(
-        _as_owner(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(root / "postgres.log"),
-                "-w",
-                "start",
-            ]
-        ),
-        user_env=env,
-    )
-    say(f"PostgreSQL {bin_dir.parent.name} started on socket {sock} (port {port})")
     try:
+        _run(
+            _as_owner(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(root / "postgres.log"),
+                    "-w",
+                    "start",
+                ]
+            ),
+            user_env=env,
+        )
+        say(f"PostgreSQL {bin_dir.parent.name} started on socket {sock} (port {port})")
         _run(
             _as_owner(
                 [
@@ -151,8 +151,12 @@ def running_postgres(*, database: str = "taskpulse") -> Iterator[Postgres]:
             data_dir=data,
         )
     finally:
-        _run(
+        # Also after an interrupted or failed start (pg_ctl may have left a postmaster),
+        # and without raising: a server that already died must not hide the first error.
+        subprocess.run(  # noqa: S603 - fixed argv
             _as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            user_env=env,
+            capture_output=True,
+            env=env,
+            check=False,
         )
         shutil.rmtree(root, ignore_errors=True)

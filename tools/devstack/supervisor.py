@@ -151,7 +151,9 @@ class Supervisor:
     def _wait_ready(self, running: Running) -> None:
         service = running.service
         deadline = time.monotonic() + service.timeout
-        while not service.ready():
+        # Exited first, then ready: a process that lost its port to another listener must
+        # not pass for ready because that listener answers the probe.
+        while running.process.poll() is not None or not service.ready():
             code = running.process.poll()
             if code is not None:
                 raise StartError(
@@ -170,8 +172,15 @@ class Supervisor:
         return next((r for r in self.running if r.process.poll() is not None), None)
 
     def stop_all(self) -> None:
-        while self.running:
-            _stop(self.running.pop())
+        # A second Ctrl-C (or SIGTERM) while stopping would abandon the ordered stop
+        # half-way; the grace periods bound how long this takes.
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
+        try:
+            while self.running:
+                _stop(self.running.pop())
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _stop(running: Running) -> None:
@@ -190,15 +199,20 @@ def _stop(running: Running) -> None:
         process.wait()
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so ``task up`` stops cleanly either way."""
+    """Treat SIGTERM and SIGHUP (the terminal closed) like Ctrl-C, so ``task up`` stops
+    cleanly either way."""
 
     def handler(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)

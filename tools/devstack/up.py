@@ -13,8 +13,10 @@ mailbox in ``.local/mailbox`` is kept.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import importlib.util
 import json
+import os
 import secrets
 import shutil
 import socket
@@ -32,9 +34,10 @@ import yaml
 from devstack import centrifugo as centrifugo_tools
 from devstack import daprd as dapr_tools
 from devstack.cache import say
-from devstack.kafka import KafkaNode, create_topics, external_bootstrap
+from devstack.gobuild import GoBuildError
+from devstack.kafka import KafkaNode, KafkaUnavailable, create_topics, external_bootstrap
 from devstack.ports import free_port
-from devstack.postgres import running_postgres
+from devstack.postgres import PostgresUnavailable, running_postgres
 from devstack.supervisor import (
     Service,
     StartError,
@@ -56,6 +59,10 @@ CONSUMER_GROUP_ENV = "TASKPULSE_KAFKA_CONSUMER_GROUP"
 
 class RunFileError(ValueError):
     pass
+
+
+SETUP_ERRORS = (KafkaUnavailable, PostgresUnavailable, GoBuildError)
+"""Raised with what failed and what to install or set; shown without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -161,8 +168,14 @@ def _consumer_group(app_id: str) -> str | None:
 def endpoints_file(path: Path, document: Mapping[str, Any]) -> Iterator[Path]:
     """Written while the stack runs (0600: it holds local secrets), removed when it stops."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    path.chmod(0o600)
+    # Created 0600 and renamed into place: a reader never sees it half-written, and the
+    # secrets are never readable by others, even for a moment.
+    partial = path.with_name(f".{path.name}.partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(document, indent=2) + "\n")
+    partial.replace(path)
     try:
         yield path
     finally:
@@ -401,17 +414,31 @@ def main(argv: list[str] | None = None) -> int:
     state = (repo / args.state).resolve() if not args.state.is_absolute() else args.state
     endpoints_path = state / "endpoints.json"
     logs = state / "logs"
+    state.mkdir(parents=True, exist_ok=True)
+    lock = (state / "up.lock").open("a+")
+    try:
+        # A second `task up` would delete the first one's logs and data under it.
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        say(f"another `task up` is running from {state}: stop it first (Ctrl-C there)")
+        return 1
     shutil.rmtree(logs, ignore_errors=True)  # this run's logs only
     code = 0
-    with sigterm_as_interrupt(), ExitStack() as stack:
+    with lock, sigterm_as_interrupt(), ExitStack() as stack:
         try:
             supervisor = Supervisor(logs)
             endpoints = start_stack(stack, supervisor, run, state)
             stack.enter_context(endpoints_file(endpoints_path, endpoints))
             print(describe(endpoints, endpoints_path), flush=True)
             code = watch(supervisor)
-        except StartError as error:
+        except (StartError, RunFileError, *SETUP_ERRORS) as error:
+            # Each of these says what failed and what to do; a traceback would bury it.
             say(f"could not start: {error}")
+            code = 1
+        except subprocess.CalledProcessError as error:
+            # The database migration: its own output, printed above, says why.
+            command = " ".join(map(str, error.cmd))
+            say(f"could not start: `{command}` exited with {error.returncode} (output above)")
             code = 1
         except KeyboardInterrupt:
             say("stopping (reverse order)...")
