@@ -187,9 +187,12 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         "/events/reminder-scheduled",
         gate=True,
     ),
+    # The facts on task-updates, emitted once the completion or cancellation is recorded:
+    # not the clients' commands on task-events, which compute-next-occurrence may still
+    # refuse (the reminder of a task that stays open would be gone).
     Subscription(
         Function.SEND_REMINDER,
-        TASK_EVENTS,
+        TASK_UPDATES,
         (EventType.TASK_COMPLETED, EventType.TASK_CANCELLED),
         "/events/task-closed",
     ),

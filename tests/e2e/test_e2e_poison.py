@@ -31,6 +31,7 @@ pytestmark = pytest.mark.e2e
 CREATE = "dev.taskpulse.task.create.v1"
 CREATED = "dev.taskpulse.task.created.v1"
 COMPLETED = "dev.taskpulse.task.completed.v1"
+CANCELLED = "dev.taskpulse.task.cancelled.v1"
 REMINDER_SCHEDULED = "dev.taskpulse.reminder.scheduled.v1"
 ONE_MIB = 1024 * 1024
 """The issue's oversized poison. Kafka's default limit (1 MiB including the record's
@@ -232,13 +233,14 @@ def test_every_event_delivered_twice_has_one_effect(platform: Platform) -> None:
     assert sorted(r.status for r in rows) == ["completed"] * series + ["open"] * series
 
 
-def test_another_users_completion_leaves_the_owners_reminder_alone(
+def test_refused_closing_commands_leave_the_owners_reminder_alone(
     platform: Platform, kafka: KafkaClient
 ) -> None:
-    """Contract: an event about another user's task changes nothing. send-reminder's
-    task-closed handler deletes the reminder job of any task id it is given, without
-    checking the owner (functions/taskpulse/handlers/send_reminder.py, ``closed``), so a
-    stranger's completion silently cancels the owner's reminder."""
+    """A stranger's completion, and the owner's cancel of a whole series for a task that
+    has none: compute-next-occurrence refuses both (dead letters), so the task stays open
+    and its reminder must still come. send-reminder used to delete the job on the command
+    itself; it now acts on the completion or cancellation fact, which only a recorded
+    change produces."""
     owner, stranger = new_user("owner"), new_user("stranger")
     due = now_utc().replace(microsecond=0) + timedelta(minutes=1, seconds=20)
     response = platform.create(
@@ -254,15 +256,20 @@ def test_another_users_completion_leaves_the_owners_reminder_alone(
         f"the owner's reminder job (read {log})",
     )
     with TopicTail(platform.endpoints["kafka"], ["task-events-dlq"]) as tail:
-        kafka.send(
-            "task-events",
+        refused = [
             cloud_event(COMPLETED, {"task_id": task_id, "user_id": stranger}, subject=task_id),
-            key=stranger,
-        )
+            cloud_event(
+                CANCELLED,
+                {"task_id": task_id, "user_id": owner, "scope": "series"},
+                subject=task_id,
+            ),
+        ]
+        for event in refused:
+            kafka.send("task-events", event, key=event["data"]["user_id"])
         kafka.flush()
-        tail.wait("the stranger's completion dead-lettered", topic="task-events-dlq")
-    time.sleep(3)  # send-reminder reads the same partition in its own group
+        tail.wait("both commands dead-lettered", topic="task-events-dlq", count=2)
+    time.sleep(3)  # anything that would delete the job has happened by now
     assert platform.job("send-reminder", job).status_code == 200, (
-        f"a stranger's completion deleted the owner's reminder job {job} (read {log})"
+        f"a refused command deleted the owner's reminder job {job} (read {log})"
     )
     wait_for(lambda: platform.mails_for(owner), 60, f"the owner's reminder mail (read {log})")
