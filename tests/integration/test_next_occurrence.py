@@ -227,6 +227,31 @@ def test_on_schedule_series_advance_on_their_own_job(env: Env, store: Store) -> 
     assert second["due_at"] == due + timedelta(hours=1)
 
 
+def test_a_forged_task_created_schedules_nothing(env: Env, store: Store) -> None:
+    """task-events takes writes from clients: a task.created that does not describe the
+    stored task (another user's, a moved occurrence, an unknown id) makes no job, since
+    the job would advance or stall the victim's series."""
+    due = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    task = make_task(
+        store, due_at=due.isoformat(), rrule="FREQ=HOURLY", recurrence_mode="on_schedule"
+    )
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    forgeries = [
+        {**task, "user_id": "mallory"},
+        {**task, "occurrence_at": (due - timedelta(days=1)).isoformat()},
+        {**task, "id": "no-such-task"},
+    ]
+    for data in forgeries:
+        event = cloud_event(EventType.TASK_CREATED.value, data, user=data["user_id"])
+        assert post(client, "/events/task-created", event).get_json() == {"status": "SUCCESS"}
+    assert env.dapr.matching("POST", "/v1.0/jobs/") == []
+    reasons = [x["deadletterreason"] for x in env.dapr.published("task-events-dlq")]
+    assert len(reasons) == 3, reasons
+    assert "does not belong to user 'mallory'" in reasons[0]
+    assert "does not match the stored task" in reasons[1]
+    assert "does not exist" in reasons[2]
+
+
 def test_on_completion_tasks_schedule_no_job(env: Env, store: Store) -> None:
     task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)

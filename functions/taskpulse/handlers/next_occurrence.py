@@ -47,11 +47,20 @@ def build(runtime: Runtime) -> FunctionApp:
         The job is scheduled here, through this function's own Dapr, because a job
         trigger only ever reaches the app id that scheduled it.
         """
-        task = parse_data(event, TaskData)
-        if task.recurrence_mode is not RecurrenceMode.ON_SCHEDULE or task.series_id is None:
+        announced = parse_data(event, TaskData)
+        if announced.recurrence_mode is not RecurrenceMode.ON_SCHEDULE:
             return Answer.success()
-        if task.occurrence_at is None:
-            return Answer.drop(f"on_schedule task {task.id} has no occurrence_at")
+        # Anyone who may write to task-events can send a task.created: the job is made from
+        # the stored task, and only when the event describes it.
+        with runtime.unit_of_work() as uow:
+            task = uow.tasks.get(announced.id)
+        if task is None:
+            return Answer.drop(f"task {announced.id} does not exist")
+        task.ensure_owner(announced.user_id)
+        if (task.series_id, task.occurrence_at) != (announced.series_id, announced.occurrence_at):
+            return Answer.drop(f"task.created does not match the stored task {task.id}")
+        if task.series_id is None or task.occurrence_at is None:
+            return Answer.drop(f"on_schedule task {task.id} has no series or occurrence_at")
         runtime.dapr.schedule_job(
             occurrence_job(task.series_id, task.id),
             due_time=task.occurrence_at,

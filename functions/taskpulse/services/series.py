@@ -273,6 +273,8 @@ def advance_on_schedule(
         task = uow.tasks.get(task_id)
         if series is None or task is None:
             raise TaskNotFound(f"series {series_id} or task {task_id} does not exist")
+        if task.series_id != series.id:
+            raise InvalidTransition(f"task {task_id} is not an occurrence of series {series_id}")
         if not series.is_active:
             return Result(None, note=f"series is {series.status.value}: nothing to do")
         if series.last_occurrence_at != task.occurrence_at:
