@@ -65,6 +65,9 @@ class Answer:
         return cls("DROP", reason)
 
 
+SWEEP_JOB = "outbox-sweep"
+"""The job through which a function with an outbox wakes itself to publish what failed."""
+
 EventHandler = Callable[[CloudEvent], Answer]
 JobHandler = Callable[[str, Any], Answer]
 RequestHandler = Callable[[Request, CloudEvent], Response]
@@ -123,6 +126,8 @@ class FunctionApp:
     root: RequestHandler | None = None
     """``POST /`` with a handler of its own (create-task answers with the created task)."""
     ready: Callable[[], bool] = lambda: True
+    sweep_job: Callable[[], Answer] | None = None
+    """``POST /job/outbox-sweep``: publish what the outbox still holds (Runtime.sweep_job)."""
     routes: dict[str, Route] = field(init=False)
     root_route: Route = field(init=False)
 
@@ -142,7 +147,7 @@ class FunctionApp:
             return _json({"error": f"{request.method} is not supported"}, 405)
         if not self._authorised(request):
             return _json({"error": "missing or wrong dapr-api-token"}, 401)
-        if path.startswith(JOB_ROUTE_PREFIX) and self.jobs is not None:
+        if path.startswith(JOB_ROUTE_PREFIX) and (self.jobs or self.sweep_job):
             return self._job(path.removeprefix(JOB_ROUTE_PREFIX), request)
         if path == "/" or path in self.routes:
             return self._event(path, request)
@@ -170,14 +175,19 @@ class FunctionApp:
     # -- job triggers ------------------------------------------------------------------
 
     def _job(self, name: str, request: Request) -> Response:
-        assert self.jobs is not None
         start = time.perf_counter()
         try:
             data = json.loads(request.get_data() or b"null")
         except ValueError:
             log.error("job %s: body is not JSON; dropped", name)
             return _json({"status": "DROP"})
-        answer = self._guarded(lambda: self.jobs(name, data) if self.jobs else Answer.success())
+        if name == SWEEP_JOB and self.sweep_job is not None:
+            answer = self._guarded(self.sweep_job)
+        elif self.jobs is not None:
+            jobs = self.jobs
+            answer = self._guarded(lambda: jobs(name, data))
+        else:
+            answer = Answer.drop(f"{self.function.value} has no job {name}")
         HANDLE_SECONDS.labels(self.function.value, "job").observe(time.perf_counter() - start)
         EVENTS.labels(self.function.value, "job", answer.status.lower()).inc()
         if answer.status == "RETRY":

@@ -12,10 +12,11 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from taskpulse.contract import Function
-from taskpulse.http import DeadLetters
+from taskpulse.http import SWEEP_JOB, Answer, DeadLetters
 from taskpulse.observability import OUTBOX_PUBLISHED, configure_logging
 from taskpulse.settings import Settings
 
@@ -47,6 +48,11 @@ SWEEP_EVERY_SECONDS = 30.0
 """How often a busy function also publishes what others (or a crash) left in the outbox."""
 BUSY_KEY_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.5)
 """Pauses before each retry while another relay publishes the same key (about 0.9 s)."""
+SWEEP_JOB_AFTER = timedelta(seconds=30)
+"""When a publish failed: the outbox-sweep job fires this much later (then every 15 s
+while it still fails, see DaprClient.schedule_job)."""
+CLEANUP_EVERY_SECONDS = 3600.0
+"""How often a busy function purges expired idempotency rows and old published events."""
 
 
 class Runtime:
@@ -56,6 +62,8 @@ class Runtime:
         self._lock = threading.RLock()
         self._parts: dict[str, Any] = {}
         self._last_sweep = 0.0
+        self._last_cleanup = time.monotonic()
+        self._sweep_job_at = 0.0
         configure_logging(function.value)
 
     def _once(self, name: str, build: Callable[[], T]) -> T:
@@ -242,6 +250,8 @@ class Runtime:
             time.sleep(pause)
             report = self.relay.publish(ids)
             OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
+            if report.failed:
+                self._sweep_later()
             if not report.busy_keys:
                 return
 
@@ -254,5 +264,49 @@ class Runtime:
         try:
             report = self.relay.sweep()
             OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
+            if report.failed:
+                self._sweep_later()
+            self._cleanup_when_due()
         except Exception:
             log.exception("outbox sweep failed; the next one will retry")
+            self._sweep_later()
+
+    def _sweep_later(self) -> None:
+        """Wake this function to publish again: a function scaled to zero gets no request
+        that would sweep, and its committed events would wait for the next one.
+
+        A one-shot job on its own Dapr (overwritten, so one at a time); when Dapr itself is
+        down that fails too, and the next request's sweep is the retry.
+        """
+        now = time.monotonic()
+        with self._lock:
+            if now - self._sweep_job_at < SWEEP_JOB_AFTER.total_seconds():
+                return  # one is already due
+            self._sweep_job_at = now
+        try:
+            self.dapr.schedule_job(SWEEP_JOB, due_time=datetime.now(UTC) + SWEEP_JOB_AFTER, data={})
+        except Exception as error:
+            log.warning("outbox-sweep job not scheduled (%s); the next request sweeps", error)
+
+    def sweep_job(self) -> Answer:
+        """The outbox-sweep job fired: publish everything pending; RETRY while anything is
+        left (the job comes back), done otherwise. Rows still in a failure's backoff are
+        left too: the job must not end before they are out."""
+        report = self.relay.sweep()
+        OUTBOX_PUBLISHED.labels(self.function.value).inc(report.published)
+        self._cleanup_when_due()
+        if left := self.relay.pending():
+            return Answer.retry(f"{left} event(s) not published yet")
+        self.finish_job(SWEEP_JOB)
+        return Answer("SUCCESS", f"published {report.published} pending event(s)")
+
+    def _cleanup_when_due(self) -> None:
+        """Idempotency rows past their retention and old published events would otherwise
+        pile up forever; a busy function purges them now and then."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_cleanup < CLEANUP_EVERY_SECONDS:
+                return
+            self._last_cleanup = now
+        expired, published = self.store.cleanup()
+        log.info("purged %d expired idempotency rows, %d published events", expired, published)

@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import sqlalchemy as sa
 
 from functions_env import STRUCTURED, Env, cloud_event, post, post_binary, post_record
+from recording import Recorded
+from support import wait_for
 from taskpulse.contract import EventType, Function
 from taskpulse.store import Store
 
@@ -204,6 +207,55 @@ def test_database_down_means_retry_not_loss(env: Env) -> None:
     assert _dead_letters(env) == []
 
 
+def test_events_that_could_not_be_published_wake_the_function_through_a_job(
+    env: Env, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A function scaled to zero gets no request that would sweep its outbox: a failed
+    publish schedules the outbox-sweep job on its own Dapr, whose trigger publishes
+    (RETRY while Dapr still fails), purges what expired, and ends the job."""
+    import taskpulse.runtime
+
+    publishing = {"ok": False}
+
+    def dapr(request: Recorded) -> tuple[int, bytes]:
+        if "/v1.0/publish/" in request.path and not publishing["ok"]:
+            return 500, b"broker down"
+        return 204, b""
+
+    env.dapr.responder = dapr
+    client = env.client(Function.CREATE_TASK)
+    assert post(client, "/", cloud_event(CREATE, create_data())).status_code == 201
+    (job,) = env.dapr.matching("POST", "/v1.0/jobs/outbox-sweep")
+    due = datetime.fromisoformat(job.json()["dueTime"])
+    assert timedelta(seconds=20) < due - datetime.now(UTC) < timedelta(seconds=40)
+
+    def pending() -> int:
+        with store.engine.connect() as conn:
+            query = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            return int(conn.execute(sa.text(query)).scalar_one())
+
+    assert pending() == 2  # task.created on task-events and on task-updates
+
+    assert client.post("/job/outbox-sweep").status_code == 500  # still down: come back
+    publishing["ok"] = True
+    monkeypatch.setattr(taskpulse.runtime, "CLEANUP_EVERY_SECONDS", 0.0)
+    with store.engine.begin() as conn:  # an idempotency row past its retention
+        conn.execute(sa.text("UPDATE processed_events SET expires_at = now() - interval '1 day'"))
+    # The rows wait out their backoff (1 s after one failure) before the trigger that
+    # publishes them; until then each trigger answers RETRY and the job comes back.
+    answer = wait_for(
+        lambda: a if (a := client.post("/job/outbox-sweep")).status_code == 200 else None,
+        10,
+        "the outbox-sweep job to publish the pending events",
+        0.3,
+    )
+    assert answer.get_json()["status"] == "SUCCESS"
+    assert pending() == 0
+    assert env.dapr.matching("DELETE", "/v1.0/jobs/outbox-sweep")
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM processed_events")).scalar_one() == 0
+
+
 def test_the_app_token_is_enforced_when_set(env: Env) -> None:
     client = env.client(Function.CREATE_TASK, app_api_token="s3cret")
     event = cloud_event(CREATE, create_data())
@@ -245,7 +297,7 @@ def test_publishers_keep_each_users_order_and_run_users_in_parallel(env: Env) ->
 
     from flask import Flask, request
 
-    from recording import Recorded, default_responder
+    from recording import default_responder
     from taskpulse.runtime import Runtime
 
     lock = threading.Lock()

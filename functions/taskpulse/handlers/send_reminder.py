@@ -83,6 +83,7 @@ def build(runtime: Runtime) -> FunctionApp:
         },
         dead_letters=runtime.dead_letters,
         app_api_token=runtime.app_api_token,
+        sweep_job=runtime.sweep_job,
         max_event_bytes=runtime.settings.max_event_bytes,
         jobs=job,
     )

@@ -209,6 +209,12 @@ class OutboxRelay:
         ).scalar_one()
         return bool(locked)
 
+    def pending(self) -> int:
+        """Rows not published yet, those waiting out a failure's backoff included."""
+        with self._session_factory() as session:
+            query = sa.select(sa.func.count()).select_from(_T).where(_T.c.published_at.is_(None))
+            return int(session.execute(query).scalar_one())
+
     def sweep(self) -> RelayReport:
         """Publish everything pending, batch after batch, until a batch makes no progress."""
         total = RelayReport()
