@@ -107,8 +107,9 @@ def main(argv: list[str]) -> int:
     ensure_system()
     if "--system-only" not in argv:
         fetch_parts()
-        # Built here, before the tests, so that no test waits on a compiler.
-        fetch_infra_tools()
+        if "--platform-only" not in argv:  # `task up` runs no infrastructure check
+            # Built here, before the tests, so that no test waits on a compiler.
+            fetch_infra_tools()
     return 0
 
 
