@@ -9,10 +9,20 @@ from email.utils import format_datetime
 
 
 class MailError(RuntimeError):
-    def __init__(self, message: str, *, definitely_not_sent: bool) -> None:
+    def __init__(self, message: str, *, definitely_not_sent: bool, permanent: bool = False) -> None:
         super().__init__(message)
         self.definitely_not_sent = definitely_not_sent
         """True when the server refused before accepting the message: safe to retry."""
+        self.permanent = permanent
+        """The server refused this message for good (a 5xx for the recipient, the sender
+        or the content): sending it again would be refused again."""
+
+
+def _permanent(error: smtplib.SMTPException) -> bool:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _text in error.recipients.values())
+    code = getattr(error, "smtp_code", 0)
+    return isinstance(code, int) and code >= 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +72,9 @@ class SmtpMailer:
                 smtplib.SMTPSenderRefused,
                 smtplib.SMTPDataError,
             ) as error:
-                raise MailError(f"SMTP refused: {error}", definitely_not_sent=True) from error
+                raise MailError(
+                    f"SMTP refused: {error}", definitely_not_sent=True, permanent=_permanent(error)
+                ) from error
             except (OSError, smtplib.SMTPException) as error:
                 raise MailError(f"SMTP failed: {error}", definitely_not_sent=False) from error
         finally:

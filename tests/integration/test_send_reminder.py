@@ -153,6 +153,38 @@ def test_mail_not_reached_is_retried_and_sent_once_the_server_is_back(
     assert len({p["idempotency_key"] for p in pushes(env)}) == 1
 
 
+def test_a_recipient_the_server_refuses_for_good_does_not_hold_the_reminder(
+    env: Env, store: Store
+) -> None:
+    """550 for the recipient: retrying is pointless, so the push goes out, the mail is
+    recorded as refused, the job ends, and reminder.sent names the push only."""
+    data = reminder_for(store)
+    name, body = schedule(env, data)
+    env.inbox.refused["alice@taskpulse.local"] = "550 5.1.1 no such user"
+    client = env.client(Function.SEND_REMINDER)
+    for _ in range(2):
+        answer = client.post(f"/job/{name}", json=body["data"])
+        assert answer.status_code == 200, answer.get_json()
+    assert env.inbox.messages == []
+    assert len(pushes(env)) == 1
+    assert env.dapr.matching("DELETE", f"/v1.0/jobs/{name}")
+    sent = [
+        e for e in env.dapr.published("task-updates") if e["type"] == EventType.REMINDER_SENT.value
+    ]
+    assert [e["data"]["channels"] for e in sent] == [["push"]]
+
+
+def test_a_recipient_refused_for_now_is_retried(env: Env, store: Store) -> None:
+    data = reminder_for(store)
+    name, body = schedule(env, data)
+    env.inbox.refused["alice@taskpulse.local"] = "450 4.2.1 mailbox busy"
+    client = env.client(Function.SEND_REMINDER)
+    assert client.post(f"/job/{name}", json=body["data"]).status_code == 500
+    del env.inbox.refused["alice@taskpulse.local"]
+    assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+    assert len(env.inbox.messages) == 1
+
+
 def test_a_title_with_line_breaks_is_one_subject_line(env: Env, store: Store) -> None:
     data = reminder_for(store, title="Call mum\r\nBcc: everyone@example.com")
     name, body = schedule(env, data)

@@ -2,17 +2,20 @@
 
 Delivery happens at most once per reminder and channel: the channel's idempotency key is
 committed before the send, and released only when the channel says for certain that
-nothing was delivered. The push channel is also protected by the gateway's own
-idempotency key, so its retries cannot show a reminder twice.
+nothing was delivered. A permanent refusal (the mail server's 5xx for the recipient) keeps
+the key, marked rejected, and ``reminder.sent`` names only the channels that delivered.
+The push channel is also protected by the gateway's own idempotency key, so its retries
+cannot show a reminder twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from taskpulse.contract import TASK_UPDATES, EventType, Function
 from taskpulse.domain import TaskStatus
@@ -22,6 +25,7 @@ from taskpulse.services.emit import emit, fact
 from taskpulse.store.idempotency import Outcome
 from taskpulse.store.uow import UnitOfWork
 
+log = logging.getLogger("taskpulse.reminders")
 SOURCE = Function.SEND_REMINDER
 RESCHEDULED = "reminder was rescheduled"
 
@@ -72,6 +76,8 @@ def deliver(
             return Delivery((), skipped=RESCHEDULED)
     reminder = _reminder_id(data)
     sent: list[str] = []
+    delivered: list[Literal["push", "email"]] = []
+    """Channels that delivered, in this trigger or an earlier one: what reminder.sent says."""
     push_data = {
         "type": "reminder",
         "task_id": task.id,
@@ -81,23 +87,46 @@ def deliver(
     }
 
     def once(
-        channel: str, send: Callable[[], None], *, retry_safe: Callable[[Exception], bool]
+        channel: Literal["push", "email"],
+        send: Callable[[], None],
+        *,
+        retry_safe: Callable[[Exception], bool],
     ) -> None:
-        """Claim the channel, send, and give the claim back when sending again is safe."""
+        """Claim the channel, send, and give the claim back when sending again is safe.
+
+        A permanent refusal keeps the claim, marked rejected: retrying cannot help, and the
+        other channel's reminder must not wait for it."""
         key = f"reminder:{channel}:{reminder}"
         with unit_of_work() as uow:
-            if uow.processed.claim(key) is not None:
+            prior = uow.processed.claim(key)
+            if prior is not None:
+                if prior.outcome is Outcome.DONE:
+                    delivered.append(channel)
                 return
             uow.commit()
         try:
             send()
+        except MailError as error:
+            if error.permanent:
+                with unit_of_work() as uow:
+                    uow.processed.record(key, outcome=Outcome.REJECTED, detail=str(error)[:500])
+                    uow.commit()
+                log.warning("reminder %s: %s refused for good: %s", reminder, channel, error)
+                return
+            if retry_safe(error):
+                _release(key)
+            raise
         except Exception as error:
             if retry_safe(error):
-                with unit_of_work() as uow:
-                    uow.processed.release(key)
-                    uow.commit()
+                _release(key)
             raise
         sent.append(channel)
+        delivered.append(channel)
+
+    def _release(key: str) -> None:
+        with unit_of_work() as uow:
+            uow.processed.release(key)
+            uow.commit()
 
     # Any push failure: the gateway drops a repeat of the same idempotency key.
     once(
@@ -131,7 +160,7 @@ def deliver(
                         user_id=task.user_id,
                         remind_at=data.remind_at,
                         sent_at=uow.now,
-                        channels=["push", "email"],
+                        channels=delivered,
                     ),
                     source=SOURCE,
                     traceparent=traceparent,
