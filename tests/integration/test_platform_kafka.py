@@ -103,3 +103,23 @@ def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(tmp_path: Pat
     node = KafkaNode(free_port(), free_port(), tmp_path / "kafka")
     node.format_storage(cluster_id="-" + "A" * 21)
     assert (tmp_path / "kafka").exists()
+
+
+def test_a_kafka_on_path_is_found_with_or_without_the_sh_suffix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Apache tarball names the start script kafka-server-start.sh; Homebrew and
+    distribution packages name it kafka-server-start. Either lends its libs/."""
+    from devstack import kafka
+    from devstack.versions import KAFKA_SCALA, KAFKA_VERSION
+
+    for script in ("kafka-server-start.sh", "kafka-server-start"):
+        home = tmp_path / script
+        (home / "bin").mkdir(parents=True)
+        (home / "libs").mkdir()
+        (home / "libs" / f"kafka_{KAFKA_SCALA}-{KAFKA_VERSION}.jar").touch()
+        start = home / "bin" / script
+        start.write_text("#!/bin/sh\n")
+        start.chmod(0o755)
+        monkeypatch.setenv("PATH", str(home / "bin"))
+        assert kafka._distribution_libs() == home / "libs", script

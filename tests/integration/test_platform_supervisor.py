@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -89,3 +90,53 @@ def test_a_child_that_ignores_sigterm_is_killed_after_its_grace(tmp_path: Path) 
         started = time.monotonic()
     assert running.process.returncode == -9
     assert time.monotonic() - started < 10
+
+
+# Run in a child interpreter: a signal that got through would interrupt pytest itself.
+SIGNALS_DURING_STOP = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from devstack.supervisor import Service, Supervisor, sigterm_as_interrupt
+
+logs, slow = Path(sys.argv[1]), sys.argv[2]
+try:
+    with sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGHUP)  # the terminal closed
+        time.sleep(5)
+    print("SIGHUP ignored")
+    raise SystemExit(1)
+except KeyboardInterrupt:
+    print("SIGHUP stops like Ctrl-C")
+supervisor = Supervisor(logs)
+ready = Path(slow + ".ready")
+supervisor.start(Service("slow", [sys.executable, "-c", SLOW, str(ready)], ready.exists))
+# A second Ctrl-C and a SIGTERM while the ordered stop waits for "slow" to exit.
+for delay, sig in ((0.3, signal.SIGINT), (0.6, signal.SIGTERM)):
+    threading.Timer(delay, os.kill, (os.getpid(), sig)).start()
+supervisor.stop_all()
+print("stopped all:", supervisor.running == [])
+"""
+SLOW_TO_STOP = """
+import signal, sys, time
+def stop(*_):
+    time.sleep(1.5)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+open(sys.argv[1], "w").close()
+time.sleep(600)
+"""
+
+
+def test_sighup_stops_and_signals_during_the_ordered_stop_do_not_break_it(
+    tmp_path: Path,
+) -> None:
+    script = f"SLOW = {SLOW_TO_STOP!r}\n" + SIGNALS_DURING_STOP
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "logs"), str(tmp_path / "slow")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == ["SIGHUP stops like Ctrl-C", "stopped all: True"]
