@@ -61,9 +61,8 @@ class Runtime:
         self._settings = settings
         self._lock = threading.RLock()
         self._parts: dict[str, Any] = {}
-        self._last_sweep = 0.0
-        self._last_cleanup = time.monotonic()
-        self._sweep_job_at = 0.0
+        # When each periodic chore last ran (monotonic); cleanup waits a full period.
+        self._last_run: dict[str, float] = {"cleanup": time.monotonic()}
         configure_logging(function.value)
 
     def _once(self, name: str, build: Callable[[], T]) -> T:
@@ -207,12 +206,17 @@ class Runtime:
         publishers = self._publishers()
         if outbox_ids:
             publishers[zlib.crc32(key.encode()) % len(publishers)].put(tuple(outbox_ids))
+        if self._due("sweep", SWEEP_EVERY_SECONDS):
+            publishers[0].put(None)  # None: sweep everything pending
+
+    def _due(self, chore: str, every: float) -> bool:
+        """True at most once per ``every`` seconds for ``chore``, across threads."""
         now = time.monotonic()
         with self._lock:
-            if now - self._last_sweep < SWEEP_EVERY_SECONDS:
-                return
-            self._last_sweep = now
-        publishers[0].put(None)  # None: sweep everything pending
+            if now - self._last_run.get(chore, float("-inf")) < every:
+                return False
+            self._last_run[chore] = now
+            return True
 
     def _publishers(self) -> tuple[queue.Queue[tuple[int, ...] | None], ...]:
         def start() -> tuple[queue.Queue[tuple[int, ...] | None], ...]:
@@ -278,11 +282,8 @@ class Runtime:
         A one-shot job on its own Dapr (overwritten, so one at a time); when Dapr itself is
         down that fails too, and the next request's sweep is the retry.
         """
-        now = time.monotonic()
-        with self._lock:
-            if now - self._sweep_job_at < SWEEP_JOB_AFTER.total_seconds():
-                return  # one is already due
-            self._sweep_job_at = now
+        if not self._due("sweep job", SWEEP_JOB_AFTER.total_seconds()):
+            return  # one is already due
         try:
             self.dapr.schedule_job(SWEEP_JOB, due_time=datetime.now(UTC) + SWEEP_JOB_AFTER, data={})
         except Exception as error:
@@ -303,10 +304,7 @@ class Runtime:
     def _cleanup_when_due(self) -> None:
         """Idempotency rows past their retention and old published events would otherwise
         pile up forever; a busy function purges them now and then."""
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last_cleanup < CLEANUP_EVERY_SECONDS:
-                return
-            self._last_cleanup = now
+        if not self._due("cleanup", CLEANUP_EVERY_SECONDS):
+            return
         expired, published = self.store.cleanup()
         log.info("purged %d expired idempotency rows, %d published events", expired, published)

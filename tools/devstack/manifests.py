@@ -39,7 +39,6 @@ from taskpulse.contract import (
     Subscription,
     Topic,
     consumer_group,
-    gate_of,
 )
 
 Manifest = dict[str, Any]
@@ -202,21 +201,6 @@ def subscription_name(function: Function, topic: Topic) -> str:
     return f"{function.value}-{topic.name}"
 
 
-def dead_letter_topic(function: Function, topic: Topic) -> str | None:
-    """The subscription's ``deadLetterTopic``: the topic's gate has one, no other does.
-
-    daprd sends an event that matches no routing rule to the subscription's
-    deadLetterTopic when one is set (pkg/runtime/subscription/subscription.go: 1.14.4
-    lines 204-211, 1.18.3 lines 337-347). A
-    function that reads only some of its topic's types would copy every other event into
-    ``<topic>-dlq``, without a reason. The gate has no rules (``Subscription.gate``): it
-    dead-letters what it cannot read itself, with the reason, and daprd's copy is left for
-    what the gate never answered (retries exhausted).
-    """
-    gate = gate_of(topic)
-    return topic.dead_letter if gate.function is function else None
-
-
 def match_expression(
     types: Sequence[EventType], data_equals: Sequence[tuple[str, str]] = ()
 ) -> str:
@@ -250,15 +234,19 @@ def subscription_manifest(
         (gate,) = subs  # a raw record has no type for a rule to route on
         spec["metadata"] = {"rawPayload": "true"}
         spec["routes"] = {"default": gate.path}
+        # Only a gate has a deadLetterTopic. daprd sends an event no rule matches to it
+        # (pkg/runtime/subscription/subscription.go: 1.14.4 lines 204-211, 1.18.3 lines
+        # 337-347), so on a subscription that reads only some of its topic's types every
+        # other event would be copied there without a reason. A gate has no rules: it
+        # dead-letters what it cannot read itself, with the reason, and daprd's copy is
+        # left for what the gate never answered (retries exhausted).
+        spec["deadLetterTopic"] = topic.dead_letter
     else:
         spec["routes"] = {
             "rules": [
                 {"match": match_expression(s.types, s.data_equals), "path": s.path} for s in subs
             ],
         }
-    dead_letter = dead_letter_topic(function, topic)
-    if dead_letter is not None:
-        spec["deadLetterTopic"] = dead_letter
     return {
         "apiVersion": "dapr.io/v2alpha1",
         "kind": "Subscription",

@@ -199,7 +199,9 @@ def _stop(running: Running) -> None:
         process.wait()
 
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_AS_INTERRUPT = (signal.SIGTERM, signal.SIGHUP)
+"""Handled like Ctrl-C (SIGINT): a `kill`, or the terminal closing."""
+_STOP_SIGNALS = (signal.SIGINT, *_AS_INTERRUPT)
 
 
 @contextmanager
@@ -210,7 +212,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
     def handler(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, handler) for sig in _AS_INTERRUPT}
     try:
         yield
     finally:

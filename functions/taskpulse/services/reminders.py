@@ -46,6 +46,7 @@ class Mailer(Protocol):
 @dataclass(frozen=True, slots=True)
 class Delivery:
     sent: tuple[str, ...]
+    """Channels that delivered, in this trigger or an earlier one."""
     skipped: str | None = None
     outbox_ids: tuple[int, ...] = ()
 
@@ -75,7 +76,6 @@ def deliver(
         if task.remind_at != data.remind_at:
             return Delivery((), skipped=RESCHEDULED)
     reminder = _reminder_id(data)
-    sent: list[str] = []
     delivered: list[Literal["push", "email"]] = []
     """Channels that delivered, in this trigger or an earlier one: what reminder.sent says."""
     push_data = {
@@ -106,27 +106,20 @@ def deliver(
             uow.commit()
         try:
             send()
-        except MailError as error:
-            if error.permanent:
-                with unit_of_work() as uow:
-                    uow.processed.record(key, outcome=Outcome.REJECTED, detail=str(error)[:500])
-                    uow.commit()
-                log.warning("reminder %s: %s refused for good: %s", reminder, channel, error)
-                return
-            if retry_safe(error):
-                _release(key)
-            raise
         except Exception as error:
-            if retry_safe(error):
-                _release(key)
-            raise
-        sent.append(channel)
+            refused_for_good = isinstance(error, MailError) and error.permanent
+            if refused_for_good or retry_safe(error):
+                with unit_of_work() as uow:
+                    if refused_for_good:  # kept, marked: sending again cannot help
+                        uow.processed.record(key, outcome=Outcome.REJECTED, detail=str(error)[:500])
+                    else:  # certainly not sent: the next trigger sends
+                        uow.processed.release(key)
+                    uow.commit()
+            if not refused_for_good:
+                raise  # a claim still held means: maybe sent (at most once)
+            log.warning("reminder %s: %s refused for good: %s", reminder, channel, error)
+            return
         delivered.append(channel)
-
-    def _release(key: str) -> None:
-        with unit_of_work() as uow:
-            uow.processed.release(key)
-            uow.commit()
 
     # Any push failure: the gateway drops a repeat of the same idempotency key.
     once(
@@ -172,4 +165,4 @@ def deliver(
                 f"reminder:sent:{reminder}", outcome=Outcome.DONE, result_id=task.id
             )
         uow.commit()
-        return Delivery(tuple(sent), outbox_ids=tuple(uow.outbox.added_ids))
+        return Delivery(tuple(delivered), outbox_ids=tuple(uow.outbox.added_ids))
