@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from taskpulse.ports import ChannelError
 
-class MailError(RuntimeError):
+
+class MailError(ChannelError):
+    """``permanent``: a 5xx for the recipient, the sender or the content."""
+
     def __init__(self, message: str, *, definitely_not_sent: bool, permanent: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(message, permanent=permanent)
         self.definitely_not_sent = definitely_not_sent
         """True when the server refused before accepting the message: safe to retry."""
-        self.permanent = permanent
-        """The server refused this message for good (a 5xx for the recipient, the sender
-        or the content): sending it again would be refused again."""
 
 
 def _permanent(error: smtplib.SMTPException) -> bool:

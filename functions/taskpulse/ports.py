@@ -12,3 +12,13 @@ class PublishError(Exception):
 class Publisher(Protocol):
     def publish(self, topic: str, partition_key: str, event: dict[str, Any]) -> None:
         """Publish one CloudEvent (structured JSON); raise PublishError when not accepted."""
+
+
+class ChannelError(RuntimeError):
+    """A delivery channel (the push gateway, the mail server) did not deliver."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        """The channel refused this message for good: sending it again would be refused
+        again. Otherwise the failure is transient, and a retry may succeed."""

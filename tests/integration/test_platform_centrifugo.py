@@ -17,6 +17,7 @@ from centrifuge import (
 
 from devstack.centrifugo import CentrifugoConfig, connection_token
 from taskpulse.contract import push_channel
+from taskpulse.push import PushGateway, refusal
 
 pytestmark = pytest.mark.e2e
 
@@ -91,3 +92,21 @@ def test_the_server_api_needs_its_key(centrifugo: CentrifugoConfig) -> None:
         headers={"X-API-Key": "wrong"},
     )
     assert response.status_code == 401
+
+
+def test_a_refusal_is_an_http_status_that_tells_an_outage_from_a_bad_publication(
+    centrifugo: CentrifugoConfig,
+) -> None:
+    """The adapter's headers put the real gateway in transport error mode: a publication
+    it cannot take is a 400 (refused for good), an unknown namespace a 404 (retried)."""
+    gateway = PushGateway(centrifugo.api_url, api_key=centrifugo.api_key)
+    try:
+        bad = gateway._http.post("/publish", json={"channel": "", "data": {}})
+        unknown = gateway._http.post("/publish", json={"channel": "nope:x", "data": {}})
+    finally:
+        gateway.close()
+    assert bad.status_code == 400, bad.text
+    assert unknown.status_code == 404, unknown.text
+    bad_refusal, unknown_refusal = refusal(bad), refusal(unknown)
+    assert bad_refusal is not None and bad_refusal.permanent
+    assert unknown_refusal is not None and not unknown_refusal.permanent

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from functions_env import Env, cloud_event, post, post_binary, post_record
-from recording import Recorded
 from taskpulse.contract import EventType, Function
 
 CREATED = EventType.TASK_CREATED.value
@@ -23,6 +22,8 @@ def test_an_update_goes_to_the_users_channel_with_the_event_id_as_idempotency_ke
     assert body["idempotency_key"] == event["id"]
     assert body["data"]["type"] == CREATED
     assert body["data"]["data"] == {"id": "t1", "user_id": "alice"}
+    # Refusals come as HTTP statuses, which is what tells an outage from a bad publication.
+    assert publish.headers["x-centrifugo-error-mode"] == "transport"
 
 
 def test_binary_mode_and_user_from_data(env: Env) -> None:
@@ -85,11 +86,45 @@ def test_as_the_gate_of_task_updates_it_reads_records_in_daprs_raw_envelope(env:
     assert len(env.centrifugo.matching("POST", "/api/publish")) == 1
 
 
-def test_the_gateway_refusing_with_an_error_body_is_retried(env: Env) -> None:
-    def refuse(request: Recorded) -> tuple[int, bytes]:
-        return 200, b'{"error": {"code": 102, "message": "unknown channel"}}'
-
-    env.centrifugo.responder = refuse
+def test_the_gateway_or_its_configuration_failing_is_retried(env: Env) -> None:
+    """Nothing is wrong with the update: an outage, a wrong key or URL, an unknown
+    namespace. Retry, so it is shown once the operator mends it."""
+    answers = [
+        (503, b"down"),
+        (429, b"slow down"),
+        (401, b"Unauthorized"),
+        (404, b'{"code": 102, "message": "unknown channel"}'),
+        (200, b'{"error": {"code": 102, "message": "unknown channel"}}'),
+        (200, b'{"error": {"code": 100, "message": "internal server error"}}'),
+    ]
     client = env.client(Function.PUSH_UPDATE)
-    event = cloud_event(CREATED, {"id": "t1", "user_id": "alice"}, user="alice")
-    assert post(client, "/events/task-update", event).get_json() == {"status": "RETRY"}
+    for status, body in answers:
+        env.centrifugo.responder = lambda request, status=status, body=body: (status, body)
+        event = cloud_event(CREATED, {"id": "t1", "user_id": "alice"}, user="alice")
+        answer = post(client, "/events/task-update", event).get_json()
+        assert answer == {"status": "RETRY"}, (status, body)
+    assert env.dapr.published("task-updates-dlq") == []
+
+
+def test_an_update_the_gateway_refuses_for_good_is_dead_lettered_with_its_reason(
+    env: Env,
+) -> None:
+    """The publication itself refused (400 in transport error mode, or code 107 from a
+    gateway that ignores that mode): retrying would hold the partition for nothing."""
+    answers = [
+        (400, b'{"code": 107, "message": "bad request"}'),
+        (413, b"Request Entity Too Large"),
+        (200, b'{"error": {"code": 107, "message": "bad request"}}'),
+    ]
+    client = env.client(Function.PUSH_UPDATE)
+    for status, body in answers:
+        env.centrifugo.responder = lambda request, status=status, body=body: (status, body)
+        event = cloud_event(CREATED, {"id": "t1", "user_id": "alice"}, user="alice")
+        assert post(client, "/events/task-update", event).get_json() == {"status": "SUCCESS"}
+    letters = env.dapr.published("task-updates-dlq")
+    assert [letter["deadletterreason"].split(":")[0] for letter in letters] == [
+        "push gateway answered 400",
+        "push gateway answered 413",
+        "push gateway refused",
+    ]
+    assert "bad request" in letters[0]["deadletterreason"]

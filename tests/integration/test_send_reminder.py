@@ -174,6 +174,27 @@ def test_a_recipient_the_server_refuses_for_good_does_not_hold_the_reminder(
     assert [e["data"]["channels"] for e in sent] == [["push"]]
 
 
+def test_a_push_the_gateway_refuses_for_good_does_not_hold_the_reminder(
+    env: Env, store: Store
+) -> None:
+    """The gateway refusing the publication itself (400): the mail goes out, the push is
+    recorded as refused and not tried again, and reminder.sent names the mail only."""
+    data = reminder_for(store)
+    name, body = schedule(env, data)
+    env.centrifugo.responder = lambda request: (400, b'{"code": 107, "message": "bad request"}')
+    client = env.client(Function.SEND_REMINDER)
+    for _ in range(2):
+        answer = client.post(f"/job/{name}", json=body["data"])
+        assert answer.status_code == 200, answer.get_json()
+    assert len(pushes(env)) == 1
+    assert len(env.inbox.messages) == 1
+    assert env.dapr.matching("DELETE", f"/v1.0/jobs/{name}")
+    sent = [
+        e for e in env.dapr.published("task-updates") if e["type"] == EventType.REMINDER_SENT.value
+    ]
+    assert [e["data"]["channels"] for e in sent] == [["email"]]
+
+
 def test_a_recipient_refused_for_now_is_retried(env: Env, store: Store) -> None:
     data = reminder_for(store)
     name, body = schedule(env, data)

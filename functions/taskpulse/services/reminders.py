@@ -2,8 +2,9 @@
 
 Delivery happens at most once per reminder and channel: the channel's idempotency key is
 committed before the send, and released only when the channel says for certain that
-nothing was delivered. A permanent refusal (the mail server's 5xx for the recipient) keeps
-the key, marked rejected, and ``reminder.sent`` names only the channels that delivered.
+nothing was delivered. A permanent refusal (the mail server's 5xx for the recipient, the
+push gateway refusing the publication itself) keeps the key, marked rejected, and
+``reminder.sent`` names only the channels that delivered.
 The push channel is also protected by the gateway's own idempotency key, so its retries
 cannot show a reminder twice.
 """
@@ -21,6 +22,7 @@ from taskpulse.contract import TASK_UPDATES, EventType, Function
 from taskpulse.domain import TaskStatus
 from taskpulse.events import ReminderScheduledData, ReminderSentData
 from taskpulse.mail import Mail, MailError
+from taskpulse.ports import ChannelError
 from taskpulse.services.emit import emit, fact
 from taskpulse.store.idempotency import Outcome
 from taskpulse.store.uow import UnitOfWork
@@ -107,7 +109,7 @@ def deliver(
         try:
             send()
         except Exception as error:
-            refused_for_good = isinstance(error, MailError) and error.permanent
+            refused_for_good = isinstance(error, ChannelError) and error.permanent
             if refused_for_good or retry_safe(error):
                 with unit_of_work() as uow:
                     if refused_for_good:  # kept, marked: sending again cannot help
