@@ -20,6 +20,16 @@ from sqlmodel import Session
 from taskpulse.store.tables import ProcessedEventRow
 
 _T = ProcessedEventRow.__table__  # type: ignore[attr-defined]
+# Built once, values given at execution: a statement made per call costs more CPU to
+# build and look up in the compiled cache than the database spends running it.
+_CLAIM = (
+    insert(_T)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(_T.c.idempotency_key)
+)
+_PRIOR = sa.select(_T.c.status, _T.c.result_id, _T.c.detail).where(
+    _T.c.idempotency_key == sa.bindparam("key")
+)
 
 
 class Outcome(StrEnum):
@@ -60,22 +70,18 @@ class IdempotencyLog:
         than a later ``record``); the claim rolls back with the effect if it fails.
         """
         inserted = self._session.execute(
-            insert(_T)
-            .values(
-                idempotency_key=key,
-                status=Outcome.DONE.value,
-                result_id=result_id,
-                processed_at=self._now,
-                expires_at=self._now + self._retention,
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(_T.c.idempotency_key)
+            _CLAIM,
+            {
+                "idempotency_key": key,
+                "status": Outcome.DONE.value,
+                "result_id": result_id,
+                "processed_at": self._now,
+                "expires_at": self._now + self._retention,
+            },
         ).first()
         if inserted is not None:
             return None
-        row = self._session.execute(
-            sa.select(_T.c.status, _T.c.result_id, _T.c.detail).where(_T.c.idempotency_key == key)
-        ).one()
+        row = self._session.execute(_PRIOR, {"key": key}).one()
         return PriorResult(Outcome(row.status), row.result_id, row.detail)
 
     def record(

@@ -40,8 +40,8 @@ class PendingEvent:
 class Outbox:
     """The write side, used inside a unit of work.
 
-    Rows are buffered and written with one multi-row INSERT when the unit of work
-    commits: one round trip however many events a change causes.
+    Rows are buffered and written with one INSERT when the unit of work commits: one
+    round trip however many events a change causes.
     """
 
     def __init__(self, session: Session, *, now: datetime) -> None:
@@ -65,8 +65,13 @@ class Outbox:
         if not self._pending:
             return
         rows, self._pending = self._pending, []
-        ids = self._session.execute(sa.insert(_T).values(rows).returning(_T.c.id)).scalars()
-        self.added_ids.extend(ids)
+        # Parameter sets, not a multi-row VALUES clause: one compiled statement serves
+        # every batch (a VALUES list is compiled anew for each), and SQLAlchemy still
+        # sends the batch as one INSERT, its ids in the order of the rows.
+        inserted = self._session.execute(
+            sa.insert(_T).returning(_T.c.id, sort_by_parameter_order=True), rows
+        )
+        self.added_ids.extend(inserted.scalars())
 
 
 @dataclass
@@ -80,18 +85,23 @@ class RelayReport:
 
 _ELIGIBLE = sa.text(
     """
-    WITH pending AS (
+    WITH wanted AS (
+        SELECT partition_key, max(id) AS upto
+        FROM outbox
+        WHERE id = ANY(CAST(:ids AS bigint[]))
+        GROUP BY partition_key
+    ),
+    pending AS (
         SELECT id, partition_key,
                bool_and(next_attempt_at <= :now)
                    OVER (PARTITION BY partition_key ORDER BY id) AS ready
         FROM outbox
         WHERE published_at IS NULL
-    ),
-    wanted AS (
-        SELECT partition_key, max(id) AS upto
-        FROM outbox
-        WHERE id = ANY(CAST(:ids AS bigint[]))
-        GROUP BY partition_key
+          -- Only the keys asked for: a backlog of other keys is not read on every publish.
+          AND (
+              CAST(:ids AS bigint[]) IS NULL
+              OR partition_key IN (SELECT partition_key FROM wanted)
+          )
     )
     SELECT p.id, p.partition_key FROM pending p
     WHERE p.ready AND (
