@@ -26,7 +26,7 @@ import pytest
 from devstack import daprd as dapr_tools
 from devstack.centrifugo import CentrifugoConfig
 from devstack.centrifugo import argv as centrifugo_argv
-from devstack.kafka import KafkaNode, create_topics, external_bootstrap
+from devstack.kafka import create_topics, external_bootstrap, local_broker
 from devstack.ports import free_port
 from devstack.supervisor import Service, Supervisor, http_ok, tcp_open
 from support import wait_for
@@ -56,7 +56,7 @@ def kafka_bootstrap(platform_supervisor: Supervisor, platform_dir: Path) -> str:
     """Bootstrap servers of a broker with the contract's topics (and the test topic)."""
     bootstrap = external_bootstrap()
     if bootstrap is None:
-        node = KafkaNode(free_port(), free_port(), platform_dir / "kafka")
+        node = local_broker(free_port(), platform_dir)
         node.format_storage()
         platform_supervisor.start(
             Service("kafka", node.argv(), tcp_open("127.0.0.1", node.port), timeout=120)

@@ -1,9 +1,11 @@
 """Apache Kafka, single node in KRaft mode, from Maven Central jars; and the contract topics.
 
-Where a user already has Kafka: ``KAFKA_BOOTSTRAP_SERVERS`` names a running broker (a
-Redpanda started with ``rpk container start`` works the same), and a Kafka distribution
-on PATH (``kafka-server-start.sh``) lends its ``libs/``. Otherwise Maven resolves
-``org.apache.kafka:kafka_2.13`` and its runtime dependencies into the cache once.
+Where a user already has a broker, it is used (:func:`local_broker`), in this order:
+``KAFKA_BOOTSTRAP_SERVERS`` names a running one (a Redpanda started with ``rpk container
+start`` works the same); a Kafka distribution on PATH (``kafka-server-start.sh``) lends
+its ``libs/``; a Redpanda on PATH (``rpk`` with its broker) runs as the node
+(:mod:`devstack.redpanda`). Otherwise Maven resolves ``org.apache.kafka:kafka_2.13`` and
+its runtime dependencies into the cache once.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from devstack import redpanda
 from devstack.cache import cache_dir, progress, say
+from devstack.ports import free_port
 from devstack.versions import JAVA_MIN_MAJOR, KAFKA_SCALA, KAFKA_VERSION
 from taskpulse.contract import Topic, all_topics
 
@@ -228,6 +232,41 @@ class KafkaNode:
         )
         if result.returncode != 0:
             raise KafkaUnavailable(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
+
+
+class LocalBroker(Protocol):
+    """A single-node broker the stack runs itself: prepare, then supervise ``argv()``."""
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def bootstrap(self) -> str: ...
+
+    def format_storage(self, cluster_id: str | None = None) -> None: ...
+
+    def argv(self) -> list[str]: ...
+
+
+def local_broker(port: int, work: Path) -> LocalBroker:
+    """The broker to run when ``KAFKA_BOOTSTRAP_SERVERS`` names none: Kafka when a
+    distribution is on PATH, else Redpanda when it is, else Kafka from Maven's jars."""
+    if _distribution_libs() is None and (found := redpanda.rpk()) is not None:
+        say(f"Kafka API: using Redpanda on PATH ({found})")
+        return redpanda.RedpandaNode(port, free_port(), free_port(), work / "redpanda", found)
+    return KafkaNode(port, free_port(), work / "kafka")
+
+
+def needs_java() -> bool:
+    """Whether the broker the stack would run is Kafka (Java; Maven unless on PATH)."""
+    return external_bootstrap() is None and (
+        _distribution_libs() is not None or redpanda.rpk() is None
+    )
+
+
+def needs_maven() -> bool:
+    """Whether Kafka's jars must come from Maven Central (no broker or distribution here)."""
+    return needs_java() and _distribution_libs() is None
 
 
 def topic_config(topic: Topic) -> dict[str, str]:

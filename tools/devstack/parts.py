@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from devstack import centrifugo, daprd, kafka
+from devstack import centrifugo, daprd, kafka, redpanda
 from devstack.cache import say
 from devstack.versions import CENTRIFUGO_VERSION, DAPR_LOCAL_BUILD_VERSION, KAFKA_VERSION
 
@@ -39,6 +39,8 @@ def _scheduler() -> str:
 def _kafka() -> str:
     if bootstrap := kafka.external_bootstrap():
         return f"the broker at {bootstrap} ({kafka.BOOTSTRAP_ENV})"
+    if not kafka.needs_java():
+        return f"Redpanda: {redpanda.rpk()} (on PATH)"
     java = kafka.java()
     return f"{kafka.libs()} (Kafka {KAFKA_VERSION}, {java})"
 
@@ -73,7 +75,7 @@ PARTS = (
 
 def _installed_or_cached() -> list[str]:
     lines = []
-    for name in ("daprd", "scheduler", "centrifugo", "java", "mvn", "go"):
+    for name in ("daprd", "scheduler", "centrifugo", "java", "mvn", "rpk", "go"):
         lines.append(f"{name}: {shutil.which(name) or '-'}")
     return lines
 

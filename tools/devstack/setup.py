@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 from devstack.cache import progress, say
 
@@ -36,15 +37,26 @@ def _postgres_present() -> bool:
     return True
 
 
+def _kafka() -> ModuleType:
+    # Imported when asked: devstack.kafka needs the package installed, which setup is
+    # about to make sure of.
+    from devstack import kafka
+
+    return kafka
+
+
 REQUIREMENTS = (
     Requirement("PostgreSQL server (initdb, pg_ctl)", _postgres_present, ("postgresql",)),
+    # Neither is needed when the user has a broker: KAFKA_BOOTSTRAP_SERVERS, or Redpanda.
     Requirement(
         "Java 17+ (runs Kafka)",
-        lambda: shutil.which("java") is not None,
+        lambda: shutil.which("java") is not None or not _kafka().needs_java(),
         ("openjdk-17-jre-headless",),
     ),
     Requirement(
-        "Maven (fetches Kafka's jars once)", lambda: shutil.which("mvn") is not None, ("maven",)
+        "Maven (fetches Kafka's jars once)",
+        lambda: shutil.which("mvn") is not None or not _kafka().needs_maven(),
+        ("maven",),
     ),
     Requirement(
         "setpriv (runs PostgreSQL unprivileged when we are root)",

@@ -35,7 +35,7 @@ from devstack import centrifugo as centrifugo_tools
 from devstack import daprd as dapr_tools
 from devstack.cache import say
 from devstack.gobuild import GoBuildError
-from devstack.kafka import KafkaNode, KafkaUnavailable, create_topics, external_bootstrap
+from devstack.kafka import KafkaUnavailable, create_topics, external_bootstrap, local_broker
 from devstack.ports import free_port
 from devstack.postgres import PostgresUnavailable, running_postgres
 from devstack.supervisor import (
@@ -204,7 +204,7 @@ def start_stack(
 
     bootstrap = external_bootstrap()
     if bootstrap is None:
-        node = KafkaNode(port_or_free(KAFKA_PORT), free_port(), work / "kafka")
+        node = local_broker(port_or_free(KAFKA_PORT), work)
         node.format_storage()
         supervisor.start(
             Service("kafka", node.argv(), tcp_open("127.0.0.1", node.port), timeout=120)
