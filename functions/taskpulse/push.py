@@ -10,6 +10,9 @@ and one rule sorts every failure: the gateway or its configuration failing (unre
 5xx, 429, a wrong API key or URL, an unknown namespace) is retried, because nothing is wrong
 with the publication and an operator can mend the rest; a publication refused as such
 (any other 4xx) is refused for good, because sending it again would be refused again.
+Centrifugo also answers 400 when the namespace exists but its settings refuse the
+publication (a non-stream subscription type, a data format check); that too is refused for
+good: the dead letter carries the gateway's answer, to replay once the namespace is mended.
 """
 
 from __future__ import annotations

@@ -140,6 +140,7 @@ def test_task_up_runs_redpanda_only_when_no_broker_or_kafka_is_at_hand(
     """The order of devstack.kafka.local_broker: a named broker, a Kafka distribution on
     PATH, a Redpanda on PATH, Kafka from Maven's jars; Java and Maven only for Kafka."""
     monkeypatch.delenv(BOOTSTRAP_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(standin_rpk.parent))  # no Kafka of the developer's
     node = local_broker(free_port(), tmp_path / "work")
     assert isinstance(node, RedpandaNode)
     assert node.executable == str(standin_rpk)
@@ -157,6 +158,26 @@ def test_task_up_runs_redpanda_only_when_no_broker_or_kafka_is_at_hand(
 
     monkeypatch.setenv(BOOTSTRAP_ENV, "127.0.0.1:1")
     assert (needs_java(), needs_maven()) == (False, False)
+
+
+def test_setup_installs_java_and_maven_for_the_tests_even_when_up_needs_neither(
+    standin_rpk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`task up` with a Redpanda (or a named broker) runs no Kafka; `task test` does (the
+    stand-in above execs one), so the full setup must still install what Kafka needs."""
+    from devstack.setup import REQUIREMENTS, _needed
+
+    monkeypatch.setenv("PATH", str(standin_rpk.parent))  # no java, no mvn, no Kafka
+    kafka_parts = [r for r in REQUIREMENTS if r.up_needs is not None]
+    assert {r.debian_packages for r in kafka_parts} == {("openjdk-17-jre-headless",), ("maven",)}
+    for requirement in kafka_parts:
+        assert not _needed(requirement, platform_only=True)
+        assert _needed(requirement, platform_only=False)
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv(BOOTSTRAP_ENV, "127.0.0.1:1")
+    assert not any(_needed(r, platform_only=True) for r in kafka_parts)
+    monkeypatch.delenv(BOOTSTRAP_ENV)
+    assert all(_needed(r, platform_only=True) for r in kafka_parts)
 
 
 def test_format_storage_writes_a_single_node_config(tmp_path: Path, standin_rpk: Path) -> None:

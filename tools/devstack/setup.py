@@ -23,6 +23,9 @@ class Requirement:
     what: str
     present: Callable[[], bool]
     debian_packages: tuple[str, ...]
+    up_needs: Callable[[], bool] | None = None
+    """Whether ``task up`` needs it here; ``None``: always. The tests always do: some of
+    them run Kafka itself, whatever broker ``task up`` would use."""
 
 
 def _postgres_present() -> bool:
@@ -47,16 +50,17 @@ def _kafka() -> ModuleType:
 
 REQUIREMENTS = (
     Requirement("PostgreSQL server (initdb, pg_ctl)", _postgres_present, ("postgresql",)),
-    # Neither is needed when the user has a broker: KAFKA_BOOTSTRAP_SERVERS, or Redpanda.
     Requirement(
         "Java 17+ (runs Kafka)",
-        lambda: shutil.which("java") is not None or not _kafka().needs_java(),
+        lambda: shutil.which("java") is not None,
         ("openjdk-17-jre-headless",),
+        up_needs=lambda: bool(_kafka().needs_java()),
     ),
     Requirement(
         "Maven (fetches Kafka's jars once)",
-        lambda: shutil.which("mvn") is not None or not _kafka().needs_maven(),
+        lambda: shutil.which("mvn") is not None,
         ("maven",),
+        up_needs=lambda: bool(_kafka().needs_maven()),
     ),
     Requirement(
         "setpriv (runs PostgreSQL unprivileged when we are root)",
@@ -84,8 +88,14 @@ def _apt(packages: list[str]) -> None:
                 )
 
 
-def ensure_system() -> None:
-    missing = [r for r in REQUIREMENTS if not r.present()]
+def _needed(requirement: Requirement, *, platform_only: bool) -> bool:
+    return not platform_only or requirement.up_needs is None or requirement.up_needs()
+
+
+def ensure_system(*, platform_only: bool = False) -> None:
+    missing = [
+        r for r in REQUIREMENTS if not r.present() and _needed(r, platform_only=platform_only)
+    ]
     if missing:
         say("missing: " + "; ".join(r.what for r in missing))
         _apt(sorted({p for r in missing for p in r.debian_packages}))
@@ -116,10 +126,13 @@ def fetch_infra_tools() -> None:
 
 
 def main(argv: list[str]) -> int:
-    ensure_system()
+    platform_only = "--platform-only" in argv  # `task up`: no tests, no infrastructure check
+    ensure_system(platform_only=platform_only)
     if "--system-only" not in argv:
         fetch_parts()
-        if "--platform-only" not in argv:  # `task up` runs no infrastructure check
+        if not platform_only:
+            # The tests run Kafka themselves whatever broker `task up` would use.
+            _kafka().libs()
             # Built here, before the tests, so that no test waits on a compiler.
             fetch_infra_tools()
     return 0
