@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from functions_env import Env, cloud_event, post, post_binary, post_record
 from taskpulse.contract import EventType, Function
@@ -86,6 +87,17 @@ def test_as_the_gate_of_task_updates_it_reads_records_in_daprs_raw_envelope(env:
     assert len(env.centrifugo.matching("POST", "/api/publish")) == 1
 
 
+def _answers_to(env: Env, gateway_answers: list[tuple[int, bytes]]) -> list[Any]:
+    """push-update's answer to one update for each way the gateway answers it."""
+    client = env.client(Function.PUSH_UPDATE)
+    answers = []
+    for status, body in gateway_answers:
+        env.centrifugo.responder = lambda request, status=status, body=body: (status, body)
+        event = cloud_event(CREATED, {"id": "t1", "user_id": "alice"}, user="alice")
+        answers.append(post(client, "/events/task-update", event).get_json())
+    return answers
+
+
 def test_the_gateway_or_its_configuration_failing_is_retried(env: Env) -> None:
     """Nothing is wrong with the update: an outage, a wrong key or URL, an unknown
     namespace. Retry, so it is shown once the operator mends it."""
@@ -97,11 +109,7 @@ def test_the_gateway_or_its_configuration_failing_is_retried(env: Env) -> None:
         (200, b'{"error": {"code": 102, "message": "unknown channel"}}'),
         (200, b'{"error": {"code": 100, "message": "internal server error"}}'),
     ]
-    client = env.client(Function.PUSH_UPDATE)
-    for status, body in answers:
-        env.centrifugo.responder = lambda request, status=status, body=body: (status, body)
-        event = cloud_event(CREATED, {"id": "t1", "user_id": "alice"}, user="alice")
-        answer = post(client, "/events/task-update", event).get_json()
+    for (status, body), answer in zip(answers, _answers_to(env, answers), strict=True):
         assert answer == {"status": "RETRY"}, (status, body)
     assert env.dapr.published("task-updates-dlq") == []
 
@@ -116,11 +124,8 @@ def test_an_update_the_gateway_refuses_for_good_is_dead_lettered_with_its_reason
         (413, b"Request Entity Too Large"),
         (200, b'{"error": {"code": 107, "message": "bad request"}}'),
     ]
-    client = env.client(Function.PUSH_UPDATE)
-    for status, body in answers:
-        env.centrifugo.responder = lambda request, status=status, body=body: (status, body)
-        event = cloud_event(CREATED, {"id": "t1", "user_id": "alice"}, user="alice")
-        assert post(client, "/events/task-update", event).get_json() == {"status": "SUCCESS"}
+    for answer in _answers_to(env, answers):
+        assert answer == {"status": "SUCCESS"}
     letters = env.dapr.published("task-updates-dlq")
     assert [letter["deadletterreason"].split(":")[0] for letter in letters] == [
         "push gateway answered 400",

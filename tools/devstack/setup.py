@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 
 from devstack.cache import progress, say
 
@@ -40,12 +39,18 @@ def _postgres_present() -> bool:
     return True
 
 
-def _kafka() -> ModuleType:
+def _up_needs_java() -> bool:
     # Imported when asked: devstack.kafka needs the package installed, which setup is
     # about to make sure of.
-    from devstack import kafka
+    from devstack.kafka import needs_java
 
-    return kafka
+    return needs_java()
+
+
+def _up_needs_maven() -> bool:
+    from devstack.kafka import needs_maven
+
+    return needs_maven()
 
 
 REQUIREMENTS = (
@@ -54,13 +59,13 @@ REQUIREMENTS = (
         "Java 17+ (runs Kafka)",
         lambda: shutil.which("java") is not None,
         ("openjdk-17-jre-headless",),
-        up_needs=lambda: bool(_kafka().needs_java()),
+        up_needs=_up_needs_java,
     ),
     Requirement(
         "Maven (fetches Kafka's jars once)",
         lambda: shutil.which("mvn") is not None,
         ("maven",),
-        up_needs=lambda: bool(_kafka().needs_maven()),
+        up_needs=_up_needs_maven,
     ),
     Requirement(
         "setpriv (runs PostgreSQL unprivileged when we are root)",
@@ -131,8 +136,9 @@ def main(argv: list[str]) -> int:
     if "--system-only" not in argv:
         fetch_parts()
         if not platform_only:
-            # The tests run Kafka themselves whatever broker `task up` would use.
-            _kafka().libs()
+            from devstack.kafka import libs
+
+            libs()  # the tests run Kafka themselves, whatever broker `task up` would use
             # Built here, before the tests, so that no test waits on a compiler.
             fetch_infra_tools()
     return 0
