@@ -42,13 +42,33 @@ class RecordingServer:
         return [r for r in self.requests if r.method == method and r.path.startswith(prefix)]
 
     def published(self, topic: str) -> list[dict[str, Any]]:
-        from urllib.parse import urlsplit
+        """Events published to ``topic``, one at a time or in bulk, in order."""
+        return [entry.event for entry in self.publish_entries(topic)]
 
-        return [
-            r.json()
-            for r in self.requests
-            if r.method == "POST" and urlsplit(r.path).path == f"/v1.0/publish/pubsub-kafka/{topic}"
-        ]
+    def publish_entries(self, topic: str) -> list[PublishEntry]:
+        from urllib.parse import parse_qs, urlsplit
+
+        entries: list[PublishEntry] = []
+        for r in self.requests:
+            url = urlsplit(r.path)
+            if r.method != "POST":
+                continue
+            if url.path == f"/v1.0/publish/pubsub-kafka/{topic}":
+                key = parse_qs(url.query).get("metadata.partitionKey", [""])[0]
+                entries.append(PublishEntry(key, r.headers.get("content-type", ""), r.json()))
+            elif url.path == f"/v1.0-alpha1/publish/bulk/pubsub-kafka/{topic}":
+                entries += [
+                    PublishEntry(e["metadata"]["partitionKey"], e["contentType"], e["event"])
+                    for e in r.json()
+                ]
+        return entries
+
+
+@dataclass(frozen=True)
+class PublishEntry:
+    partition_key: str
+    content_type: str
+    event: dict[str, Any]
 
 
 @contextmanager

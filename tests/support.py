@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,6 +27,22 @@ class RecordingPublisher:
             raise PublishError(f"refused {event['id']}")
         with self._lock:
             self.published.append((topic, partition_key, event))
+
+    def publish_many(
+        self, topic: str, entries: Sequence[tuple[str, dict[str, Any]]]
+    ) -> dict[int, str]:
+        """As Kafka answers a request: a refused entry fails its key's later entries too
+        (one partition's records are appended or refused together)."""
+        failed: dict[int, str] = {}
+        refused_keys: set[str] = set()
+        for n, (key, event) in enumerate(entries):
+            if key in refused_keys or event["id"] in self.fail_ids:
+                refused_keys.add(key)
+                failed[n] = f"refused {event['id']}"
+                continue
+            with self._lock:
+                self.published.append((topic, key, event))
+        return failed
 
     def counts(self) -> Counter[tuple[str, str]]:
         return Counter((topic, event["id"]) for topic, _, event in self.published)

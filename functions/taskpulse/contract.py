@@ -137,6 +137,9 @@ class Subscription:
     data_equals: tuple[tuple[str, str], ...] = ()
     """Only events whose ``data`` has these field values. daprd evaluates it, so the other
     events of these types neither reach nor wake the function."""
+    data_present: tuple[str, ...] = ()
+    """Only events whose ``data`` has these fields set to a string (not null, not absent);
+    evaluated by daprd like ``data_equals``."""
     gate: bool = False
     """The topic's gate: daprd hands ``path`` every record of the topic unparsed (Dapr's
     ``rawPayload``), so bytes daprd could not read as a CloudEvent reach a function too.
@@ -189,12 +192,14 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     ),
     # The facts on task-updates, emitted once the completion or cancellation is recorded:
     # not the clients' commands on task-events, which compute-next-occurrence may still
-    # refuse (the reminder of a task that stays open would be gone).
+    # refuse (the reminder of a task that stays open would be gone). Only tasks that had
+    # a reminder: the others have no job to delete, and need not wake the function.
     Subscription(
         Function.SEND_REMINDER,
         TASK_UPDATES,
         (EventType.TASK_COMPLETED, EventType.TASK_CANCELLED),
         "/events/task-closed",
+        data_present=("remind_at",),
     ),
     Subscription(
         Function.PUSH_UPDATE,

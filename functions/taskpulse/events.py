@@ -93,6 +93,8 @@ class TaskCompletedData(_Data):
     next_task_id: str | None = None
     next_occurrence_at: AwareDatetime | None = None
     skipped_occurrences: int | None = None
+    remind_at: AwareDatetime | None = None
+    """In the fact: the closed task's reminder, when it had one (its job is now void)."""
 
 
 class TaskCancelledData(_Data):
@@ -101,6 +103,8 @@ class TaskCancelledData(_Data):
     task_id: TaskId
     user_id: UserId
     scope: Literal["occurrence", "series"] = "occurrence"
+    remind_at: AwareDatetime | None = None
+    """In the fact: the cancelled task's reminder, when it had one (its job is now void)."""
 
 
 class TaskData(_Data):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 
@@ -12,6 +13,16 @@ class PublishError(Exception):
 class Publisher(Protocol):
     def publish(self, topic: str, partition_key: str, event: dict[str, Any]) -> None:
         """Publish one CloudEvent (structured JSON); raise PublishError when not accepted."""
+
+    def publish_many(
+        self, topic: str, entries: Sequence[tuple[str, dict[str, Any]]]
+    ) -> Mapping[int, str]:
+        """Publish ``(partition key, CloudEvent)`` entries to one topic in one request.
+
+        Returns the entries that were not accepted (index -> reason); the others were.
+        Raises PublishError when nothing can be said of any entry (the broker's side did
+        not answer): then each may or may not have been accepted.
+        """
 
 
 class ChannelError(RuntimeError):

@@ -235,17 +235,30 @@ class Runtime:
         return self._once("publishers", start)
 
     def _publish_forever(self, work: queue.Queue[tuple[int, ...] | None]) -> None:
+        # What queued up while this thread was busy goes out together: under load, one
+        # relay transaction and one request per topic carry many handlers' events, and
+        # an idle function still publishes each handler's events at once.
+        most = max(1, self.settings.outbox_batch_size // 2)  # room for earlier rows of a key
         while True:
-            ids = work.get()
+            items = [work.get()]
+            ids = list(items[0] or ())
+            while len(ids) < most:
+                try:
+                    item = work.get_nowait()
+                except queue.Empty:
+                    break
+                items.append(item)
+                ids += item or ()
             try:
-                if ids is None:
+                if ids:
+                    self._publish_now(tuple(ids))
+                if None in items:
                     self.sweep()
-                else:
-                    self._publish_now(ids)
             except Exception:
                 log.exception("outbox publish failed; the sweep will retry")
             finally:
-                work.task_done()
+                for _ in items:
+                    work.task_done()
 
     def _publish_now(self, ids: tuple[int, ...]) -> None:
         """Publish ``ids``; while another relay (a sweep) holds their key, retry briefly

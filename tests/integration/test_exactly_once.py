@@ -7,8 +7,10 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -180,6 +182,53 @@ def test_a_failed_publish_holds_back_later_events_of_the_same_key_only(store: St
     relay.sweep()
     assert _ids_by_key(publisher, "task-events")["user-0"] == [0, 2, 4]
     assert set(publisher.counts().values()) == {1}
+
+
+class AcceptsAfterARefusal(RecordingPublisher):
+    """A broker that refuses one entry yet accepts the key's next one in the same request
+    (Kafka does not: it answers for a partition's records together)."""
+
+    def publish_many(
+        self, topic: str, entries: Sequence[tuple[str, dict[str, Any]]]
+    ) -> dict[int, str]:
+        failed: dict[int, str] = {}
+        for n, (key, event) in enumerate(entries):
+            if event["id"] in self.fail_ids:
+                failed[n] = "refused"
+            else:
+                self.published.append((topic, key, event))
+        return failed
+
+
+def test_a_row_accepted_after_its_keys_refusal_is_published_again_after_it(
+    store: Store,
+) -> None:
+    created = [
+        create_task(
+            store.unit_of_work,
+            TaskCreateData(user_id="user-0", title=f"task {n}"),
+            source="/after",
+            event_id=str(n),
+        )
+        for n in range(3)
+    ]
+    clock = [datetime.now(UTC)]
+    publisher = AcceptsAfterARefusal(fail_ids={created[1].event["id"]})
+    relay = store.relay(publisher, max_backoff=timedelta(seconds=30))
+    relay._clock = lambda: clock[0]
+
+    # Task 0 on both topics; task 2 went out on task-events but is not counted, and
+    # nothing after task 1's failure is sent on task-updates.
+    assert relay.sweep().published == 2
+    assert _ids_by_key(publisher, "task-events")["user-0"] == [0, 2]
+    assert _ids_by_key(publisher, "task-updates")["user-0"] == [0]
+    publisher.fail_ids.clear()
+    clock[0] += timedelta(seconds=31)
+    assert relay.sweep().published == 4
+    # 2 again after 1: consumers drop the duplicate; nothing is missing.
+    assert _ids_by_key(publisher, "task-events")["user-0"] == [0, 2, 1, 2]
+    assert _ids_by_key(publisher, "task-updates")["user-0"] == [0, 1, 2]
+    assert relay.pending() == 0
 
 
 def test_concurrent_relays_publish_each_event_once_in_key_order(store: Store) -> None:

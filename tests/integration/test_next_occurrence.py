@@ -75,6 +75,8 @@ def test_completing_a_weekly_task_creates_the_next_one_at_the_local_time(
     (update,) = [e for e in env.dapr.published("task-updates") if e["type"] == COMPLETED]
     assert update["data"]["next_task_id"] == second["id"]
     assert update["source"] == "/taskpulse/compute-next-occurrence"
+    # What send-reminder's subscription matches on: this task's reminder job is void.
+    assert datetime.fromisoformat(update["data"]["remind_at"]) == first_due - timedelta(minutes=10)
     reminders = [e["data"]["task_id"] for e in env.dapr.published("reminders")]
     assert reminders.count(second["id"]) == 1
 
@@ -192,6 +194,8 @@ def test_cancelling_the_series_stops_it(env: Env, store: Store) -> None:
     assert status == "cancelled"
     updates = env.dapr.published("task-updates")
     assert [e["data"]["scope"] for e in updates if e["type"] == CANCELLED] == ["series"]
+    # No reminder, no job: send-reminder's subscription does not match this fact.
+    assert [e["data"]["remind_at"] for e in updates if e["type"] == CANCELLED] == [None]
 
 
 def test_cancelling_one_occurrence_moves_the_series_on(env: Env, store: Store) -> None:

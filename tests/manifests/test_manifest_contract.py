@@ -111,11 +111,13 @@ def test_every_contract_subscription_is_exactly_one_route() -> None:
         if sub.gate:
             expected.append((sub.function.value, sub.topic.name, sub.path, "rawPayload=true"))
             continue
-        match = manifests.match_expression(sub.types, sub.data_equals)
+        match = manifests.match_expression(sub.types, sub.data_equals, sub.data_present)
         types = re.findall(r'event\.type (?:==|in) \[?("[^]&]+)', match)
         assert set(re.findall(r'"([^"]+)"', types[0])) == {t.value for t in sub.types}
         for field, value in sub.data_equals:
             assert f'event.data.{field} == "{value}"' in match
+        for field in sub.data_present:
+            assert f"type(event.data.{field}) == string" in match
         expected.append((sub.function.value, sub.topic.name, sub.path, match))
     assert sorted(rules) == sorted(expected)
 

@@ -42,6 +42,7 @@ from taskpulse.contract import (
     TASK_UPDATES,
     EventType,
     Function,
+    Subscription,
     Topic,
     gate_of,
 )
@@ -207,6 +208,11 @@ def _marker() -> str:
     return f"m-{uuid.uuid4().hex}"
 
 
+def _wanted_data(sub: Subscription) -> dict[str, str]:
+    """``data`` that passes the subscription's data conditions."""
+    return {**dict(sub.data_equals), **dict.fromkeys(sub.data_present, "2026-01-01T09:00:00Z")}
+
+
 def test_every_contract_subscription_routes_its_types(
     functions: dict[Function, Echo], producer: Any
 ) -> None:
@@ -214,7 +220,7 @@ def test_every_contract_subscription_routes_its_types(
     for sub in SUBSCRIPTIONS:
         for event_type in sub.types:
             marker = _marker()
-            _send(producer, sub.topic, event_type.value, marker, data=dict(sub.data_equals))
+            _send(producer, sub.topic, event_type.value, marker, data=_wanted_data(sub))
             sent.append((sub.function, sub.path, marker))
     for fn, path, marker in sent:
         paths = _wait(lambda fn=fn, marker=marker: functions[fn].paths_of(marker))
@@ -284,7 +290,14 @@ def test_a_record_that_is_not_json_reaches_the_gate_and_holds_no_partition(
     readers = [s for s in SUBSCRIPTIONS if s.topic == topic and not s.gate]
     event_type = readers[0].types[0] if readers else gate.types[0]
     start = time.monotonic()
-    _send(producer, topic, event_type.value, follower, key)
+    _send(
+        producer,
+        topic,
+        event_type.value,
+        follower,
+        key,
+        _wanted_data(readers[0]) if readers else None,
+    )
     for sub in [gate, *readers]:
         echo = functions[sub.function]
         wait_for(lambda echo=echo: echo.paths_of(follower), 30.0, f"{sub.name}: the follower")
@@ -314,3 +327,24 @@ def test_each_daprd_consumes_in_the_group_its_environment_names(
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     groups = {g.group_id for g in admin.list_consumer_groups().result(timeout=30).valid}
     assert {echo.group for echo in functions.values()} <= groups
+
+
+def test_a_presence_condition_skips_null_and_absent_fields(
+    functions: dict[Function, Echo], producer: Any
+) -> None:
+    """send-reminder wants closed tasks only when they had a reminder: a fact whose
+    ``remind_at`` is null or missing must not reach (or wake) it, nor be an error."""
+    fn = Function.SEND_REMINDER
+    (sub,) = [s for s in SUBSCRIPTIONS if s.function is fn and s.data_present]
+    (field,) = sub.data_present
+    closed = sub.types[0].value
+    key = "user-presence-filter"
+    skipped = {"null": _marker(), "absent": _marker(), "data not an object": _marker()}
+    _send(producer, sub.topic, closed, skipped["null"], key, {field: None})
+    _send(producer, sub.topic, closed, skipped["absent"], key, {"other": "x"})
+    _send(producer, sub.topic, closed, skipped["data not an object"], key, "a string")
+    wanted = _marker()
+    _send(producer, sub.topic, closed, wanted, key, _wanted_data(sub))
+    assert _wait(lambda: functions[fn].paths_of(wanted)) == [sub.path]
+    delivered = [e.get("subject") for _p, e in functions[fn].events()]
+    assert not set(skipped.values()) & set(delivered), skipped

@@ -202,7 +202,9 @@ def subscription_name(function: Function, topic: Topic) -> str:
 
 
 def match_expression(
-    types: Sequence[EventType], data_equals: Sequence[tuple[str, str]] = ()
+    types: Sequence[EventType],
+    data_equals: Sequence[tuple[str, str]] = (),
+    data_present: Sequence[str] = (),
 ) -> str:
     """CEL over the CloudEvent ``type`` attribute and, where a subscription narrows it,
     fields of ``data``.
@@ -216,10 +218,13 @@ def match_expression(
         match = f'event.type == "{types[0].value}"'
     else:
         match = "event.type in [" + ", ".join(f'"{t.value}"' for t in types) + "]"
-    if data_equals:
+    if data_equals or data_present:
         match += " && has(event.data) && type(event.data) == map"
         for field, value in data_equals:
             match += f' && has(event.data.{field}) && event.data.{field} == "{value}"'
+        for field in data_present:
+            # JSON null has a type of its own: type() tells it from a string.
+            match += f" && has(event.data.{field}) && type(event.data.{field}) == string"
     return match
 
 
@@ -244,7 +249,11 @@ def subscription_manifest(
     else:
         spec["routes"] = {
             "rules": [
-                {"match": match_expression(s.types, s.data_equals), "path": s.path} for s in subs
+                {
+                    "match": match_expression(s.types, s.data_equals, s.data_present),
+                    "path": s.path,
+                }
+                for s in subs
             ],
         }
     return {

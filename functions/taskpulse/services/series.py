@@ -201,6 +201,7 @@ def _emit_completed(
             next_task_id=next_task.id if next_task else None,
             next_occurrence_at=next_task.occurrence_at if next_task else None,
             skipped_occurrences=advanced.skipped if advanced else None,
+            remind_at=done.remind_at,
         ),
         source=SOURCE,
         traceparent=traceparent,
@@ -253,7 +254,12 @@ def _cancelled_fact(task: Task, scope: str, traceparent: str | None) -> dict[str
     return fact(
         EventType.TASK_CANCELLED,
         task,
-        TaskCancelledData(task_id=task.id, user_id=task.user_id, scope=scope),  # type: ignore[arg-type]
+        TaskCancelledData(
+            task_id=task.id,
+            user_id=task.user_id,
+            scope=scope,  # type: ignore[arg-type]
+            remind_at=task.remind_at,
+        ),
         source=SOURCE,
         traceparent=traceparent,
         key=f"{task.id}:cancelled",

@@ -8,12 +8,20 @@ publish and mark repeats it); consumers deduplicate on the CloudEvent id.
 Order per partition key (the user id) is kept: a row is eligible only when every
 earlier pending row of its key is eligible too, a relay holds an advisory lock per key
 while it publishes, and within a batch a key stops at its first failure.
+
+A batch goes out as one request per topic (Dapr's bulk publish: one Kafka produce for
+many events), which is what a busy function can afford. The rows of one key in one
+request land in one partition, and Kafka answers for a partition's records in a produce
+request as a whole (sarama returns that one answer for each of them; retries go in
+order), so a failure there fails the key's later rows too. Should a later row be
+accepted all the same, it stays pending and is published again after the failed one: a
+duplicate that consumers drop, never a gap.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -119,6 +127,23 @@ of their keys: a row left behind (its key was busy in another relay) leaves befo
 rows that follow it, never after."""
 
 
+_END = 2**63  # above every row id
+_LOCK_KEYS = sa.text(
+    """
+    SELECT key FROM unnest(CAST(:keys AS text[])) AS key
+    WHERE pg_try_advisory_xact_lock(CAST(:lock_class AS integer), hashtext(key))
+    """
+).bindparams(lock_class=_KEY_LOCK_CLASS)
+
+
+def _by_topic(rows: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+    """Rows grouped by topic, each group in id order, groups in order of their first row."""
+    groups: dict[str, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(row.topic, []).append(row)
+    return list(groups.items())
+
+
 def backoff(attempts: int, *, cap: timedelta) -> timedelta:
     """1 s, 2 s, 4 s, ... up to ``cap``."""
     return min(timedelta(seconds=2 ** min(attempts - 1, 20)), cap)
@@ -164,9 +189,10 @@ class OutboxRelay:
             by_key: dict[str, list[int]] = {}
             for candidate in candidates:
                 by_key.setdefault(candidate.partition_key, []).append(candidate.id)
+            locked = self._lock_keys(session, list(by_key))
             mine: list[int] = []
             for key, key_ids in by_key.items():
-                if self._lock_key(session, key):
+                if key in locked:
                     mine += key_ids
                 else:
                     report.busy_keys.add(key)
@@ -178,30 +204,21 @@ class OutboxRelay:
                 .with_for_update()
             ).all()
             published: list[int] = []
-            for row in rows:
-                key = row.partition_key
-                if key in report.skipped_keys:
-                    continue
-                try:
-                    self._publisher.publish(row.topic, key, row.event)
-                except PublishError as error:
-                    attempts = row.attempts + 1
-                    session.execute(
-                        sa.update(_T)
-                        .where(_T.c.id == row.id)
-                        .values(
-                            attempts=attempts,
-                            last_error=str(error)[:2000],
-                            next_attempt_at=now + backoff(attempts, cap=self._max_backoff),
-                        )
-                    )
-                    report.failed += 1
-                    report.skipped_keys.add(key)
-                    log.warning(
-                        "outbox row %s not published (attempt %s): %s", row.id, attempts, error
-                    )
-                    continue
-                published.append(row.id)
+            failed_at: dict[str, int] = {}  # key -> its first failed row: later ones wait
+            for topic, batch in _by_topic(rows):
+                batch = [row for row in batch if row.id < failed_at.get(row.partition_key, _END)]
+                failures = self._send(topic, batch) if batch else {}
+                for n, row in enumerate(batch):
+                    key = row.partition_key
+                    if row.id > failed_at.get(key, _END):  # sent after its key's failure
+                        continue  # stays pending: goes again after the failed row
+                    if n in failures:
+                        self._failed(session, row, failures[n], now)
+                        report.failed += 1
+                        failed_at[key] = row.id
+                        continue
+                    published.append(row.id)
+            report.skipped_keys |= failed_at.keys()
             if published:  # one statement for the batch, not one per row
                 session.execute(
                     sa.update(_T)
@@ -211,13 +228,34 @@ class OutboxRelay:
             report.published = len(published)
         return report
 
+    def _send(self, topic: str, batch: Sequence[Any]) -> Mapping[int, str]:
+        """One request for a topic's rows: the failed ones by index (all when the
+        request itself failed)."""
+        try:
+            return self._publisher.publish_many(
+                topic, [(row.partition_key, row.event) for row in batch]
+            )
+        except PublishError as error:
+            return dict.fromkeys(range(len(batch)), str(error))
+
+    def _failed(self, session: Session, row: Any, reason: str, now: datetime) -> None:
+        attempts = row.attempts + 1
+        session.execute(
+            sa.update(_T)
+            .where(_T.c.id == row.id)
+            .values(
+                attempts=attempts,
+                last_error=reason[:2000],
+                next_attempt_at=now + backoff(attempts, cap=self._max_backoff),
+            )
+        )
+        log.warning("outbox row %s not published (attempt %s): %s", row.id, attempts, reason)
+
     @staticmethod
-    def _lock_key(session: Session, key: str) -> bool:
-        """The key's advisory lock for this transaction, or False when another relay has it."""
-        locked = session.execute(
-            sa.select(sa.func.pg_try_advisory_xact_lock(_KEY_LOCK_CLASS, sa.func.hashtext(key)))
-        ).scalar_one()
-        return bool(locked)
+    def _lock_keys(session: Session, keys: list[str]) -> set[str]:
+        """The keys whose advisory lock this transaction took (one round trip); another
+        relay holds the others. Trying never waits, so two relays cannot deadlock."""
+        return set(session.execute(_LOCK_KEYS, {"keys": keys}).scalars())
 
     def pending(self) -> int:
         """Rows not published yet, those waiting out a failure's backoff included."""
