@@ -130,3 +130,31 @@ def post_record(client: FlaskClient, path: str, record: bytes) -> Any:
         "data_base64": base64.b64encode(record).decode(),
     }
     return post(client, path, envelope)
+
+
+def post_records(client: FlaskClient, path: str, records: list[bytes]) -> list[str]:
+    """Kafka records as daprd delivers them to a gate in bulk (bulkSubscribe with
+    rawPayload, dapr 1.14.4 pkg/runtime/subscription/bulksubscription.go): each record
+    base64 in ``event``; the answer's status of each entry, in order."""
+    envelope = {
+        "id": str(uuid.uuid4()),
+        "type": "com.dapr.event.sent.bulk",
+        "pubsubname": "pubsub-kafka",
+        "topic": "from-the-test",
+        "metadata": {"pubsubName": "pubsub-kafka"},
+        "entries": [
+            {
+                "entryId": str(n),
+                "event": base64.b64encode(record).decode(),
+                "contentType": "application/octet-stream",
+                "metadata": {},
+            }
+            for n, record in enumerate(records)
+        ],
+    }
+    response = client.post(
+        path, data=json.dumps(envelope), headers={"content-type": "application/json"}
+    )
+    statuses = response.get_json()["statuses"]
+    assert [s["entryId"] for s in statuses] == [str(n) for n in range(len(records))]
+    return [s["status"] for s in statuses]

@@ -17,6 +17,18 @@ from pathlib import Path
 _lock = threading.Lock()
 
 
+def answer(body: bytes) -> bytes:
+    """SUCCESS, for a bulk delivery (``bulkSubscribe``) once per entry."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        envelope = None
+    if isinstance(envelope, dict) and envelope.get("type") == "com.dapr.event.sent.bulk":
+        statuses = [{"entryId": e["entryId"], "status": "SUCCESS"} for e in envelope["entries"]]
+        return json.dumps({"statuses": statuses}).encode()
+    return b'{"status":"SUCCESS"}'
+
+
 def make_handler(record: Path) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _handle(self) -> None:
@@ -31,7 +43,7 @@ def make_handler(record: Path) -> type[BaseHTTPRequestHandler]:
             with _lock, record.open("a") as out:
                 out.write(json.dumps(entry) + "\n")
             # /dapr/subscribe: none here, the tests use declarative subscriptions.
-            payload = b"[]" if self.path == "/dapr/subscribe" else b'{"status":"SUCCESS"}'
+            payload = b"[]" if self.path == "/dapr/subscribe" else answer(body)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

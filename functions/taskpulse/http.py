@@ -8,7 +8,9 @@ succeed to its topic's dead-letter topic together with the reason.
 
 On a topic's gate (``Subscription.gate``) daprd delivers each Kafka record unparsed, in
 its ``rawPayload`` envelope; the record inside is read here, so bytes that are not a
-CloudEvent are dead-lettered with the reason like any other invalid event.
+CloudEvent are dead-lettered with the reason like any other invalid event. A gate takes
+its records in bulk (Dapr's ``bulkSubscribe``): one request carries the records that
+waited in one partition, and each is answered as if it came alone.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ log = logging.getLogger("taskpulse.http")
 Status = Literal["SUCCESS", "RETRY", "DROP"]
 
 DAPR_RAW_TYPE = "com.dapr.event.sent"
+BULK_TYPE = "com.dapr.event.sent.bulk"
+"""The envelope of a bulk delivery (components-contrib ``pubsub.DefaultBulkEventType``)."""
 """``type`` of the envelope in which daprd delivers a rawPayload subscription's records."""
 
 
@@ -200,26 +204,72 @@ class FunctionApp:
     # -- CloudEvents -------------------------------------------------------------------
 
     def _event(self, path: str, request: Request) -> Response:
-        start = time.perf_counter()
         route = self.routes.get(path, self.root_route)
-        topic = route.topic
         raw = request.get_data()
         headers = {key.lower(): value for key, value in request.headers.items()}
+        if route.gate and (entries := bulk_entries(raw)) is not None:
+            return self._bulk(path, route, entries)
+        start = time.perf_counter()
         try:
-            if route.gate:
+            if path == "/" and self.root is not None:
+                return self._root(request, route, raw, headers)
+            return dapr_answer(self._answer(path, route, raw, headers, wrapped=route.gate))
+        finally:
+            HANDLE_SECONDS.labels(self.function.value, path).observe(time.perf_counter() - start)
+
+    def _bulk(self, path: str, route: Route, entries: list[BulkEntry]) -> Response:
+        """Dapr's bulk delivery: each entry answered as if it came alone, in order.
+
+        A batch holds the records of one partition, which Dapr would otherwise deliver one
+        after another: once an entry must be retried, the ones after it are retried with
+        it (unhandled), so nothing overtakes it.
+        """
+        statuses: list[dict[str, str]] = []
+        retrying = False
+        for entry in entries:
+            start = time.perf_counter()
+            if not retrying:
+                answer = self._answer(path, route, entry.record, entry.headers, wrapped=False)
+                status = answer.status
+                retrying = status == "RETRY"
+            statuses.append({"entryId": entry.entry_id, "status": "RETRY" if retrying else status})
+            HANDLE_SECONDS.labels(self.function.value, path).observe(time.perf_counter() - start)
+        return _json({"statuses": statuses})
+
+    def _root(
+        self, request: Request, route: Route, raw: bytes, headers: dict[str, str]
+    ) -> Response:
+        """A client, not Dapr, is waiting on ``POST /``: tell it what is wrong."""
+        assert self.root is not None
+        try:
+            event = parse_envelope(decode_request(headers, raw, self.max_event_bytes))
+        except InvalidEvent as error:
+            self._invalid(route.topic, headers, raw, error.reason)
+            return _json({"error": error.reason}, 400)
+        token = trace_id.set(trace_id_of(event.traceparent))
+        try:
+            return self.root(request, event)
+        finally:
+            trace_id.reset(token)
+
+    def _answer(
+        self, path: str, route: Route, raw: bytes, headers: dict[str, str], *, wrapped: bool
+    ) -> Answer:
+        """Read one event and handle it: Dapr's answer. ``wrapped``: the event is a raw
+        record in daprd's rawPayload envelope (a gate's single delivery)."""
+        try:
+            if wrapped:
                 raw, headers = unwrap_raw(raw, headers)
             payload = decode_request(headers, raw, self.max_event_bytes)
             event = parse_envelope(payload)
             event_type = event.event_type
         except InvalidEvent as error:
-            return self._invalid(path, topic, headers, raw, error.reason)
+            return self._invalid(route.topic, headers, raw, error.reason)
         if event_type in route.passes:
             EVENTS.labels(self.function.value, event.type, "passed").inc()
-            return dapr_answer(Answer.success())
+            return Answer.success()
         token = trace_id.set(trace_id_of(event.traceparent))
         try:
-            if path == "/" and self.root is not None:
-                return self.root(request, event)
             handler = self.handlers.get(event_type)
             if handler is None or event_type not in route.handles:
                 answer = Answer.drop(
@@ -228,7 +278,7 @@ class FunctionApp:
             else:
                 answer = self._guarded(lambda: handler(event))
             if answer.status == "DROP":
-                answer = self._dead_letter(topic, payload, answer)
+                answer = self._dead_letter(route.topic, payload, answer)
             EVENTS.labels(self.function.value, event.type, answer.status.lower()).inc()
             if answer.reason:
                 log.log(
@@ -239,22 +289,15 @@ class FunctionApp:
                     answer.reason,
                     extra={"event_id": event.id, "event_type": event.type, "reason": answer.reason},
                 )
-            return dapr_answer(answer)
+            return answer
         finally:
             trace_id.reset(token)
-            HANDLE_SECONDS.labels(self.function.value, path).observe(time.perf_counter() - start)
 
-    def _invalid(
-        self, path: str, topic: Topic, headers: dict[str, str], raw: bytes, reason: str
-    ) -> Response:
+    def _invalid(self, topic: Topic, headers: dict[str, str], raw: bytes, reason: str) -> Answer:
         EVENTS.labels(self.function.value, "invalid", "drop").inc()
-        log.warning("invalid event on %s: %s", path, reason, extra={"reason": reason})
+        log.warning("invalid event on %s: %s", topic.name, reason, extra={"reason": reason})
         letter = _salvage(headers, raw, self.max_event_bytes)
-        answer = self._dead_letter(topic, letter, Answer.drop(reason))
-        if path == "/" and self.root is not None:
-            # A client, not Dapr, is waiting: tell it what is wrong.
-            return _json({"error": reason}, 400)
-        return dapr_answer(answer)
+        return self._dead_letter(topic, letter, Answer.drop(reason))
 
     def _dead_letter(self, topic: Topic, event: dict[str, Any], answer: Answer) -> Answer:
         """Publish the dead letter ourselves so that it carries the reason."""
@@ -300,6 +343,44 @@ def unwrap_raw(raw: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, st
     # structured CloudEvents, which decode_request reads from the bytes alone.
     kept = {k: v for k, v in headers.items() if k != "content-type" and not k.startswith("ce-")}
     return record, kept
+
+
+@dataclass(frozen=True, slots=True)
+class BulkEntry:
+    entry_id: str
+    record: bytes
+    headers: dict[str, str]
+
+
+def bulk_entries(raw: bytes) -> list[BulkEntry] | None:
+    """The entries of Dapr's bulk delivery (``bulkSubscribe``), or ``None`` when ``raw`` is
+    not one. A gate's entries are raw records, base64 in ``event``; an entry that is not
+    (a CloudEvent object) is passed on as its JSON."""
+    if not raw.startswith(b"{") or BULK_TYPE.encode() not in raw:
+        return None  # the common single event: not parsed twice
+    try:
+        envelope = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(envelope, dict) or envelope.get("type") != BULK_TYPE:
+        return None
+    items = envelope.get("entries")
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("entryId"), str) for item in items
+    ):
+        return None
+    return [BulkEntry(item["entryId"], *_bulk_record(item)) for item in items]
+
+
+def _bulk_record(item: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    event = item.get("event")
+    if isinstance(event, str):
+        try:
+            return base64.b64decode(event, validate=True), {}
+        except (binascii.Error, ValueError):
+            return event.encode(), {}  # invalid: dead-lettered as it came
+    content_type = str(item.get("contentType") or "application/cloudevents+json")
+    return json.dumps(event).encode(), {"content-type": content_type}
 
 
 def decode_request(headers: Mapping[str, str], raw: bytes, limit: int) -> dict[str, Any]:

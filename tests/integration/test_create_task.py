@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from functions_env import STRUCTURED, Env, cloud_event, post, post_binary, post_record
+from functions_env import (
+    STRUCTURED,
+    Env,
+    cloud_event,
+    post,
+    post_binary,
+    post_record,
+    post_records,
+)
 from recording import Recorded
 from support import wait_for
 from taskpulse.contract import EventType, Function
@@ -147,12 +155,14 @@ def test_an_invalid_event_from_the_topic_is_dead_lettered_and_the_partition_flow
     assert letter["deadletterfunction"] == "create-task"
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["one by one", "in bulk"])
 def test_as_the_gate_of_task_events_it_reads_every_record_of_the_topic(
-    env: Env, store: Store
+    env: Env, store: Store, bulk: bool
 ) -> None:
-    """daprd hands the gate each record in its rawPayload envelope: a command is handled,
-    the other contract events of the topic pass, everything else is dead-lettered with
-    the reason (the record itself, not daprd's envelope)."""
+    """daprd hands the gate each record in its rawPayload envelope, or several at once
+    (bulkSubscribe): a command is handled, the other contract events of the topic pass,
+    everything else is dead-lettered with the reason (the record itself, not daprd's
+    envelope)."""
     client = env.client(Function.CREATE_TASK)
     path = "/events/task-events"
     command = cloud_event(CREATE, create_data(), user="alice")
@@ -166,7 +176,9 @@ def test_as_the_gate_of_task_events_it_reads_every_record_of_the_topic(
         b"[1, 2]",
         b"[" * 10_000,  # deeper than Python's JSON parser goes
     ]
-    for record in records:
+    if bulk:
+        assert post_records(client, path, records) == ["SUCCESS"] * len(records)
+    for record in [] if bulk else records:
         assert post_record(client, path, record).get_json() == {"status": "SUCCESS"}
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 1

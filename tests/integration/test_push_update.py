@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from functions_env import Env, cloud_event, post, post_binary, post_record
+from functions_env import Env, cloud_event, post, post_binary, post_record, post_records
 from taskpulse.contract import EventType, Function
 
 CREATED = EventType.TASK_CREATED.value
@@ -133,3 +133,39 @@ def test_an_update_the_gateway_refuses_for_good_is_dead_lettered_with_its_reason
         "push gateway refused",
     ]
     assert "bad request" in letters[0]["deadletterreason"]
+
+
+def test_a_bulk_delivery_answers_each_record_in_order(env: Env) -> None:
+    """daprd hands the gate what waited in one partition: each record is handled as if it
+    came alone (a bad one dead-lettered with its reason), and each gets its status."""
+    client = env.client(Function.PUSH_UPDATE)
+    events = [
+        cloud_event(CREATED, {"id": f"t{n}", "user_id": "alice"}, user="alice") for n in range(3)
+    ]
+    records = [json.dumps(events[0]).encode(), b"not json", json.dumps(events[2]).encode()]
+    assert post_records(client, "/events/task-update", records) == ["SUCCESS"] * 3
+    published = [
+        r.json()["idempotency_key"] for r in env.centrifugo.matching("POST", "/api/publish")
+    ]
+    assert published == [events[0]["id"], events[2]["id"]]
+    (letter,) = env.dapr.published("task-updates-dlq")
+    assert "not JSON" in letter["deadletterreason"]
+
+
+def test_in_a_bulk_delivery_the_records_after_a_retry_wait_with_it(env: Env) -> None:
+    """One partition's records: once one must be retried, the later ones are not handled
+    (they would overtake it) and are retried with it."""
+    answers = iter([(200, b'{"result": {}}'), (500, b"oops")])
+    env.centrifugo.responder = lambda request: next(answers, (200, b'{"result": {}}'))
+    client = env.client(Function.PUSH_UPDATE)
+    events = [
+        cloud_event(CREATED, {"id": f"t{n}", "user_id": "alice"}, user="alice") for n in range(4)
+    ]
+    records = [json.dumps(e).encode() for e in events]
+    assert post_records(client, "/events/task-update", records) == [
+        "SUCCESS",
+        "RETRY",
+        "RETRY",
+        "RETRY",
+    ]
+    assert len(env.centrifugo.matching("POST", "/api/publish")) == 2
