@@ -8,10 +8,9 @@ succeed to its topic's dead-letter topic together with the reason.
 
 On a topic's gate (``Subscription.gate``) daprd delivers each Kafka record unparsed, in
 its ``rawPayload`` envelope; the record inside is read here, so bytes that are not a
-CloudEvent are dead-lettered with the reason like any other invalid event.
-
-Subscriptions take their events in bulk (Dapr's ``bulkSubscribe``): one request carries
-what waited in one partition, and each event is answered as if it came alone.
+CloudEvent are dead-lettered with the reason like any other invalid event. A gate takes
+its records in bulk (Dapr's ``bulkSubscribe``): one request carries the records that
+waited in one partition, and each is answered as if it came alone.
 """
 
 from __future__ import annotations
@@ -208,7 +207,7 @@ class FunctionApp:
         route = self.routes.get(path, self.root_route)
         raw = request.get_data()
         headers = {key.lower(): value for key, value in request.headers.items()}
-        if path != "/" and (entries := bulk_entries(raw)) is not None:
+        if route.gate and (entries := bulk_entries(raw)) is not None:
             return self._bulk(path, route, entries)
         start = time.perf_counter()
         try:
@@ -355,8 +354,8 @@ class BulkEntry:
 
 def bulk_entries(raw: bytes) -> list[BulkEntry] | None:
     """The entries of Dapr's bulk delivery (``bulkSubscribe``), or ``None`` when ``raw`` is
-    not one. A gate's entries are raw records, base64 in ``event``; the others are
-    CloudEvents that daprd parsed, passed on as their JSON."""
+    not one. A gate's entries are raw records, base64 in ``event``; an entry that is not
+    (a CloudEvent object) is passed on as its JSON."""
     if not raw.startswith(b"{") or BULK_TYPE.encode() not in raw:
         return None  # the common single event: not parsed twice
     try:

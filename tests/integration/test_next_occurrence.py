@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from functions_env import Env, cloud_event, post, post_records
+from functions_env import Env, cloud_event, post
 from taskpulse.contract import EventType, Function
 from taskpulse.events import TaskCreateData
 from taskpulse.services.create import create_task
@@ -93,25 +93,6 @@ def test_the_same_completion_delivered_twice_creates_one_occurrence(env: Env, st
     answers = [post(client, "/events/task-completed", event).get_json() for _ in range(3)]
     assert answers == [{"status": "SUCCESS"}] * 3
     assert len(tasks(store, task["series_id"])) == 2
-
-
-def test_completions_delivered_in_bulk_are_each_recorded_and_answered(
-    env: Env, store: Store
-) -> None:
-    """daprd's bulk delivery of parsed CloudEvents: each entry is handled as if alone (a
-    repeat inside the batch too), and a bad one is dead-lettered without failing the rest."""
-    due = next_friday_9am_new_york().isoformat()
-    first, second = (make_task(store, due_at=due, rrule="FREQ=DAILY", title=t) for t in "AB")
-    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
-    one = cloud_event(COMPLETED, {"task_id": first["id"], "user_id": "alice"})
-    other = cloud_event(COMPLETED, {"task_id": second["id"], "user_id": "alice"})
-    stranger = cloud_event(COMPLETED, {"task_id": second["id"], "user_id": "mallory"})
-    answers = post_records(client, "/events/task-completed", [one, stranger, other, one])
-    assert answers == ["SUCCESS"] * 4
-    assert len(tasks(store, first["series_id"])) == 2
-    assert len(tasks(store, second["series_id"])) == 2
-    (letter,) = env.dapr.published("task-events-dlq")
-    assert letter["id"] == stranger["id"]
 
 
 def test_a_late_completion_skips_past_instances_and_says_so(env: Env, store: Store) -> None:
