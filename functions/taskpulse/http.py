@@ -44,9 +44,9 @@ log = logging.getLogger("taskpulse.http")
 Status = Literal["SUCCESS", "RETRY", "DROP"]
 
 DAPR_RAW_TYPE = "com.dapr.event.sent"
-BULK_TYPE = "com.dapr.event.sent.bulk"
-"""The envelope of a bulk delivery (components-contrib ``pubsub.DefaultBulkEventType``)."""
 """``type`` of the envelope in which daprd delivers a rawPayload subscription's records."""
+BULK_TYPE = "com.dapr.event.sent.bulk"
+"""``type`` of a bulk delivery's envelope (components-contrib ``pubsub.DefaultBulkEventType``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +212,7 @@ class FunctionApp:
         start = time.perf_counter()
         try:
             if path == "/" and self.root is not None:
-                return self._root(request, route, raw, headers)
+                return self._root(self.root, request, route, raw, headers)
             return dapr_answer(self._answer(path, route, raw, headers, wrapped=route.gate))
         finally:
             HANDLE_SECONDS.labels(self.function.value, path).observe(time.perf_counter() - start)
@@ -237,10 +237,14 @@ class FunctionApp:
         return _json({"statuses": statuses})
 
     def _root(
-        self, request: Request, route: Route, raw: bytes, headers: dict[str, str]
+        self,
+        root: RequestHandler,
+        request: Request,
+        route: Route,
+        raw: bytes,
+        headers: dict[str, str],
     ) -> Response:
         """A client, not Dapr, is waiting on ``POST /``: tell it what is wrong."""
-        assert self.root is not None
         try:
             event = parse_envelope(decode_request(headers, raw, self.max_event_bytes))
         except InvalidEvent as error:
@@ -248,7 +252,7 @@ class FunctionApp:
             return _json({"error": error.reason}, 400)
         token = trace_id.set(trace_id_of(event.traceparent))
         try:
-            return self.root(request, event)
+            return root(request, event)
         finally:
             trace_id.reset(token)
 
