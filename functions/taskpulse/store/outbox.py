@@ -127,6 +127,18 @@ of their keys: a row left behind (its key was busy in another relay) leaves befo
 rows that follow it, never after."""
 
 
+# Built once, values given at execution (see store/repositories.py).
+_LOCK_ROWS = (
+    sa.select(_T.c.id, _T.c.topic, _T.c.partition_key, _T.c.event, _T.c.attempts)
+    .where(_T.c.id.in_(sa.bindparam("ids", expanding=True)), _T.c.published_at.is_(None))
+    .order_by(_T.c.id)
+    .with_for_update()
+)
+_MARK_PUBLISHED = (
+    sa.update(_T)
+    .where(_T.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(published_at=sa.bindparam("at"), attempts=_T.c.attempts + 1, last_error=None)
+)
 _END = 2**63  # above every row id
 _LOCK_KEYS = sa.text(
     """
@@ -197,12 +209,7 @@ class OutboxRelay:
                 else:
                     report.busy_keys.add(key)
                     report.skipped_keys.add(key)
-            rows = session.execute(
-                sa.select(_T.c.id, _T.c.topic, _T.c.partition_key, _T.c.event, _T.c.attempts)
-                .where(_T.c.id.in_(mine), _T.c.published_at.is_(None))
-                .order_by(_T.c.id)
-                .with_for_update()
-            ).all()
+            rows = session.execute(_LOCK_ROWS, {"ids": mine}).all()
             published: list[int] = []
             failed_at: dict[str, int] = {}  # key -> its first failed row: later ones wait
             for topic, batch in _by_topic(rows):
@@ -220,11 +227,7 @@ class OutboxRelay:
                     published.append(row.id)
             report.skipped_keys |= failed_at.keys()
             if published:  # one statement for the batch, not one per row
-                session.execute(
-                    sa.update(_T)
-                    .where(_T.c.id.in_(published))
-                    .values(published_at=self._clock(), attempts=_T.c.attempts + 1, last_error=None)
-                )
+                session.execute(_MARK_PUBLISHED, {"ids": published, "at": self._clock()})
             report.published = len(published)
         return report
 

@@ -38,8 +38,12 @@ def _versioned_update(table: sa.Table) -> sa.Update:
 # build and look up in the compiled cache than the database spends running it.
 _INSERT_TASK = sa.insert(_TASKS)
 _UPDATE_TASK = _versioned_update(_TASKS)
+_GET_TASK = sa.select(_TASKS).where(_TASKS.c.id == sa.bindparam("b_id"))
+_LOCK_TASK = _GET_TASK.with_for_update()
 _INSERT_SERIES = sa.insert(_SERIES)
 _UPDATE_SERIES = _versioned_update(_SERIES)
+_GET_SERIES = sa.select(_SERIES).where(_SERIES.c.id == sa.bindparam("b_id"))
+_LOCK_SERIES = _GET_SERIES.with_for_update()
 
 
 def _task_from_row(row: sa.Row[Any]) -> Task:
@@ -77,10 +81,8 @@ class TaskRepository:
 
     def get(self, task_id: str, *, for_update: bool = False) -> Task | None:
         """``for_update`` locks the row until commit: concurrent changes queue up."""
-        statement = sa.select(_TASKS).where(_TASKS.c.id == task_id)
-        if for_update:
-            statement = statement.with_for_update()
-        row = self._session.execute(statement).first()
+        statement = _LOCK_TASK if for_update else _GET_TASK
+        row = self._session.execute(statement, {"b_id": task_id}).first()
         return _task_from_row(row) if row else None
 
     def save(self, task: Task) -> None:
@@ -117,10 +119,8 @@ class SeriesRepository:
         self._session.execute(_INSERT_SERIES, _series_values(series))
 
     def get(self, series_id: str, *, for_update: bool = False) -> Series | None:
-        statement = sa.select(_SERIES).where(_SERIES.c.id == series_id)
-        if for_update:
-            statement = statement.with_for_update()
-        row = self._session.execute(statement).first()
+        statement = _LOCK_SERIES if for_update else _GET_SERIES
+        row = self._session.execute(statement, {"b_id": series_id}).first()
         if row is None:
             return None
         values = {name: getattr(row, name) for name in _SERIES_FIELDS}
