@@ -210,26 +210,35 @@ class OutboxRelay:
                     report.busy_keys.add(key)
                     report.skipped_keys.add(key)
             rows = session.execute(_LOCK_ROWS, {"ids": mine}).all()
-            published: list[int] = []
-            failed_at: dict[str, int] = {}  # key -> its first failed row: later ones wait
-            for topic, batch in _by_topic(rows):
-                batch = [row for row in batch if row.id < failed_at.get(row.partition_key, _END)]
-                failures = self._send(topic, batch) if batch else {}
-                for n, row in enumerate(batch):
-                    key = row.partition_key
-                    if row.id > failed_at.get(key, _END):  # sent after its key's failure
-                        continue  # stays pending: goes again after the failed row
-                    if n in failures:
-                        self._failed(session, row, failures[n], now)
-                        report.failed += 1
-                        failed_at[key] = row.id
-                        continue
-                    published.append(row.id)
-            report.skipped_keys |= failed_at.keys()
+            published = self._send_all(session, rows, report, now=now)
             if published:  # one statement for the batch, not one per row
                 session.execute(_MARK_PUBLISHED, {"ids": published, "at": self._clock()})
             report.published = len(published)
         return report
+
+    def _send_all(
+        self, session: Session, rows: Sequence[Any], report: RelayReport, *, now: datetime
+    ) -> list[int]:
+        """Send ``rows`` (id order), one request per topic: the ids that were published.
+
+        A key stops at its first failed row, in id order across topics."""
+        published: list[int] = []
+        failed_at: dict[str, int] = {}  # key -> its first failed row: later ones wait
+        for topic, batch in _by_topic(rows):
+            batch = [row for row in batch if row.id < failed_at.get(row.partition_key, _END)]
+            failures = self._send(topic, batch) if batch else {}
+            for n, row in enumerate(batch):
+                key = row.partition_key
+                if row.id > failed_at.get(key, _END):  # sent after its key's failure
+                    continue  # stays pending: goes again after the failed row
+                if n in failures:
+                    self._failed(session, row, failures[n], now)
+                    report.failed += 1
+                    failed_at[key] = row.id
+                    continue
+                published.append(row.id)
+        report.skipped_keys |= failed_at.keys()
+        return published
 
     def _send(self, topic: str, batch: Sequence[Any]) -> Mapping[int, str]:
         """One request for a topic's rows: the failed ones by index (all when the
