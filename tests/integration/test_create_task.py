@@ -344,3 +344,46 @@ def test_publishers_keep_each_users_order_and_run_users_in_parallel(env: Env) ->
         titles = [e["data"]["title"] for e in created if e["data"]["user_id"] == user]
         assert titles == [str(n) for n in range(5)], user
     assert peak > 1, "every publish waited for the one before it"
+
+
+def test_events_committed_while_the_publisher_waits_go_out_together(env: Env, store: Store) -> None:
+    """One publisher thread per key shard takes everything queued for it at once: under
+    load, one relay transaction and one bulk request per topic carry many handlers'
+    events, instead of one of each per handler."""
+    import threading
+    import time
+
+    from taskpulse.events import TaskCreateData
+    from taskpulse.runtime import Runtime
+    from taskpulse.services.create import create_task
+
+    dapr_free = threading.Event()
+
+    def slow_dapr(request: Recorded) -> tuple[int, bytes]:
+        dapr_free.wait(10)
+        return 204, b""
+
+    env.dapr.responder = slow_dapr
+    runtime = Runtime(Function.CREATE_TASK, env.settings())
+    env.runtimes.append(runtime)
+    runtime._last_run["sweep"] = time.monotonic()  # no sweep here: it would send them itself
+    created = [
+        create_task(
+            store.unit_of_work,
+            TaskCreateData(user_id="alice", title=f"task {n}"),
+            source="/together",
+            event_id=str(n),
+        )
+        for n in range(5)
+    ]
+    runtime.flush(created[0].outbox_ids, key="alice")
+    wait_for(lambda: env.dapr.matching("POST", "/v1.0-alpha1/publish/bulk/"), 10)
+    for later in created[1:]:  # committed while the first publish waits on Dapr
+        runtime.flush(later.outbox_ids, key="alice")
+    dapr_free.set()
+    runtime.settle()
+
+    requests = env.dapr.matching("POST", "/v1.0-alpha1/publish/bulk/")
+    assert len(requests) == 4  # the first task's two topics, then the four others' two
+    ids = [e["id"] for e in env.dapr.published("task-events")]
+    assert ids == [c.event["id"] for c in created]
