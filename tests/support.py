@@ -7,9 +7,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from taskpulse.store import PublishError
+from taskpulse.store import PublishError, Store
+
+if TYPE_CHECKING:
+    from taskpulse.services.create import Created
 
 T = TypeVar("T")
 
@@ -86,3 +89,25 @@ def wait_for(
         if time.monotonic() > deadline:
             raise Timeout(f"after {timeout:.0f}s still waiting for {what}")
         time.sleep(every)
+
+
+def create_tasks(
+    store: Store, count: int, *, source: str, user: str | Callable[[int], str]
+) -> list[Created]:
+    """``count`` tasks titled ``task <n>``, each created by its own command (``source``,
+    id ``n``); ``user`` names the owner, or gives the owner of task ``n``."""
+    from taskpulse.events import TaskCreateData
+    from taskpulse.services.create import create_task
+
+    def owner(n: int) -> str:
+        return user(n) if callable(user) else user
+
+    return [
+        create_task(
+            store.unit_of_work,
+            TaskCreateData(user_id=owner(n), title=f"task {n}"),
+            source=source,
+            event_id=str(n),
+        )
+        for n in range(count)
+    ]

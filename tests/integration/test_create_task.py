@@ -19,7 +19,7 @@ from functions_env import (
     post_records,
 )
 from recording import Recorded
-from support import wait_for
+from support import create_tasks, wait_for
 from taskpulse.contract import EventType, Function
 from taskpulse.store import Store
 
@@ -353,9 +353,7 @@ def test_events_committed_while_the_publisher_waits_go_out_together(env: Env, st
     import threading
     import time
 
-    from taskpulse.events import TaskCreateData
     from taskpulse.runtime import Runtime
-    from taskpulse.services.create import create_task
 
     dapr_free = threading.Event()
 
@@ -367,15 +365,7 @@ def test_events_committed_while_the_publisher_waits_go_out_together(env: Env, st
     runtime = Runtime(Function.CREATE_TASK, env.settings())
     env.runtimes.append(runtime)
     runtime._last_run["sweep"] = time.monotonic()  # no sweep here: it would send them itself
-    created = [
-        create_task(
-            store.unit_of_work,
-            TaskCreateData(user_id="alice", title=f"task {n}"),
-            source="/together",
-            event_id=str(n),
-        )
-        for n in range(5)
-    ]
+    created = create_tasks(store, 5, source="/together", user="alice")
     runtime.flush(created[0].outbox_ids, key="alice")
     wait_for(lambda: env.dapr.matching("POST", "/v1.0-alpha1/publish/bulk/"), 10)
     for later in created[1:]:  # committed while the first publish waits on Dapr

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from support import RecordingPublisher
+from support import RecordingPublisher, create_tasks
 from taskpulse.domain import InvalidTask, NotOwner, TaskStatus
 from taskpulse.events import TaskCreateData
 from taskpulse.services.create import Created, create_task
@@ -156,15 +156,7 @@ def _ids_by_key(publisher: RecordingPublisher, topic: str) -> dict[str, list[int
 
 
 def test_a_failed_publish_holds_back_later_events_of_the_same_key_only(store: Store) -> None:
-    created = [
-        create_task(
-            store.unit_of_work,
-            TaskCreateData(user_id=f"user-{n % 2}", title=f"task {n}"),
-            source="/order",
-            event_id=str(n),
-        )
-        for n in range(6)
-    ]
+    created = create_tasks(store, 6, source="/order", user=lambda n: f"user-{n % 2}")
     clock = [datetime.now(UTC)]
     stuck = created[2].event["id"]  # user-0's second task
     publisher = RecordingPublisher(fail_ids={stuck})
@@ -203,15 +195,7 @@ class AcceptsAfterARefusal(RecordingPublisher):
 def test_a_row_accepted_after_its_keys_refusal_is_published_again_after_it(
     store: Store,
 ) -> None:
-    created = [
-        create_task(
-            store.unit_of_work,
-            TaskCreateData(user_id="user-0", title=f"task {n}"),
-            source="/after",
-            event_id=str(n),
-        )
-        for n in range(3)
-    ]
+    created = create_tasks(store, 3, source="/after", user="user-0")
     clock = [datetime.now(UTC)]
     publisher = AcceptsAfterARefusal(fail_ids={created[1].event["id"]})
     relay = store.relay(publisher, max_backoff=timedelta(seconds=30))
@@ -232,13 +216,7 @@ def test_a_row_accepted_after_its_keys_refusal_is_published_again_after_it(
 
 
 def test_concurrent_relays_publish_each_event_once_in_key_order(store: Store) -> None:
-    for n in range(60):
-        create_task(
-            store.unit_of_work,
-            TaskCreateData(user_id=f"user-{n % 4}", title=f"task {n}"),
-            source="/relays",
-            event_id=str(n),
-        )
+    create_tasks(store, 60, source="/relays", user=lambda n: f"user-{n % 4}")
     publisher = RecordingPublisher()
     relays = [store.relay(publisher, batch_size=5) for _ in range(4)]
     threads = [threading.Thread(target=relay.sweep) for relay in relays]
