@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from taskpulse.store import PublishError, Store
+from taskpulse.store import Store
 
 if TYPE_CHECKING:
     from taskpulse.services.create import Created
@@ -24,12 +24,6 @@ class RecordingPublisher:
     published: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     fail_ids: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def publish(self, topic: str, partition_key: str, event: dict[str, Any]) -> None:
-        if event["id"] in self.fail_ids:
-            raise PublishError(f"refused {event['id']}")
-        with self._lock:
-            self.published.append((topic, partition_key, event))
 
     def publish_many(
         self, topic: str, entries: Sequence[tuple[str, dict[str, Any]]]

@@ -11,8 +11,7 @@ class PublishError(Exception):
 
 
 class Publisher(Protocol):
-    def publish(self, topic: str, partition_key: str, event: dict[str, Any]) -> None:
-        """Publish one CloudEvent (structured JSON); raise PublishError when not accepted."""
+    """What the outbox relay publishes through."""
 
     def publish_many(
         self, topic: str, entries: Sequence[tuple[str, dict[str, Any]]]

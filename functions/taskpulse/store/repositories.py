@@ -65,6 +65,25 @@ def _task_values(task: Task) -> dict[str, Any]:
     return values
 
 
+def _series_from_row(row: sa.Row[Any]) -> Series:
+    values = {name: getattr(row, name) for name in _SERIES_FIELDS}
+    values.update(
+        status=SeriesStatus(row.status), recurrence_mode=RecurrenceMode(row.recurrence_mode)
+    )
+    return Series(**values)
+
+
+def _save_versioned(
+    session: Session, update: sa.Update, values: dict[str, Any], *, version: int, what: str
+) -> None:
+    """Write ``values`` (with ``id``) over the row still at ``version - 1``; the version
+    check refuses a lost update."""
+    row_id = values.pop("id")
+    result = session.execute(update, {**values, "b_id": row_id, "b_version": version - 1})
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConcurrentUpdate(f"{what} {row_id} changed under us")
+
+
 def _series_values(series: Series) -> dict[str, Any]:
     values = {name: getattr(series, name) for name in _SERIES_FIELDS}
     values["status"] = series.status.value
@@ -87,13 +106,9 @@ class TaskRepository:
 
     def save(self, task: Task) -> None:
         """Write a changed task; the version check refuses a lost update."""
-        values = _task_values(task)
-        del values["id"]
-        result = self._session.execute(
-            _UPDATE_TASK, {**values, "b_id": task.id, "b_version": task.version - 1}
+        _save_versioned(
+            self._session, _UPDATE_TASK, _task_values(task), version=task.version, what="task"
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise ConcurrentUpdate(f"task {task.id} changed under us")
 
     def open_in_series(self, series_id: str) -> list[Task]:
         statement = (
@@ -121,22 +136,16 @@ class SeriesRepository:
     def get(self, series_id: str, *, for_update: bool = False) -> Series | None:
         statement = _LOCK_SERIES if for_update else _GET_SERIES
         row = self._session.execute(statement, {"b_id": series_id}).first()
-        if row is None:
-            return None
-        values = {name: getattr(row, name) for name in _SERIES_FIELDS}
-        values.update(
-            status=SeriesStatus(row.status), recurrence_mode=RecurrenceMode(row.recurrence_mode)
-        )
-        return Series(**values)
+        return _series_from_row(row) if row else None
 
     def save(self, series: Series) -> None:
-        values = _series_values(series)
-        del values["id"]
-        result = self._session.execute(
-            _UPDATE_SERIES, {**values, "b_id": series.id, "b_version": series.version - 1}
+        _save_versioned(
+            self._session,
+            _UPDATE_SERIES,
+            _series_values(series),
+            version=series.version,
+            what="series",
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise ConcurrentUpdate(f"series {series.id} changed under us")
 
 
 class ConcurrentUpdate(RuntimeError):
