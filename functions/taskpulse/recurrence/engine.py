@@ -9,6 +9,10 @@ whatever the age of the series:
   later period on that same grid, with every BYxxx part it would have derived from DTSTART
   written out, yields exactly the original instances from that period on. The search
   restarts at the grid period that holds ``after``.
+* **Layouts.** A YEARLY or MONTHLY period holds the same instances, relative to its
+  start, as every other period of its kind (a year's length and first weekday; a month's
+  length, first weekday and, with BYMONTH, the month itself). dateutil expands one period
+  of each kind; the others are ``period start + offset``, with no dateutil call at all.
 * **Index.** With COUNT, the anchor's index (instances before it) is arithmetic when every
   full period holds the same number of instances (``FREQ=DAILY``, ``WEEKLY;BYDAY=MO,WE``,
   ``MONTHLY;BYMONTHDAY=15``...). Otherwise it is counted once, by walking at most COUNT
@@ -32,15 +36,17 @@ from __future__ import annotations
 
 import bisect
 import math
+from calendar import isleap, monthrange
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from dateutil.rrule import rrule, weekday
 
 from taskpulse.recurrence.errors import RecurrenceError
 from taskpulse.recurrence.syntax import Freq, SeriesSpec
-from taskpulse.recurrence.zones import backward_jump, max_offset_near, to_utc, to_wall
+from taskpulse.recurrence.zones import max_offset_near, to_utc, to_wall, wall_floor
 
 __all__ = ["Series"]
 
@@ -50,6 +56,8 @@ _MINUTES_PER_DAY = 24 * 60
 _DAYS_PER_400_YEARS = 146_097
 _MINUTES_PER_WEEK = 7 * _MINUTES_PER_DAY
 _STEP_MINUTES = {Freq.DAILY: _MINUTES_PER_DAY, Freq.HOURLY: 60, Freq.MINUTELY: 1}
+# Frequencies whose periods are expanded through layouts (see ``Series._layout``).
+_LAID_OUT = frozenset({Freq.YEARLY, Freq.MONTHLY})
 _UNIT = {Freq.DAILY: "days", Freq.HOURLY: "hours", Freq.MINUTELY: "minutes"}
 
 
@@ -67,6 +75,9 @@ class Series:
         self._start_period = _period_index(rule.freq, spec.dtstart, rule.wkst)
         self._per_period = _uniform_count(spec, self._kwargs)
         self._first_period: int | None = None
+        self._bymonth = bool(rule.bymonth)
+        self._second = timedelta(seconds=spec.dtstart.second)
+        self._layouts: dict[tuple[int, ...], tuple[timedelta, ...]] = {}
         self._checkpoints: list[tuple[datetime, int]] = [(spec.dtstart, 0)]
         # (t, instants): consecutive occurrences, none of them in (t, instants[0]).
         self._run: tuple[datetime, tuple[datetime, ...]] | None = None
@@ -120,7 +131,7 @@ class Series:
         if self._count is None:
             return None
         spec = self.spec
-        wall_lo = to_wall(after, spec.zone) - backward_jump(after, spec.zone)
+        wall_lo = wall_floor(after, spec.zone)
         # COUNT bounds this walk; instances before ``wall_lo`` are all at or before ``after``.
         instants = {to_utc(wall, spec.zone) for wall in self._walls_from(wall_lo)}
         return len(
@@ -147,10 +158,8 @@ class Series:
         zone = spec.zone
         if spec.until is not None and spec.until <= after:
             return None
-        if after.year <= 1:
-            wall_lo = datetime.min  # before any series: search from DTSTART
-        else:
-            wall_lo = to_wall(after, zone) - backward_jump(after, zone)
+        # Year 1 is before any series (and has no day before it): search from DTSTART.
+        wall_lo = datetime.min if after.year <= 1 else wall_floor(after, zone)
         best: datetime | None = None
         stop_wall: datetime | None = None
         for wall in self._walls_from(wall_lo):
@@ -159,7 +168,7 @@ class Series:
             if self._until_wall is not None and wall > self._until_wall:
                 break
             instant = to_utc(wall, zone)
-            if instant <= after or instant in spec.exdates:
+            if instant <= after or (spec.exdates and instant in spec.exdates):
                 continue
             if spec.until is not None and instant > spec.until:
                 continue
@@ -177,17 +186,19 @@ class Series:
         """Wall times of instances (COUNT applied) at or after ``wall_lo``, in order."""
         anchor = self._anchor(wall_lo)
         if anchor is None:
-            return
-        left = None
-        if self._count is not None:
-            left = self._count - self._count_before(anchor)
+            return iter(())
+        if self._count is None:
+            return self._expand(anchor, max(anchor, wall_lo))
+        left = self._count - self._count_before(anchor)
+        return self._counted(self._expand(anchor), left, wall_lo)
+
+    @staticmethod
+    def _counted(walls: Iterator[datetime], left: int, wall_lo: datetime) -> Iterator[datetime]:
+        """The first ``left`` of ``walls``, those at or after ``wall_lo``."""
+        for wall in walls:
             if left <= 0:
                 return
-        for wall in rrule(dtstart=anchor, **self._kwargs):
-            if left is not None:
-                if left <= 0:
-                    return
-                left -= 1
+            left -= 1
             if wall >= wall_lo:
                 yield wall
 
@@ -203,7 +214,7 @@ class Series:
         except (ValueError, OverflowError):
             return None
         # Every instance has DTSTART's second, so this is at or before all of them.
-        return period_start.replace(second=start.second)
+        return period_start + self._second
 
     def _count_before(self, anchor: datetime) -> int:
         """How many instances lie before ``anchor`` (capped near COUNT)."""
@@ -234,11 +245,71 @@ class Series:
         """``before`` plus the instances in [start, end), stopping once COUNT is reached."""
         limit = self._count if self._count is not None else 2**63
         counted = before
-        for wall in rrule(dtstart=start, **self._kwargs):
+        for wall in self._expand(start):
             if wall >= end or counted >= limit:
                 break
             counted += 1
         return counted
+
+    def _expand(self, start: datetime, lowest: datetime | None = None) -> Iterator[datetime]:
+        """Wall times of instances from ``start`` (DTSTART or a grid period start) on.
+
+        Only those at or after ``lowest`` (default ``start``) are yielded; COUNT, UNTIL
+        and EXDATE are not applied.
+        """
+        if lowest is None:
+            lowest = start
+        if self._freq not in _LAID_OUT:
+            for wall in rrule(dtstart=start, **self._kwargs):
+                if wall >= lowest:
+                    yield wall
+            return
+        freq, interval, wkst = self._freq, self._interval, self._wkst
+        index = _period_index(freq, start, wkst)
+        while True:
+            try:
+                period = _period_start(freq, index, wkst)
+            except ValueError:  # past year 9999
+                return
+            for offset in self._layout(period):
+                wall = period + offset
+                if wall >= lowest:
+                    yield wall
+            index += interval
+
+    def _layout(self, period: datetime) -> tuple[timedelta, ...]:
+        """The instances of the YEARLY or MONTHLY period starting at ``period``, as offsets.
+
+        Which days of a year a rule picks depends only on the year's calendar: its length
+        and the weekday of January 1st, 14 kinds of year. (Even BYWEEKNO's days of last
+        year's final week: dateutil numbers them from this year's figures alone, which
+        ``test_recurrence_layouts`` checks over a whole 400-year cycle.) A month's depends
+        on its length, the weekday of its 1st and, with BYMONTH, which month it is. So
+        dateutil expands each kind once per rule, and every later period of that kind is
+        additions: a monthly or yearly search costs a few microseconds instead of one
+        dateutil expansion of a whole year.
+        """
+        if self._freq is Freq.YEARLY:
+            key = _year_kind(period.year)
+        else:
+            key = _month_kind(period.year, period.month, self._bymonth)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = self._expand_period(period)
+        return layout
+
+    def _expand_period(self, period: datetime) -> tuple[timedelta, ...]:
+        index = _period_index(self._freq, period, self._wkst)
+        try:
+            end = _period_start(self._freq, index + 1, self._wkst)
+        except ValueError:
+            end = datetime.max
+        offsets = []
+        for wall in rrule(dtstart=period + self._second, **self._kwargs):
+            if wall >= end:
+                break
+            offsets.append(wall - period)
+        return tuple(offsets)
 
     @property
     def first_wall(self) -> datetime:
@@ -280,6 +351,19 @@ class Series:
             Freq.MINUTELY: _DAYS_PER_400_YEARS * _MINUTES_PER_DAY,
         }[self._freq]
         return 400 * (self._interval // math.gcd(self._interval, periods_per_400_years))
+
+
+@lru_cache(maxsize=4096)
+def _year_kind(year: int) -> tuple[int, ...]:
+    """What decides a year's layout: its length and the weekday of January 1st."""
+    return (isleap(year), date(year, 1, 1).weekday())
+
+
+@lru_cache(maxsize=4096)
+def _month_kind(year: int, month: int, bymonth: bool) -> tuple[int, ...]:
+    """What decides a month's layout: its length, its 1st's weekday and, with BYMONTH, itself."""
+    first_weekday, days = monthrange(year, month)
+    return (month if bymonth else 0, days, first_weekday)
 
 
 def _explicit_parts(spec: SeriesSpec) -> dict[str, Any]:
@@ -410,8 +494,13 @@ def _period_index(freq: Freq, wall: datetime, wkst: int) -> int:
     return (day * 24 + wall.hour) * 60 + wall.minute
 
 
+@lru_cache(maxsize=4096)
 def _period_start(freq: Freq, index: int, wkst: int) -> datetime:
-    """The first wall time of period ``index`` (inverse of :func:`_period_index`)."""
+    """The first wall time of period ``index`` (inverse of :func:`_period_index`).
+
+    Cached: building a datetime costs more than the lookup, and a search asks for the
+    same few periods again and again.
+    """
     if freq is Freq.YEARLY:
         return datetime(index, 1, 1)
     if freq is Freq.MONTHLY:

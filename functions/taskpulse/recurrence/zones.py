@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from taskpulse.recurrence.errors import RecurrenceError
 
-__all__ = ["UTC", "backward_jump", "max_offset_near", "to_utc", "to_wall", "validate_timezone"]
+__all__ = ["UTC", "max_offset_near", "to_utc", "to_wall", "validate_timezone", "wall_floor"]
 
 # No zone has moved its clock by more than a day at once (Pacific/Apia skipped
 # 2011-12-30), so looking this far back always spans at most one transition.
@@ -37,27 +37,46 @@ def validate_timezone(name: str) -> ZoneInfo:
         raise RecurrenceError(f"unknown time zone {name!r}") from None
 
 
+# Conversions go through these two epochs with timedelta arithmetic: a search converts a
+# few times per call, and ``datetime.replace`` costs ten times what the arithmetic does.
+_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
 def to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
     """The instant of a naive local wall time: gaps shift forward, folds take the first."""
-    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if wall.fold:
+        wall = wall.replace(fold=0)
+    # For a naive time the zone reads the wall fields with fold=0: in a gap, the offset
+    # before it; in a fold, the first one.
+    offset = zone.utcoffset(wall)
+    assert offset is not None
+    return _UTC_EPOCH + (wall - offset - _NAIVE_EPOCH)
 
 
 def to_wall(instant: datetime, zone: ZoneInfo) -> datetime:
-    """The naive local wall time of an aware instant."""
-    return instant.astimezone(zone).replace(tzinfo=None, fold=0)
+    """The naive local wall time (fold 0) of an aware instant."""
+    offset = instant.astimezone(zone).utcoffset()
+    assert offset is not None
+    # Arithmetic on a naive datetime always yields fold=0.
+    return _NAIVE_EPOCH + (instant - _UTC_EPOCH) + offset
 
 
-def backward_jump(instant: datetime, zone: ZoneInfo) -> timedelta:
-    """How far wall time jumped forward in the day before ``instant`` (zero if it did not).
+def wall_floor(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The earliest wall time whose instant can lie after ``instant``.
 
-    Wall times inside that gap map, with the earlier offset, to instants up to the jump
-    after the transition, so a search for instances after ``instant`` must start this much
-    earlier in wall time.
+    That is ``instant``'s own wall time, unless wall time jumped forward in the day before
+    it: wall times inside that gap map, with the earlier offset, to instants up to the
+    jump after the transition, so a search must start that much earlier in wall time.
     """
-    now = instant.utcoffset() if instant.tzinfo is zone else instant.astimezone(zone).utcoffset()
-    before = (instant - _TRANSITION_WINDOW).astimezone(zone).utcoffset()
-    assert now is not None and before is not None
-    return max(now - before, timedelta(0))
+    now = instant.astimezone(zone).utcoffset()
+    assert now is not None
+    wall = _NAIVE_EPOCH + (instant - _UTC_EPOCH) + now
+    # The offset a day of wall time earlier is the one before any gap that ``instant``
+    # can be inside of (a wall time in the gap itself also reads the earlier offset).
+    before = zone.utcoffset(wall - _TRANSITION_WINDOW)
+    assert before is not None
+    return wall if before >= now else wall - (now - before)
 
 
 def max_offset_near(instant: datetime, zone: ZoneInfo) -> timedelta:
