@@ -48,10 +48,11 @@ A call does not walk from DTSTART: the search restarts dateutil at the grid peri
 holds ``after`` (see :mod:`taskpulse.recurrence.engine`), so a ten-year-old 15-minute
 series costs what a new one does. Yearly and monthly periods are laid out once per kind
 of year or month (at most 14 kinds of year) and shifted onto every other period of that
-kind, so those searches do no calendar expansion at all. With COUNT the anchor's index is computed arithmetically
-for rules with the same number of instances in every period; other COUNT rules walk at
-most COUNT instances once per process and keep checkpoints. A compiled rule also keeps
-the consecutive instants it found last, so asking again, or for the one after, is a lookup.
+kind, so those searches do no calendar expansion at all. With COUNT the anchor's index
+is computed arithmetically for rules with the same number of instances in every period;
+other COUNT rules walk at most COUNT instances once per process and keep checkpoints. A
+compiled rule also keeps the consecutive instants it found last, so asking again, or for
+the one after, is a lookup.
 
 Errors
 ------
