@@ -7,7 +7,7 @@ import base64
 import importlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,25 +132,28 @@ def post_record(client: FlaskClient, path: str, record: bytes) -> Any:
     return post(client, path, envelope)
 
 
-def post_records(client: FlaskClient, path: str, records: list[bytes]) -> list[str]:
-    """Kafka records as daprd delivers them to a gate in bulk (bulkSubscribe with
-    rawPayload, dapr 1.14.4 pkg/runtime/subscription/bulksubscription.go): each record
-    base64 in ``event``; the answer's status of each entry, in order."""
+def post_records(
+    client: FlaskClient, path: str, records: Sequence[bytes | dict[str, Any]]
+) -> list[str]:
+    """Events as daprd delivers them in bulk (bulkSubscribe; dapr 1.14.4
+    pkg/runtime/subscription/bulksubscription.go): a gate's raw records (bytes) base64 in
+    ``event``, a parsed CloudEvent (dict) as an object. The status of each entry, in order."""
+
+    def entry(n: int, record: bytes | dict[str, Any]) -> dict[str, Any]:
+        if isinstance(record, bytes):
+            event: Any = base64.b64encode(record).decode()
+            content_type = "application/octet-stream"
+        else:
+            event, content_type = record, STRUCTURED
+        return {"entryId": str(n), "event": event, "contentType": content_type, "metadata": {}}
+
     envelope = {
         "id": str(uuid.uuid4()),
         "type": "com.dapr.event.sent.bulk",
         "pubsubname": "pubsub-kafka",
         "topic": "from-the-test",
         "metadata": {"pubsubName": "pubsub-kafka"},
-        "entries": [
-            {
-                "entryId": str(n),
-                "event": base64.b64encode(record).decode(),
-                "contentType": "application/octet-stream",
-                "metadata": {},
-            }
-            for n, record in enumerate(records)
-        ],
+        "entries": [entry(n, record) for n, record in enumerate(records)],
     }
     response = client.post(
         path, data=json.dumps(envelope), headers={"content-type": "application/json"}

@@ -147,6 +147,11 @@ class Subscription:
     dead-letters everything else with the reason. Exactly one per topic; routing rules
     cannot see a raw record's type, so a gate is its function's only entry on the topic."""
 
+    bulk: bool = False
+    """daprd hands the function what waited in one partition in one request (Dapr's
+    ``bulkSubscribe``; a gate always is), and the function handles those events in one
+    transaction (``FunctionApp.batch``). Per topic and function: all or none of them."""
+
     @property
     def name(self) -> str:
         return f"{self.function.value}-{self.path.rsplit('/', 1)[-1]}"
@@ -167,12 +172,14 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         TASK_EVENTS,
         (EventType.TASK_COMPLETED,),
         "/events/task-completed",
+        bulk=True,
     ),
     Subscription(
         Function.COMPUTE_NEXT_OCCURRENCE,
         TASK_EVENTS,
         (EventType.TASK_CANCELLED,),
         "/events/task-cancelled",
+        bulk=True,
     ),
     # on_schedule series: the job that advances a series must be scheduled by this
     # function's own Dapr app id, because a job trigger only reaches the app that made it.
@@ -182,6 +189,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         (EventType.TASK_CREATED,),
         "/events/task-created",
         data_equals=(("recurrence_mode", RecurrenceMode.ON_SCHEDULE.value),),
+        bulk=True,
     ),
     Subscription(
         Function.SEND_REMINDER,

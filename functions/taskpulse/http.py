@@ -10,7 +10,9 @@ On a topic's gate (``Subscription.gate``) daprd delivers each Kafka record unpar
 its ``rawPayload`` envelope; the record inside is read here, so bytes that are not a
 CloudEvent are dead-lettered with the reason like any other invalid event. A gate takes
 its records in bulk (Dapr's ``bulkSubscribe``): one request carries the records that
-waited in one partition, and each is answered as if it came alone.
+waited in one partition, and each is answered as if it came alone. A function with a
+``batch`` (compute-next-occurrence) takes its parsed events in bulk too, and handles each
+delivery in one transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -132,6 +135,9 @@ class FunctionApp:
     ready: Callable[[], bool] = lambda: True
     sweep_job: Callable[[], Answer] | None = None
     """``POST /job/outbox-sweep``: publish what the outbox still holds (Runtime.sweep_job)."""
+    batch: Callable[[], AbstractContextManager[None]] | None = None
+    """Wraps the handling of one bulk delivery (Runtime.batch: one transaction); raising
+    on exit means none of it happened. Given, this function's subscriptions are bulk."""
     routes: dict[str, Route] = field(init=False)
     root_route: Route = field(init=False)
 
@@ -207,7 +213,7 @@ class FunctionApp:
         route = self.routes.get(path, self.root_route)
         raw = request.get_data()
         headers = {key.lower(): value for key, value in request.headers.items()}
-        if route.gate and (entries := bulk_entries(raw)) is not None:
+        if (route.gate or self.batch) and (entries := bulk_entries(raw)) is not None:
             return self._bulk(path, route, entries)
         start = time.perf_counter()
         try:
@@ -224,17 +230,31 @@ class FunctionApp:
         after another: once an entry must be retried, the ones after it are retried with
         it (unhandled), so nothing overtakes it.
         """
-        statuses: list[dict[str, str]] = []
-        retrying = False
-        for entry in entries:
-            start = time.perf_counter()
-            if not retrying:
-                answer = self._answer(path, route, entry.record, entry.headers, wrapped=False)
-                status = answer.status
-                retrying = status == "RETRY"
-            statuses.append({"entryId": entry.entry_id, "status": "RETRY" if retrying else status})
-            HANDLE_SECONDS.labels(self.function.value, path).observe(time.perf_counter() - start)
-        return _json({"statuses": statuses})
+        statuses: list[Status] = []
+        batch = self.batch() if self.batch is not None else nullcontext()
+        try:
+            with batch:
+                for entry in entries:
+                    start = time.perf_counter()
+                    if statuses[-1:] == ["RETRY"]:
+                        statuses.append("RETRY")
+                        continue
+                    answer = self._answer(path, route, entry.record, entry.headers, wrapped=False)
+                    statuses.append(answer.status)
+                    elapsed = time.perf_counter() - start
+                    HANDLE_SECONDS.labels(self.function.value, path).observe(elapsed)
+        except Exception:
+            # The batch's transaction did not commit: no entry's effect happened.
+            log.exception("bulk delivery not committed; asking Dapr to retry all of it")
+            statuses = ["RETRY"] * len(entries)
+        return _json(
+            {
+                "statuses": [
+                    {"entryId": entry.entry_id, "status": status}
+                    for entry, status in zip(entries, statuses, strict=True)
+                ]
+            }
+        )
 
     def _root(
         self,

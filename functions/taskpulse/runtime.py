@@ -11,7 +11,9 @@ import queue
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from taskpulse.push import PushGateway
     from taskpulse.store import Store
     from taskpulse.store.outbox import OutboxRelay
-    from taskpulse.store.uow import UnitOfWork
+    from taskpulse.store.uow import Batch, UnitOfWork
 
 log = logging.getLogger("taskpulse.runtime")
 T = TypeVar("T")
@@ -55,11 +57,19 @@ CLEANUP_EVERY_SECONDS = 3600.0
 """How often a busy function purges expired idempotency rows and old published events."""
 
 
+@dataclass
+class _OpenBatch:
+    transaction: Batch
+    outbox_ids: dict[str, list[int]] = field(default_factory=dict)
+    """Committed with the batch, then published, per partition key."""
+
+
 class Runtime:
     def __init__(self, function: Function, settings: Settings | None = None) -> None:
         self.function = function
         self._settings = settings
         self._lock = threading.RLock()
+        self._local = threading.local()
         self._parts: dict[str, Any] = {}
         # When each periodic chore last ran (monotonic); cleanup waits a full period.
         self._last_run: dict[str, float] = {"cleanup": time.monotonic()}
@@ -104,7 +114,31 @@ class Runtime:
         )
 
     def unit_of_work(self) -> UnitOfWork:
-        return self.store.unit_of_work()
+        batch = self._batch()
+        return batch.transaction.unit_of_work() if batch else self.store.unit_of_work()
+
+    def _batch(self) -> _OpenBatch | None:
+        return getattr(self._local, "batch", None)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Handle the events of one bulk delivery in one transaction (``store.Batch``).
+
+        Inside, every unit of work of this thread is a savepoint of that transaction, and
+        what the handlers hand to :meth:`flush` waits for its commit. Raises when the
+        commit fails: then nothing of the batch happened, and every event must be retried.
+        """
+        if self._batch() is not None:
+            raise RuntimeError("batches do not nest")
+        with self.store.batch() as transaction:
+            opened = self._local.batch = _OpenBatch(transaction)
+            try:
+                yield
+            finally:
+                self._local.batch = None
+            transaction.commit()
+        for key, ids in opened.outbox_ids.items():
+            self.flush(ids, key=key)
 
     @property
     def relay(self) -> OutboxRelay:
@@ -203,6 +237,10 @@ class Runtime:
         (about 5 ms here), and one thread for every key made all of them wait in line.
         A crash before they are sent leaves them pending for the next sweep.
         """
+        batch = self._batch()
+        if batch is not None:  # published once the batch is committed
+            batch.outbox_ids.setdefault(key, []).extend(outbox_ids)
+            return
         publishers = self._publishers()
         if outbox_ids:
             publishers[zlib.crc32(key.encode()) % len(publishers)].put(tuple(outbox_ids))

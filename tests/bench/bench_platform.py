@@ -170,14 +170,25 @@ class Chain:
     """Series ready to be completed; a completion is done when the user's screen shows the
     next occurrence."""
 
-    def __init__(self, platform: Platform, users: int, per_user: int) -> None:
+    def __init__(
+        self, platform: Platform, users: int, per_user: int, *, interleave: bool = False
+    ) -> None:
         self.platform = platform
         self.users = [f"bench-{uuid.uuid4().hex[:6]}-{n}" for n in range(users)]
         self.clients = {u: PushClient(platform, u) for u in self.users}
         for client in self.clients.values():
             client.wait_subscribed()
         self.cursor = dict.fromkeys(self.users, 0)
-        self.ready: deque[dict[str, Any]] = deque()
+        # Per user. By default the pacer takes tasks in the order the screens showed them,
+        # which comes in bursts per user: one partition gets many completions in a row
+        # (at the start, one user's 50), and bulk deliveries fill up. ``interleave`` takes
+        # the users in turn instead: each partition a steady trickle, as the traffic of
+        # many users hashed onto the partitions would be, and bulk deliveries mostly of
+        # one event.
+        self.ready: dict[str, deque[dict[str, Any]]] = {u: deque() for u in self.users}
+        self.arrivals: deque[str] = deque()  # the user of each ready task, in arrival order
+        self.interleave = interleave
+        self.turn = 0
         self.in_flight: dict[str, tuple[str, float]] = {}  # series -> (completed task, sent)
         self.latencies: list[tuple[float, float]] = []  # (done at, ms)
         self.lock = threading.Lock()
@@ -213,13 +224,37 @@ class Chain:
                     flight = self.in_flight.pop(task["series_id"], None)
                     if flight is not None:
                         self.latencies.append((seen, (seen - flight[1]) * 1000))
-                    self.ready.append(task)
+                    self.ready[task["user_id"]].append(task)
+                    self.arrivals.append(task["user_id"])
+
+    def _next_user(self) -> str | None:
+        """Whose task to complete next (call with the lock held)."""
+        if not self.interleave:
+            return self.arrivals.popleft() if self.arrivals else None
+        for _ in self.users:
+            user = self.users[self.turn]
+            self.turn = (self.turn + 1) % len(self.users)
+            if self.ready[user]:
+                return user
+        return None
+
+    def ready_count(self) -> int:
+        with self.lock:
+            return sum(len(tasks) for tasks in self.ready.values())
+
+    def drain(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for the completions still in flight."""
+        deadline = time.monotonic() + seconds
+        while self.in_flight and time.monotonic() < deadline:
+            self.pump()
+            time.sleep(0.02)
 
     def complete_one(self) -> bool:
         with self.lock:
-            if not self.ready:
+            user = self._next_user()
+            if user is None:
                 return False
-            task = self.ready.popleft()
+            task = self.ready[user].popleft()
             self.in_flight[task["series_id"]] = (task["id"], time.monotonic())
         data = {"task_id": task["id"], "user_id": task["user_id"]}
         self.kafka.send("task-events", cloud_event(COMPLETED, data), key=task["user_id"])
@@ -261,11 +296,49 @@ def sample_rss(platform: Platform, extra: dict[str, int]) -> dict[str, float]:
     return figures
 
 
+def offer(chain: Chain, rate: float, seconds: float) -> tuple[float, float, int, int]:
+    """Completions at ``rate`` for ``seconds``: (start, end, sent, times the pacer found no
+    task ready to complete)."""
+    start = time.monotonic()
+    sent = starved = 0
+    while (now := time.monotonic()) < start + seconds:
+        chain.pump()
+        due = int((now - start) * rate)
+        while sent < due:
+            if not chain.complete_one():
+                starved += 1
+                break
+            sent += 1
+        chain.kafka.producer.poll(0)
+        time.sleep(0.002)
+    return start, time.monotonic(), sent, starved
+
+
+def print_over_time(
+    latencies: list[tuple[float, float]], start: float, *, every: float = 5
+) -> None:
+    """p95 per ``every`` seconds of arrival: a stall shows as one bad stretch, a lack of
+    capacity as a latency that keeps growing."""
+    buckets: dict[int, list[float]] = {}
+    for seen, ms in latencies:
+        buckets.setdefault(int((seen - start) // every), []).append(ms)
+    line = " ".join(f"{pct(values, 0.95):.0f}" for _n, values in sorted(buckets.items()))
+    print(f"  p95 ms per {every:.0f} s: {line}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rate", type=float, default=110, help="completions offered per s")
     parser.add_argument("--series", type=int, default=400)
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="complete the users' tasks in turn, not in the order their screens showed them",
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=0, help="seconds of the same load before measuring"
+    )
     parser.add_argument("--users", type=int, default=8)
     args = parser.parse_args(argv)
 
@@ -294,12 +367,16 @@ def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
     )
 
     users = args.users
-    chain = Chain(platform, users, args.series // users)
+    chain = Chain(platform, users, args.series // users, interleave=args.interleave)
     deadline = time.monotonic() + 120
-    while len(chain.ready) < chain.total_series and time.monotonic() < deadline:
+    while chain.ready_count() < chain.total_series and time.monotonic() < deadline:
         chain.pump()
         time.sleep(0.05)
-    print(f"{len(chain.ready)} series ready; {args.seconds:.0f} s at {args.rate:.0f}/s", flush=True)
+    order = "users in turn" if args.interleave else "in the order the screens showed them"
+    print(
+        f"{chain.ready_count()} series ready; {args.seconds:.0f} s at {args.rate:.0f}/s, {order}",
+        flush=True,
+    )
 
     under_load: dict[str, float] = {}
     stop = threading.Event()
@@ -309,28 +386,23 @@ def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
             for name, mb in sample_rss(platform, {}).items():
                 under_load[name] = max(under_load.get(name, 0.0), mb)
 
+    if args.warmup > 0:
+        offer(chain, args.rate, args.warmup)
+        chain.drain(15)
+        warm = [ms for _t, ms in chain.latencies]
+        print(
+            f"warm-up: {len(warm)} completions in {args.warmup:.0f} s, p50 {pct(warm, 0.5):.0f} ms,"
+            f" p95 {pct(warm, 0.95):.0f} ms (not counted below)",
+            flush=True,
+        )
+        chain.latencies.clear()
     threading.Thread(target=sampler, daemon=True).start()
     cpu_before = platform.cpu_seconds()
     own_before = time.process_time()  # this process: the load generator and its clients
-    start = time.monotonic()
-    sent = starved = 0
-    while (now := time.monotonic()) < start + args.seconds:
-        chain.pump()
-        due = int((now - start) * args.rate)
-        while sent < due:
-            if not chain.complete_one():
-                starved += 1
-                break
-            sent += 1
-        chain.kafka.producer.poll(0)
-        time.sleep(0.002)
-    end = time.monotonic()
+    start, end, sent, starved = offer(chain, args.rate, args.seconds)
     cpu_after = platform.cpu_seconds()
     own = (time.process_time() - own_before) / (end - start)
-    drain = time.monotonic() + 15
-    while chain.in_flight and time.monotonic() < drain:
-        chain.pump()
-        time.sleep(0.02)
+    chain.drain(15)
     stop.set()
     lost = len(chain.in_flight)
     window = [ms for t, ms in chain.latencies if t <= end]
@@ -356,6 +428,7 @@ def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
     )
     for row in rows:
         print(f"  {row[0]:<16}{row[1]:>14}{row[2]:>16}{row[3]:>10}")
+    print_over_time(chain.latencies, start)
     print("\nmemory (RSS MB; PostgreSQL with its backends)")
     print(f"  {'process':<32}{'at rest':>10}{'under load':>12}")
     for name in sorted(set(at_rest) | set(under_load)):

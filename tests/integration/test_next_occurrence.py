@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 
-from functions_env import Env, cloud_event, post
+from functions_env import Env, cloud_event, post, post_records
 from taskpulse.contract import EventType, Function
 from taskpulse.events import TaskCreateData
 from taskpulse.services.create import create_task
@@ -93,6 +94,97 @@ def test_the_same_completion_delivered_twice_creates_one_occurrence(env: Env, st
     answers = [post(client, "/events/task-completed", event).get_json() for _ in range(3)]
     assert answers == [{"status": "SUCCESS"}] * 3
     assert len(tasks(store, task["series_id"])) == 2
+
+
+def processed_keys(store: Store, fragment: str) -> list[str]:
+    with store.engine.connect() as conn:
+        query = "SELECT idempotency_key FROM processed_events WHERE idempotency_key LIKE :f"
+        return list(conn.execute(sa.text(query), {"f": f"%{fragment}%"}).scalars())
+
+
+def test_completions_delivered_in_bulk_are_each_recorded_and_answered(
+    env: Env, store: Store
+) -> None:
+    """daprd's bulk delivery of parsed CloudEvents, handled in one transaction: each entry
+    as if alone (a repeat inside the batch too), and a refused one dead-lettered with
+    nothing of it kept, while the others commit."""
+    due = next_friday_9am_new_york().isoformat()
+    first, second = (make_task(store, due_at=due, rrule="FREQ=DAILY", title=t) for t in "AB")
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    one = cloud_event(COMPLETED, {"task_id": first["id"], "user_id": "alice"})
+    other = cloud_event(COMPLETED, {"task_id": second["id"], "user_id": "alice"})
+    stranger = cloud_event(COMPLETED, {"task_id": second["id"], "user_id": "mallory"})
+    answers = post_records(client, "/events/task-completed", [one, stranger, other, one])
+    assert answers == ["SUCCESS"] * 4
+    assert len(tasks(store, first["series_id"])) == 2
+    assert len(tasks(store, second["series_id"])) == 2
+    (letter,) = env.dapr.published("task-events-dlq")
+    assert letter["id"] == stranger["id"]
+    # The stranger's unit of work (its savepoint) rolled back, its command claim with it.
+    assert processed_keys(store, stranger["id"]) == []
+    assert len(processed_keys(store, one["id"])) == 1
+    # Published after the batch committed: each next occurrence announced once.
+    created = [
+        e["data"]["id"]
+        for e in env.dapr.published("task-updates")
+        if e["type"] == EventType.TASK_CREATED.value
+    ]
+    assert created.count(tasks(store, first["series_id"])[1]["id"]) == 1
+
+
+def test_in_a_bulk_delivery_a_failure_keeps_what_came_before_and_retries_the_rest(
+    env: Env, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transient failure (here: the database refusing one task's update) is RETRY for
+    that entry and, unhandled, for the ones after it; the ones before it are committed."""
+    from taskpulse.store import repositories
+
+    due = next_friday_9am_new_york().isoformat()
+    tasks_ = [make_task(store, due_at=due, rrule="FREQ=DAILY", title=t) for t in "ABC"]
+    failing = tasks_[1]["id"]
+    save = repositories.TaskRepository.save
+
+    def flaky(self: repositories.TaskRepository, task: Any) -> None:
+        if task.id == failing:
+            raise sa.exc.OperationalError("UPDATE tasks", {}, Exception("connection reset"))
+        save(self, task)
+
+    monkeypatch.setattr(repositories.TaskRepository, "save", flaky)
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    events = [cloud_event(COMPLETED, {"task_id": t["id"], "user_id": "alice"}) for t in tasks_]
+    assert post_records(client, "/events/task-completed", events) == ["SUCCESS", "RETRY", "RETRY"]
+    assert [len(tasks(store, t["series_id"])) for t in tasks_] == [2, 1, 1]
+
+    monkeypatch.setattr(repositories.TaskRepository, "save", save)
+    assert post_records(client, "/events/task-completed", events) == ["SUCCESS"] * 3
+    assert [len(tasks(store, t["series_id"])) for t in tasks_] == [2, 2, 2]
+
+
+def test_a_bulk_delivery_whose_commit_fails_is_retried_whole(
+    env: Env, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskpulse.store import uow
+
+    due = next_friday_9am_new_york().isoformat()
+    first, second = (make_task(store, due_at=due, rrule="FREQ=DAILY", title=t) for t in "AB")
+    commit = uow.Batch.commit
+
+    def lost(self: uow.Batch) -> None:
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(uow.Batch, "commit", lost)
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    events = [
+        cloud_event(COMPLETED, {"task_id": t["id"], "user_id": "alice"}) for t in (first, second)
+    ]
+    assert post_records(client, "/events/task-completed", events) == ["RETRY", "RETRY"]
+    assert len(tasks(store, first["series_id"])) == 1
+    assert len(tasks(store, second["series_id"])) == 1
+    assert env.dapr.published("task-updates") == []
+
+    monkeypatch.setattr(uow.Batch, "commit", commit)
+    assert post_records(client, "/events/task-completed", events) == ["SUCCESS", "SUCCESS"]
+    assert len(tasks(store, first["series_id"])) == 2
 
 
 def test_a_late_completion_skips_past_instances_and_says_so(env: Env, store: Store) -> None:

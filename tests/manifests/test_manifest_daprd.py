@@ -71,9 +71,9 @@ class Echo:
         return [json.loads(line) for line in self.record.read_text().splitlines() if line]
 
     def events(self) -> list[tuple[str, dict[str, Any]]]:
-        """(path, CloudEvent) of every event daprd delivered. A gate's records come in bulk,
-        base64 (or one alone in daprd's rawPayload envelope); one that is not JSON comes as
-        ``{"raw": bytes}``."""
+        """(path, CloudEvent) of every event daprd delivered, in bulk or alone. A gate's
+        records come base64 (alone: in daprd's rawPayload envelope); one that is not JSON
+        comes as ``{"raw": bytes}``."""
         out = []
         for r in self.requests():
             if r["method"] == "POST" and r["path"].startswith("/events/"):
@@ -94,7 +94,10 @@ class Echo:
         ]
 
 
-def _record(encoded: str) -> dict[str, Any]:
+def _record(encoded: str | dict[str, Any]) -> dict[str, Any]:
+    """A bulk entry's event: a gate's raw record (base64), or a CloudEvent daprd parsed."""
+    if isinstance(encoded, dict):
+        return encoded
     record = base64.b64decode(encoded)
     try:
         event: dict[str, Any] = json.loads(record)

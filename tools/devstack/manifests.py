@@ -231,11 +231,11 @@ def match_expression(
 # --------------------------------------------------------------------------- Dapr resources
 
 
-GATE_BULK_MAX_RECORDS = 16
-"""At most this many records per bulk delivery to a gate (16 x 2 MiB bounds the worst)."""
-GATE_BULK_MAX_WAIT_MS = 5
-"""How long daprd collects a partition's records before delivering them: the latency a
-gate adds when records come one at a time."""
+BULK_MAX_EVENTS = 16
+"""At most this many events per bulk delivery (16 x 2 MiB bounds the worst)."""
+BULK_MAX_WAIT_MS = 5
+"""How long daprd collects a partition's events before delivering them: the latency a
+bulk subscription adds when events come one at a time."""
 
 
 def subscription_manifest(
@@ -253,15 +253,6 @@ def subscription_manifest(
         # dead-letters what it cannot read itself, with the reason, and daprd's copy is
         # left for what the gate never answered (retries exhausted).
         spec["deadLetterTopic"] = topic.dead_letter
-        # A gate reads every record of its topic, most of which it only lets pass: one
-        # request for what waited in a partition instead of one per record (each costs
-        # the function its HTTP stack, about 0.7 ms of CPU). Bounded, because a gate also
-        # takes records of up to the topic's limit to dead-letter them.
-        spec["bulkSubscribe"] = {
-            "enabled": True,
-            "maxMessagesCount": GATE_BULK_MAX_RECORDS,
-            "maxAwaitDurationMs": GATE_BULK_MAX_WAIT_MS,
-        }
     else:
         spec["routes"] = {
             "rules": [
@@ -271,6 +262,17 @@ def subscription_manifest(
                 }
                 for s in subs
             ],
+        }
+    if any(s.gate or s.bulk for s in subs):
+        # One request for what waited in a partition instead of one per event: each costs
+        # the function its HTTP stack (about 0.7 ms of CPU), and a batch of rule-routed
+        # events one transaction. A gate reads every record of its topic, most of which
+        # it only lets pass. Bounded, because a gate also takes records of up to the
+        # topic's limit to dead-letter them.
+        spec["bulkSubscribe"] = {
+            "enabled": True,
+            "maxMessagesCount": BULK_MAX_EVENTS,
+            "maxAwaitDurationMs": BULK_MAX_WAIT_MS,
         }
     return {
         "apiVersion": "dapr.io/v2alpha1",

@@ -90,4 +90,5 @@ def build(runtime: Runtime) -> FunctionApp:
         sweep_job=runtime.sweep_job,
         max_event_bytes=runtime.settings.max_event_bytes,
         jobs=job,
+        batch=runtime.batch,
     )

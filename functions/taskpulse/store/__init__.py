@@ -12,9 +12,10 @@ from taskpulse.ports import Publisher, PublishError
 from taskpulse.store.idempotency import Outcome, PriorResult, purge_expired
 from taskpulse.store.outbox import OutboxRelay, purge_published
 from taskpulse.store.repositories import ConcurrentUpdate
-from taskpulse.store.uow import UnitOfWork
+from taskpulse.store.uow import Batch, UnitOfWork
 
 __all__ = [
+    "Batch",
     "ConcurrentUpdate",
     "Outcome",
     "PriorResult",
@@ -47,6 +48,10 @@ class Store:
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session, retention=self._retention, clock=self._clock)
+
+    def batch(self) -> Batch:
+        """One transaction for several events' units of work (see :class:`Batch`)."""
+        return Batch(self.session, retention=self._retention, clock=self._clock)
 
     def relay(
         self,
