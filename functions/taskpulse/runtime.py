@@ -230,12 +230,12 @@ class Runtime:
     def flush(self, outbox_ids: Sequence[int], *, key: str) -> None:
         """Publish what a handler just committed, beside the request; now and then sweep.
 
-        The answer to Dapr does not wait for Kafka: the events are committed, and
-        publisher threads send them after the answer. ``key`` (the partition key, the
-        user) picks the thread, so one key's events are sent by one thread in commit
-        order while other keys go in parallel: a publish mostly waits on Kafka's ack
-        (about 5 ms here), and one thread for every key made all of them wait in line.
-        A crash before they are sent leaves them pending for the next sweep.
+        The answer to Dapr does not wait for Kafka: the events are committed, and a
+        publisher thread sends them after the answer, together with whatever else queued
+        up meanwhile (one relay call for many handlers). With several threads
+        (``OUTBOX_PUBLISHERS``), ``key`` (the partition key, the user) picks the thread, so
+        one key's events are sent by one thread in commit order. A crash before they are
+        sent leaves them pending for the next sweep.
         """
         batch = self._batch()
         if batch is not None:  # published once the batch is committed
