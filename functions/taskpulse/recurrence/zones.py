@@ -56,10 +56,15 @@ def to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
 
 def to_wall(instant: datetime, zone: ZoneInfo) -> datetime:
     """The naive local wall time (fold 0) of an aware instant."""
+    return _local(instant, zone)[0]
+
+
+def _local(instant: datetime, zone: ZoneInfo) -> tuple[datetime, timedelta]:
+    """The naive wall time (fold 0) of an aware instant, and the UTC offset in force."""
     offset = instant.astimezone(zone).utcoffset()
     assert offset is not None
     # Arithmetic on a naive datetime always yields fold=0.
-    return _NAIVE_EPOCH + (instant - _UTC_EPOCH) + offset
+    return _NAIVE_EPOCH + (instant - _UTC_EPOCH) + offset, offset
 
 
 def wall_floor(instant: datetime, zone: ZoneInfo) -> datetime:
@@ -69,9 +74,7 @@ def wall_floor(instant: datetime, zone: ZoneInfo) -> datetime:
     it: wall times inside that gap map, with the earlier offset, to instants up to the
     jump after the transition, so a search must start that much earlier in wall time.
     """
-    now = instant.astimezone(zone).utcoffset()
-    assert now is not None
-    wall = _NAIVE_EPOCH + (instant - _UTC_EPOCH) + now
+    wall, now = _local(instant, zone)
     # The offset a day of wall time earlier is the one before any gap that ``instant``
     # can be inside of (a wall time in the gap itself also reads the earlier offset).
     before = zone.utcoffset(wall - _TRANSITION_WINDOW)

@@ -47,11 +47,16 @@ class Store:
         return Session(self.engine, expire_on_commit=False)
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self.session, retention=self._retention, clock=self._clock)
+        return self._unit_of_work(self.session)
 
     def batch(self) -> Batch:
         """One transaction for several events' units of work (see :class:`Batch`)."""
-        return Batch(self.session, retention=self._retention, clock=self._clock)
+        return Batch(self.session, lambda session: self._unit_of_work(lambda: session, True))
+
+    def _unit_of_work(self, sessions: Callable[[], Session], savepoint: bool = False) -> UnitOfWork:
+        return UnitOfWork(
+            sessions, retention=self._retention, clock=self._clock, savepoint=savepoint
+        )
 
     def relay(
         self,

@@ -43,25 +43,25 @@ class UnitOfWork:
         *,
         retention: timedelta,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        within: Session | None = None,
+        savepoint: bool = False,
     ) -> None:
         self._session_factory = session_factory
         self._retention = retention
         self._clock = clock
-        self._within = within
+        self._savepoint = savepoint
+        """Inside a batch's transaction (``session_factory`` gives the batch's session)."""
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        if self._within is not None:
+        self._session = self._session_factory()
+        if self._savepoint:
             # Inside a batch's transaction: a savepoint gives this unit of work the same
             # all-or-nothing as a transaction of its own, and the batch commits them all.
             # Plain SQL, never released (the commit releases them all): one round trip per
             # unit of work, where SQLAlchemy's nested transaction takes two. Safe because
             # the store writes through Core statements only, no ORM state to keep in step.
-            self._session = self._within
             self._session.execute(_SAVEPOINT)
         else:
-            self._session = self._session_factory()
             self._session.begin()
         self.now = self._clock()
         self.tasks = TaskRepository(self._session)
@@ -76,14 +76,14 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._within is None:
+        if not self._savepoint:
             _finish(self._session, committed=self._committed)
         elif not self._committed:
             self._session.execute(_ROLLBACK_TO_SAVEPOINT)
 
     def commit(self) -> None:
         self.outbox.flush()
-        if self._within is None:
+        if not self._savepoint:
             self._session.commit()
         # else: kept, and made durable by the batch's commit
         self._committed = True
@@ -101,13 +101,11 @@ class Batch:
     def __init__(
         self,
         session_factory: Callable[[], Session],
-        *,
-        retention: timedelta,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        unit_of_work: Callable[[Session], UnitOfWork],
     ) -> None:
         self._session_factory = session_factory
-        self._retention = retention
-        self._clock = clock
+        self._unit_of_work = unit_of_work
+        """A unit of work as a savepoint of the given session."""
         self._committed = False
 
     def __enter__(self) -> Batch:
@@ -116,12 +114,7 @@ class Batch:
         return self
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(
-            self._session_factory,
-            retention=self._retention,
-            clock=self._clock,
-            within=self._session,
-        )
+        return self._unit_of_work(self._session)
 
     def commit(self) -> None:
         self._session.commit()
