@@ -3,9 +3,11 @@ to a bare functions-framework hello world started the same way in the same run.
 
 Goal: each function at most 3 times the hello world's median.
 
-Also measured, as a floor: the hello world importing the libraries a database function must
-use (tests/bench/hello_stack). Its ratio bounds what create-task and
-compute-next-occurrence can reach with that stack; the gap above it is ours.
+Also measured, as floors: the hello world importing the libraries a database function must
+use (tests/bench/hello_stack), and the same plus one round trip to PostgreSQL through a
+SQLModel session on its first event (tests/bench/hello_query). Their ratios bound what
+create-task and compute-next-occurrence can reach with that stack; the gap above the
+second is ours.
 """
 
 from __future__ import annotations
@@ -111,6 +113,11 @@ def main() -> int:
             "hello world (baseline)": (REPO / "tests/bench/hello/main.py", "/", dict),
             "floor: hello + SQLModel/psycopg/settings imports": (
                 REPO / "tests/bench/hello_stack/main.py",
+                "/",
+                dict,
+            ),
+            "floor + one query through SQLModel": (
+                REPO / "tests/bench/hello_query/main.py",
                 "/",
                 dict,
             ),
