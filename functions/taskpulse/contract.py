@@ -134,23 +134,18 @@ class Subscription:
     topic: Topic
     types: tuple[EventType, ...]
     path: str
-    data_equals: tuple[tuple[str, str], ...] = ()
-    """Only events whose ``data`` has these field values. daprd evaluates it, so the other
-    events of these types neither reach nor wake the function."""
     data_present: tuple[str, ...] = ()
-    """Only events whose ``data`` has these fields set to a string (not null, not absent);
-    evaluated by daprd like ``data_equals``."""
+    """Only events whose ``data`` has these fields set to a string (not null, not absent).
+    daprd evaluates it, so the other events of these types neither reach nor wake the
+    function."""
     gate: bool = False
     """The topic's gate: daprd hands ``path`` every record of the topic unparsed (Dapr's
     ``rawPayload``), so bytes daprd could not read as a CloudEvent reach a function too.
     The gate handles ``types``, lets the topic's other contract types pass, and
     dead-letters everything else with the reason. Exactly one per topic; routing rules
-    cannot see a raw record's type, so a gate is its function's only entry on the topic."""
-
-    bulk: bool = False
-    """daprd hands the function what waited in one partition in one request (Dapr's
-    ``bulkSubscribe``; a gate always is), and the function handles those events in one
-    transaction (``FunctionApp.batch``). Per topic and function: all or none of them."""
+    cannot see a raw record's type, so a gate is its function's only entry on the topic.
+    A gate takes its records in bulk (Dapr's ``bulkSubscribe``): what waited in one
+    partition comes in one request."""
 
     @property
     def name(self) -> str:
@@ -158,38 +153,23 @@ class Subscription:
 
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
-    # Clients write to task-events, so that is where unreadable records come from: the
-    # function that takes the clients' commands reads the topic first.
+    # compute-next-occurrence reads every record of task-events: the completions and
+    # cancellations it handles are most of the topic, and the records arrive in the same
+    # bulk deliveries whatever their type. So create-task, whose commands are few, is
+    # woken only by them (daprd routes on the type), and a bare completion costs one
+    # delivery to one function rather than two.
     Subscription(
-        Function.CREATE_TASK,
+        Function.COMPUTE_NEXT_OCCURRENCE,
         TASK_EVENTS,
-        (EventType.TASK_CREATE,),
+        (EventType.TASK_COMPLETED, EventType.TASK_CANCELLED, EventType.TASK_CREATED),
         "/events/task-events",
         gate=True,
     ),
     Subscription(
-        Function.COMPUTE_NEXT_OCCURRENCE,
+        Function.CREATE_TASK,
         TASK_EVENTS,
-        (EventType.TASK_COMPLETED,),
-        "/events/task-completed",
-        bulk=True,
-    ),
-    Subscription(
-        Function.COMPUTE_NEXT_OCCURRENCE,
-        TASK_EVENTS,
-        (EventType.TASK_CANCELLED,),
-        "/events/task-cancelled",
-        bulk=True,
-    ),
-    # on_schedule series: the job that advances a series must be scheduled by this
-    # function's own Dapr app id, because a job trigger only reaches the app that made it.
-    Subscription(
-        Function.COMPUTE_NEXT_OCCURRENCE,
-        TASK_EVENTS,
-        (EventType.TASK_CREATED,),
-        "/events/task-created",
-        data_equals=(("recurrence_mode", RecurrenceMode.ON_SCHEDULE.value),),
-        bulk=True,
+        (EventType.TASK_CREATE,),
+        "/events/task-create",
     ),
     Subscription(
         Function.SEND_REMINDER,

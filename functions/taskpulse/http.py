@@ -11,8 +11,7 @@ its ``rawPayload`` envelope; the record inside is read here, so bytes that are n
 CloudEvent are dead-lettered with the reason like any other invalid event. A gate takes
 its records in bulk (Dapr's ``bulkSubscribe``): one request carries the records that
 waited in one partition, and each is answered as if it came alone. A function with a
-``batch`` (compute-next-occurrence) takes its parsed events in bulk too, and handles each
-delivery in one transaction.
+``batch`` (compute-next-occurrence) handles each such delivery in one transaction.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from flask import Request, Response
 from taskpulse.contract import (
     JOB_ROUTE_PREFIX,
     SUBSCRIPTIONS,
+    TOPIC_MAX_MESSAGE_BYTES,
     EventType,
     Function,
     Subscription,
@@ -136,8 +136,8 @@ class FunctionApp:
     sweep_job: Callable[[], Answer] | None = None
     """``POST /job/outbox-sweep``: publish what the outbox still holds (Runtime.sweep_job)."""
     batch: Callable[[], AbstractContextManager[None]] | None = None
-    """Wraps the handling of one bulk delivery (Runtime.batch: one transaction); raising
-    on exit means none of it happened. Given, this function's subscriptions are bulk."""
+    """Wraps the handling of one bulk delivery to the gate (Runtime.batch: one
+    transaction); raising on exit means none of it happened."""
     routes: dict[str, Route] = field(init=False)
     root_route: Route = field(init=False)
 
@@ -213,7 +213,7 @@ class FunctionApp:
         route = self.routes.get(path, self.root_route)
         raw = request.get_data()
         headers = {key.lower(): value for key, value in request.headers.items()}
-        if (route.gate or self.batch) and (entries := bulk_entries(raw)) is not None:
+        if route.gate and (entries := bulk_entries(raw)) is not None:
             return self._bulk(path, route, entries)
         start = time.perf_counter()
         try:
@@ -285,14 +285,19 @@ class FunctionApp:
         try:
             if wrapped:
                 raw, headers = unwrap_raw(raw, headers)
-            payload = decode_request(headers, raw, self.max_event_bytes)
+            # A gate reads a record of any size the topic holds, so that an event another
+            # function consumes passes whatever its size: that function judges it, and the
+            # event gets one verdict, one dead letter at most.
+            limit = TOPIC_MAX_MESSAGE_BYTES if route.passes else self.max_event_bytes
+            payload = decode_request(headers, raw, limit)
             event = parse_envelope(payload)
             event_type = event.event_type
+            if event_type in route.passes:
+                EVENTS.labels(self.function.value, event.type, "passed").inc()
+                return Answer.success()
+            check_size(raw, self.max_event_bytes)
         except InvalidEvent as error:
             return self._invalid(route.topic, headers, raw, error.reason)
-        if event_type in route.passes:
-            EVENTS.labels(self.function.value, event.type, "passed").inc()
-            return Answer.success()
         token = trace_id.set(trace_id_of(event.traceparent))
         try:
             handler = self.handlers.get(event_type)
@@ -408,12 +413,16 @@ def _bulk_record(item: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     return json.dumps(event).encode(), {"content-type": content_type}
 
 
+def check_size(raw: bytes, limit: int) -> None:
+    if len(raw) > limit:
+        raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {limit}")
+
+
 def decode_request(headers: Mapping[str, str], raw: bytes, limit: int) -> dict[str, Any]:
     """The CloudEvent of a request as a dict: structured or binary.
 
     ``headers`` has lower-case names."""
-    if len(raw) > limit:
-        raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {limit}")
+    check_size(raw, limit)
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if "ce-specversion" in headers and content_type != ("application/cloudevents+json"):
         return _binary(headers, raw)

@@ -128,7 +128,7 @@ def main() -> int:
             ),
             "compute-next-occurrence": (
                 REPO / "functions/compute-next-occurrence/main.py",
-                "/events/task-completed",
+                "/events/task-events",
                 completion,
             ),
             "send-reminder": (

@@ -132,7 +132,7 @@ def test_poison_events_reach_the_dlq_with_their_reason_and_the_partition_flows(
         # Only the gate of task-events can read it (the other consumers pass it unread).
         (not_json,) = found["not-json"]
         assert "not JSON" in not_json["deadletterreason"]
-        assert not_json["deadletterfunction"] == "create-task"
+        assert not_json["deadletterfunction"] == "compute-next-occurrence"
         assert all(r for rs in reasons.values() for r in rs), reasons
         owner = {x["deadletterfunction"] for x in found["other-users-task"]}
         assert "compute-next-occurrence" in owner, found["other-users-task"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +14,6 @@ from functions_env import (
     cloud_event,
     post,
     post_binary,
-    post_record,
-    post_records,
 )
 from recording import Recorded
 from support import create_tasks, wait_for
@@ -137,7 +134,7 @@ def test_from_the_topic_the_answer_is_dapr_s_and_duplicates_do_nothing(
     client = env.client(Function.CREATE_TASK)
     event = cloud_event(CREATE, create_data(), user="alice")
     for _ in range(3):
-        response = post(client, "/events/task-events", event)
+        response = post(client, "/events/task-create", event)
         assert response.get_json() == {"status": "SUCCESS"}
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 1
@@ -148,60 +145,17 @@ def test_an_invalid_event_from_the_topic_is_dead_lettered_and_the_partition_flow
     env: Env,
 ) -> None:
     client = env.client(Function.CREATE_TASK)
-    response = post(client, "/events/task-events", cloud_event(CREATE, {"user_id": "alice"}))
+    response = post(client, "/events/task-create", cloud_event(CREATE, {"user_id": "alice"}))
     assert response.get_json() == {"status": "SUCCESS"}
     (letter,) = _dead_letters(env)
     assert "title" in letter["deadletterreason"]
     assert letter["deadletterfunction"] == "create-task"
 
 
-@pytest.mark.parametrize("bulk", [False, True], ids=["one by one", "in bulk"])
-def test_as_the_gate_of_task_events_it_reads_every_record_of_the_topic(
-    env: Env, store: Store, bulk: bool
-) -> None:
-    """daprd hands the gate each record in its rawPayload envelope, or several at once
-    (bulkSubscribe): a command is handled, the other contract events of the topic pass,
-    everything else is dead-lettered with the reason (the record itself, not daprd's
-    envelope)."""
-    client = env.client(Function.CREATE_TASK)
-    path = "/events/task-events"
-    command = cloud_event(CREATE, create_data(), user="alice")
-    completed = cloud_event(COMPLETED, {"task_id": "t1", "user_id": "alice"}, user="alice")
-    unknown = cloud_event("dev.example.task.deleted.v1", {"user_id": "alice"}, user="alice")
-    records = [
-        json.dumps(command).encode(),
-        json.dumps(completed).encode(),
-        b"{this is not json",
-        json.dumps(unknown).encode(),
-        b"[1, 2]",
-        b"[" * 10_000,  # deeper than Python's JSON parser goes
-    ]
-    if bulk:
-        assert post_records(client, path, records) == ["SUCCESS"] * len(records)
-    for record in [] if bulk else records:
-        assert post_record(client, path, record).get_json() == {"status": "SUCCESS"}
-    with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 1
-    (created,) = env.dapr.published("task-events")
-    assert created["type"] == EventType.TASK_CREATED.value
-    not_json, other, not_object, nested = _dead_letters(env)
-    assert "not JSON" in not_json["deadletterreason"]
-    assert not_json["deadletterbody"] == "{this is not json"
-    assert "nested too deeply" in nested["deadletterreason"]
-    assert nested["deadletterbytes"] == 10_000
-    assert "unknown event type 'dev.example.task.deleted.v1'" in other["deadletterreason"]
-    assert other["id"] == unknown["id"]
-    assert "JSON object" in not_object["deadletterreason"]
-    letters = (not_json, other, not_object, nested)
-    assert all(x["deadletterfunction"] == "create-task" for x in letters)
-    metrics = client.get("/metrics").get_data(as_text=True)
-    assert f'outcome="passed",type="{COMPLETED}"' in metrics
-
-
 def test_when_the_dead_letter_cannot_be_published_dapr_is_asked_to_retry(env: Env) -> None:
     env.dapr.responder = lambda request: (500, b"broker down")
     client = env.client(Function.CREATE_TASK)
-    response = post(client, "/events/task-events", cloud_event(CREATE, {"user_id": "alice"}))
+    response = post(client, "/events/task-create", cloud_event(CREATE, {"user_id": "alice"}))
     assert response.get_json() == {"status": "RETRY"}
 
 
@@ -210,7 +164,7 @@ def test_database_down_means_retry_not_loss(env: Env) -> None:
         Function.CREATE_TASK,
         database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1",
     )
-    topic = post(client, "/events/task-events", cloud_event(CREATE, create_data()))
+    topic = post(client, "/events/task-create", cloud_event(CREATE, create_data()))
     assert topic.get_json() == {"status": "RETRY"}
     http = post(client, "/", cloud_event(CREATE, create_data()))
     assert http.status_code == 503
@@ -271,7 +225,7 @@ def test_the_app_token_is_enforced_when_set(env: Env) -> None:
     event = cloud_event(CREATE, create_data())
     assert post(client, "/", event).status_code == 401
     assert post(client, "/", event, **{"dapr-api-token": "wrong"}).status_code == 401
-    assert post(client, "/events/task-events", event).status_code == 401
+    assert post(client, "/events/task-create", event).status_code == 401
     assert client.post("/job/x").status_code == 401
     assert post(client, "/", event, **{"dapr-api-token": "s3cret"}).status_code == 201
     # Probes and scrapes come from the kubelet and Prometheus, not from Dapr.
@@ -288,7 +242,7 @@ def test_calls_to_dapr_carry_the_dapr_token(env: Env) -> None:
 
 def test_metrics_count_events_by_type_and_outcome(env: Env) -> None:
     client = env.client(Function.CREATE_TASK)
-    post(client, "/events/task-events", cloud_event(CREATE, create_data()))
+    post(client, "/events/task-create", cloud_event(CREATE, create_data()))
     text = client.get("/metrics").get_data(as_text=True)
     assert (
         'taskpulse_events_total{function="create-task",outcome="success",type="dev.taskpulse.task.create.v1"}'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,21 +10,28 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from functions_env import Env, cloud_event, post, post_records
-from taskpulse.contract import EventType, Function
+from functions_env import Env, cloud_event, post, post_record, post_records
+from taskpulse.contract import TASK_EVENTS, EventType, Function, gate_of
 from taskpulse.events import TaskCreateData
 from taskpulse.services.create import create_task
 from taskpulse.store import Store
 
+CREATE = EventType.TASK_CREATE.value
 COMPLETED = EventType.TASK_COMPLETED.value
 CANCELLED = EventType.TASK_CANCELLED.value
 NEW_YORK = ZoneInfo("America/New_York")
+GATE = gate_of(TASK_EVENTS).path  # this function reads every record of task-events
 
 
 def make_task(store: Store, **data: Any) -> dict[str, Any]:
     command = TaskCreateData.model_validate({"user_id": "alice", "title": "Standup", **data})
     created = create_task(store.unit_of_work, command, source="/test", event_id=str(data))
     return created.event["data"]
+
+
+def records(events: list[dict[str, Any]]) -> list[bytes]:
+    """Events as the Kafka records a gate's bulk delivery carries."""
+    return [json.dumps(event).encode() for event in events]
 
 
 def tasks(store: Store, series_id: str) -> list[dict[str, Any]]:
@@ -44,7 +52,7 @@ def next_friday_9am_new_york() -> datetime:
 def complete(env: Env, task: dict[str, Any], *, user: str = "alice", **extra: Any) -> Any:
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     data = {"task_id": task["id"], "user_id": user, **extra}
-    return post(client, "/events/task-completed", cloud_event(COMPLETED, data, user=user))
+    return post(client, GATE, cloud_event(COMPLETED, data, user=user))
 
 
 def test_completing_a_weekly_task_creates_the_next_one_at_the_local_time(
@@ -91,7 +99,7 @@ def test_the_same_completion_delivered_twice_creates_one_occurrence(env: Env, st
     )
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     event = cloud_event(COMPLETED, {"task_id": task["id"], "user_id": "alice"})
-    answers = [post(client, "/events/task-completed", event).get_json() for _ in range(3)]
+    answers = [post(client, GATE, event).get_json() for _ in range(3)]
     assert answers == [{"status": "SUCCESS"}] * 3
     assert len(tasks(store, task["series_id"])) == 2
 
@@ -105,7 +113,7 @@ def processed_keys(store: Store, fragment: str) -> list[str]:
 def test_completions_delivered_in_bulk_are_each_recorded_and_answered(
     env: Env, store: Store
 ) -> None:
-    """daprd's bulk delivery of parsed CloudEvents, handled in one transaction: each entry
+    """daprd's bulk delivery of records, handled in one transaction: each entry
     as if alone (a repeat inside the batch too), and a refused one dead-lettered with
     nothing of it kept, while the others commit."""
     due = next_friday_9am_new_york().isoformat()
@@ -114,7 +122,7 @@ def test_completions_delivered_in_bulk_are_each_recorded_and_answered(
     one = cloud_event(COMPLETED, {"task_id": first["id"], "user_id": "alice"})
     other = cloud_event(COMPLETED, {"task_id": second["id"], "user_id": "alice"})
     stranger = cloud_event(COMPLETED, {"task_id": second["id"], "user_id": "mallory"})
-    answers = post_records(client, "/events/task-completed", [one, stranger, other, one])
+    answers = post_records(client, GATE, records([one, stranger, other, one]))
     assert answers == ["SUCCESS"] * 4
     assert len(tasks(store, first["series_id"])) == 2
     assert len(tasks(store, second["series_id"])) == 2
@@ -152,11 +160,11 @@ def test_in_a_bulk_delivery_a_failure_keeps_what_came_before_and_retries_the_res
     monkeypatch.setattr(repositories.TaskRepository, "save", flaky)
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     events = [cloud_event(COMPLETED, {"task_id": t["id"], "user_id": "alice"}) for t in tasks_]
-    assert post_records(client, "/events/task-completed", events) == ["SUCCESS", "RETRY", "RETRY"]
+    assert post_records(client, GATE, records(events)) == ["SUCCESS", "RETRY", "RETRY"]
     assert [len(tasks(store, t["series_id"])) for t in tasks_] == [2, 1, 1]
 
     monkeypatch.setattr(repositories.TaskRepository, "save", save)
-    assert post_records(client, "/events/task-completed", events) == ["SUCCESS"] * 3
+    assert post_records(client, GATE, records(events)) == ["SUCCESS"] * 3
     assert [len(tasks(store, t["series_id"])) for t in tasks_] == [2, 2, 2]
 
 
@@ -177,13 +185,13 @@ def test_a_bulk_delivery_whose_commit_fails_is_retried_whole(
     events = [
         cloud_event(COMPLETED, {"task_id": t["id"], "user_id": "alice"}) for t in (first, second)
     ]
-    assert post_records(client, "/events/task-completed", events) == ["RETRY", "RETRY"]
+    assert post_records(client, GATE, records(events)) == ["RETRY", "RETRY"]
     assert len(tasks(store, first["series_id"])) == 1
     assert len(tasks(store, second["series_id"])) == 1
     assert env.dapr.published("task-updates") == []
 
     monkeypatch.setattr(uow.Batch, "commit", commit)
-    assert post_records(client, "/events/task-completed", events) == ["SUCCESS", "SUCCESS"]
+    assert post_records(client, GATE, records(events)) == ["SUCCESS", "SUCCESS"]
     assert len(tasks(store, first["series_id"])) == 2
 
 
@@ -237,7 +245,7 @@ def test_a_command_id_used_again_by_someone_else_is_no_repeat(env: Env, store: S
     def send(task: dict[str, Any], user: str) -> Any:
         data = {"task_id": task["id"], "user_id": user}
         event = cloud_event(COMPLETED, data, user=user, event_id="c-1", source="/app")
-        return post(client, "/events/task-completed", event).get_json()
+        return post(client, GATE, event).get_json()
 
     assert send(mine, "alice") == {"status": "SUCCESS"}
     assert send(mine, "alice") == {"status": "SUCCESS"}  # a true repeat
@@ -277,7 +285,7 @@ def test_cancelling_the_series_stops_it(env: Env, store: Store) -> None:
     task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     cancel = cloud_event(CANCELLED, {"task_id": task["id"], "user_id": "alice", "scope": "series"})
-    assert post(client, "/events/task-cancelled", cancel).get_json() == {"status": "SUCCESS"}
+    assert post(client, GATE, cancel).get_json() == {"status": "SUCCESS"}
     complete(env, task)  # too late: the task is cancelled
     (only,) = tasks(store, task["series_id"])
     assert only["status"] == "cancelled"
@@ -294,7 +302,7 @@ def test_cancelling_one_occurrence_moves_the_series_on(env: Env, store: Store) -
     task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     cancel = cloud_event(CANCELLED, {"task_id": task["id"], "user_id": "alice"})
-    post(client, "/events/task-cancelled", cancel)
+    post(client, GATE, cancel)
     first, second = tasks(store, task["series_id"])
     assert (first["status"], second["status"]) == ("cancelled", "open")
 
@@ -306,7 +314,7 @@ def test_on_schedule_series_advance_on_their_own_job(env: Env, store: Store) -> 
     )
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     created = cloud_event(EventType.TASK_CREATED.value, task, user="alice")
-    assert post(client, "/events/task-created", created).get_json() == {"status": "SUCCESS"}
+    assert post(client, GATE, created).get_json() == {"status": "SUCCESS"}
 
     (job,) = env.dapr.matching("POST", "/v1.0/jobs/")
     name = job.path.rsplit("/", 1)[-1]
@@ -339,7 +347,7 @@ def test_a_forged_task_created_schedules_nothing(env: Env, store: Store) -> None
     ]
     for data in forgeries:
         event = cloud_event(EventType.TASK_CREATED.value, data, user=data["user_id"])
-        assert post(client, "/events/task-created", event).get_json() == {"status": "SUCCESS"}
+        assert post(client, GATE, event).get_json() == {"status": "SUCCESS"}
     assert env.dapr.matching("POST", "/v1.0/jobs/") == []
     reasons = [x["deadletterreason"] for x in env.dapr.published("task-events-dlq")]
     assert len(reasons) == 3, reasons
@@ -351,7 +359,7 @@ def test_a_forged_task_created_schedules_nothing(env: Env, store: Store) -> None
 def test_on_completion_tasks_schedule_no_job(env: Env, store: Store) -> None:
     task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
-    post(client, "/events/task-created", cloud_event(EventType.TASK_CREATED.value, task))
+    post(client, GATE, cloud_event(EventType.TASK_CREATED.value, task))
     assert env.dapr.matching("POST", "/v1.0/jobs/") == []
 
 
@@ -365,6 +373,59 @@ def test_an_unknown_job_is_acknowledged_not_retried(env: Env) -> None:
 def test_an_event_on_a_route_that_does_not_take_its_type_is_dead_lettered(env: Env) -> None:
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     event = cloud_event(EventType.REMINDER_SENT.value, {"task_id": "t"})
-    assert post(client, "/events/task-completed", event).get_json() == {"status": "SUCCESS"}
+    assert post(client, GATE, event).get_json() == {"status": "SUCCESS"}
     (letter,) = env.dapr.published("task-events-dlq")
     assert "does not handle" in letter["deadletterreason"]
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["one by one", "in bulk"])
+def test_as_the_gate_of_task_events_it_reads_every_record_of_the_topic(
+    env: Env, store: Store, bulk: bool
+) -> None:
+    """daprd hands the gate each record in its rawPayload envelope, or several at once
+    (bulkSubscribe): a completion is handled, the other contract events of the topic pass
+    (a create command is create-task's, a plain task.created is nobody's here) whatever
+    their size, since the function that consumes them judges them, and everything else is
+    dead-lettered with the reason (the record itself, not daprd's envelope)."""
+    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
+    path = GATE
+    completed = cloud_event(COMPLETED, {"task_id": task["id"], "user_id": "alice"})
+    command = cloud_event(CREATE, {"user_id": "alice", "title": "not mine to create"})
+    created = cloud_event(EventType.TASK_CREATED.value, {**task, "title": "announced"})
+    unknown = cloud_event("dev.example.task.deleted.v1", {"user_id": "alice"}, user="alice")
+    padding = "x" * (100 * 1024)  # over the functions' 64 KiB, under the topic's 2 MiB
+    big_command = cloud_event(CREATE, {"user_id": "alice", "title": "t", "description": padding})
+    big_completion = cloud_event(COMPLETED, {"task_id": padding, "user_id": "alice"})
+    batch = [
+        json.dumps(completed).encode(),
+        json.dumps(command).encode(),
+        json.dumps(created).encode(),
+        b"{this is not json",
+        json.dumps(unknown).encode(),
+        b"[1, 2]",
+        b"[" * 10_000,  # deeper than Python's JSON parser goes
+        json.dumps(big_command).encode(),
+        json.dumps(big_completion).encode(),
+    ]
+    if bulk:
+        assert post_records(client, path, batch) == ["SUCCESS"] * len(batch)
+    for record in [] if bulk else batch:
+        assert post_record(client, path, record).get_json() == {"status": "SUCCESS"}
+    with store.engine.connect() as conn:
+        titles = conn.execute(sa.text("SELECT title FROM tasks ORDER BY created_at")).scalars()
+        assert list(titles) == [task["title"]] * 2  # the next occurrence, nothing else
+    not_json, other, not_object, nested, big = env.dapr.published(TASK_EVENTS.dead_letter)
+    assert "not JSON" in not_json["deadletterreason"]
+    assert not_json["deadletterbody"] == "{this is not json"
+    assert "nested too deeply" in nested["deadletterreason"]
+    assert nested["deadletterbytes"] == 10_000
+    assert "unknown event type 'dev.example.task.deleted.v1'" in other["deadletterreason"]
+    assert other["id"] == unknown["id"]
+    assert "JSON object" in not_object["deadletterreason"]
+    assert "the limit is 65536" in big["deadletterreason"]
+    assert big["deadletterbytes"] == len(json.dumps(big_completion))
+    letters = (not_json, other, not_object, nested, big)
+    assert all(x["deadletterfunction"] == Function.COMPUTE_NEXT_OCCURRENCE.value for x in letters)
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert f'outcome="passed",type="{CREATE}"' in metrics

@@ -124,7 +124,7 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path: Path) -> None:
         assert response.status_code == 204, response.text
         record = tmp_path / f"{Function.COMPUTE_NEXT_OCCURRENCE.value}.jsonl"
         wait_for(
-            lambda: record.exists() and "/events/task-completed" in record.read_text(), timeout=60
+            lambda: record.exists() and "/events/task-events" in record.read_text(), timeout=60
         )
     finally:
         up.send_signal(signal.SIGTERM)

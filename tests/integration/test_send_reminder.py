@@ -88,7 +88,7 @@ def test_a_stale_reminder_is_not_delivered(env: Env, store: Store) -> None:
     done = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     post(
         done,
-        "/events/task-completed",
+        "/events/task-events",
         cloud_event(
             EventType.TASK_COMPLETED.value, {"task_id": data["task_id"], "user_id": "alice"}
         ),

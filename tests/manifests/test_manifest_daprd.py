@@ -222,7 +222,7 @@ def _marker() -> str:
 
 def _wanted_data(sub: Subscription) -> dict[str, str]:
     """``data`` that passes the subscription's data conditions."""
-    return {**dict(sub.data_equals), **dict.fromkeys(sub.data_present, "2026-01-01T09:00:00Z")}
+    return dict.fromkeys(sub.data_present, "2026-01-01T09:00:00Z")
 
 
 def test_every_contract_subscription_routes_its_types(
@@ -245,14 +245,14 @@ def test_ignored_types_neither_reach_the_function_nor_the_dead_letter_topic(
     ignored, follower = _marker(), _marker()
     # Same key, same partition, in order: once `follower` has arrived, `ignored` was
     # processed (and skipped) by the same consumer before it.
-    _send(producer, TASK_EVENTS, EventType.TASK_CREATE.value, ignored, key="user-order")
-    _send(producer, TASK_EVENTS, EventType.TASK_COMPLETED.value, follower, key="user-order")
+    _send(producer, TASK_EVENTS, EventType.TASK_COMPLETED.value, ignored, key="user-order")
+    _send(producer, TASK_EVENTS, EventType.TASK_CREATE.value, follower, key="user-order")
     readers = {s.function for s in SUBSCRIPTIONS if s.topic == TASK_EVENTS and not s.gate}
-    assert readers == {Function.COMPUTE_NEXT_OCCURRENCE}
+    assert readers == {Function.CREATE_TASK}
     for fn in readers:
         _wait(lambda fn=fn: functions[fn].paths_of(follower))
         assert functions[fn].paths_of(ignored) == []
-    # The gate reads both; it is the function that lets the completion pass.
+    # The gate reads both; it is the function that lets the command pass.
     gate = gate_of(TASK_EVENTS)
     for marker in (ignored, follower):
         assert _wait(lambda m=marker: functions[gate.function].paths_of(m)) == [gate.path]
@@ -262,28 +262,31 @@ def test_ignored_types_neither_reach_the_function_nor_the_dead_letter_topic(
 def test_a_data_condition_lets_only_its_events_through(
     functions: dict[Function, Echo], producer: Any, kafka_bootstrap: str
 ) -> None:
-    """compute-next-occurrence wants task.created only for on_schedule series: the others
-    (nearly all of them) must not cost a delivery, and odd data must not be an error that
-    daprd retries while the partition waits."""
-    fn = Function.COMPUTE_NEXT_OCCURRENCE
-    (sub,) = [s for s in SUBSCRIPTIONS if s.function is fn and s.data_equals]
-    created = EventType.TASK_CREATED.value
+    """send-reminder wants a closed task only when it had a reminder: the others (most of
+    them) must not cost a delivery, and odd data must not be an error that daprd retries
+    while the partition waits."""
+    fn = Function.SEND_REMINDER
+    (sub,) = [s for s in SUBSCRIPTIONS if s.function is fn and s.data_present]
+    (field,) = sub.data_present
+    completed = EventType.TASK_COMPLETED.value
     key = "user-data-filter"
     skipped = {
-        "other value": _marker(),
+        "null": _marker(),
+        "not a string": _marker(),
         "no field": _marker(),
         "data not an object": _marker(),
     }
-    _send(producer, TASK_EVENTS, created, skipped["other value"], key, {sub.data_equals[0][0]: "x"})
-    _send(producer, TASK_EVENTS, created, skipped["no field"], key)
-    _send(producer, TASK_EVENTS, created, skipped["data not an object"], key, "a string")
+    _send(producer, sub.topic, completed, skipped["null"], key, {field: None})
+    _send(producer, sub.topic, completed, skipped["not a string"], key, {field: 7})
+    _send(producer, sub.topic, completed, skipped["no field"], key)
+    _send(producer, sub.topic, completed, skipped["data not an object"], key, "a string")
     wanted = _marker()
-    _send(producer, TASK_EVENTS, created, wanted, key, dict(sub.data_equals))
+    _send(producer, sub.topic, completed, wanted, key, _wanted_data(sub))
     # Same partition, in order: the wanted event arrives after the others were decided.
     assert _wait(lambda: functions[fn].paths_of(wanted)) == [sub.path]
     delivered = [e.get("subject") for _p, e in functions[fn].events()]
     assert not set(skipped.values()) & set(delivered), skipped
-    assert _dead_letters(kafka_bootstrap, TASK_EVENTS.dead_letter, set(skipped.values())) == set()
+    assert _dead_letters(kafka_bootstrap, sub.topic.dead_letter, set(skipped.values())) == set()
 
 
 @pytest.mark.parametrize("topic", [TASK_EVENTS, REMINDERS, TASK_UPDATES], ids=lambda t: t.name)

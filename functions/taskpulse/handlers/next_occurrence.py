@@ -47,6 +47,11 @@ def build(runtime: Runtime) -> FunctionApp:
         The job is scheduled here, through this function's own Dapr, because a job
         trigger only ever reaches the app id that scheduled it.
         """
+        # Every task.created on the topic comes here (this function reads all of it), and
+        # few are on_schedule: look at the mode before validating the whole task.
+        data = event.data
+        if isinstance(data, dict) and data.get("recurrence_mode") != RecurrenceMode.ON_SCHEDULE:
+            return Answer.success()
         announced = parse_data(event, TaskData)
         if announced.recurrence_mode is not RecurrenceMode.ON_SCHEDULE:
             return Answer.success()
