@@ -29,7 +29,13 @@ Responder = Callable[[Recorded], tuple[int, bytes]]
 def default_responder(request: Recorded) -> tuple[int, bytes]:
     if request.path.startswith("/api/publish"):
         return 200, b'{"result": {}}'
+    if request.path.startswith("/api/batch"):  # Centrifugo's: one reply per command
+        return 200, batch_replies([{"publish": {}}] * len(request.json()["commands"]))
     return 204, b""
+
+
+def batch_replies(replies: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"replies": replies}).encode()
 
 
 @dataclass
@@ -44,6 +50,17 @@ class RecordingServer:
     def published(self, topic: str) -> list[dict[str, Any]]:
         """Events published to ``topic``, one at a time or in bulk, in order."""
         return [entry.event for entry in self.publish_entries(topic)]
+
+    def pushed(self) -> list[dict[str, Any]]:
+        """Publications sent to Centrifugo's server API, one at a time or in a batch, in
+        order."""
+        found: list[dict[str, Any]] = []
+        for r in self.requests:
+            if r.method == "POST" and r.path == "/api/publish":
+                found.append(r.json())
+            elif r.method == "POST" and r.path == "/api/batch":
+                found += [command["publish"] for command in r.json()["commands"]]
+        return found
 
     def publish_entries(self, topic: str) -> list[PublishEntry]:
         from urllib.parse import parse_qs, urlsplit

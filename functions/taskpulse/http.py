@@ -22,7 +22,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -76,6 +76,7 @@ SWEEP_JOB = "outbox-sweep"
 """The job through which a function with an outbox wakes itself to publish what failed."""
 
 EventHandler = Callable[[CloudEvent], Answer]
+BulkHandler = Callable[[Sequence[CloudEvent]], list[Answer]]
 JobHandler = Callable[[str, Any], Answer]
 RequestHandler = Callable[[Request, CloudEvent], Response]
 
@@ -113,12 +114,31 @@ class Route:
         return cls(sub.topic, handles, sub.gate, passes)
 
 
+@dataclass(frozen=True, slots=True)
+class Read:
+    """An event read from a request, and the payload a dead letter would carry."""
+
+    event: CloudEvent
+    payload: dict[str, Any]
+
+
 def _json(body: object, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
 def dapr_answer(answer: Answer) -> Response:
     return _json({"status": answer.status})
+
+
+def _bulk_answer(entries: Sequence[BulkEntry], statuses: Sequence[Status]) -> Response:
+    return _json(
+        {
+            "statuses": [
+                {"entryId": entry.entry_id, "status": status}
+                for entry, status in zip(entries, statuses, strict=True)
+            ]
+        }
+    )
 
 
 @dataclass
@@ -135,6 +155,10 @@ class FunctionApp:
     ready: Callable[[], bool] = lambda: True
     sweep_job: Callable[[], Answer] | None = None
     """``POST /job/outbox-sweep``: publish what the outbox still holds (Runtime.sweep_job)."""
+    handle_all: BulkHandler | None = None
+    """Handles the events of one bulk delivery to the gate in one call, answering each in
+    order (push-update: one request to the gateway). Raising answers them all as
+    ``handlers`` would have answered that exception."""
     batch: Callable[[], AbstractContextManager[None]] | None = None
     """Wraps the handling of one bulk delivery to the gate (Runtime.batch: one
     transaction); raising on exit means none of it happened."""
@@ -230,6 +254,8 @@ class FunctionApp:
         after another: once an entry must be retried, the ones after it are retried with
         it (unhandled), so nothing overtakes it.
         """
+        if self.handle_all is not None:
+            return _bulk_answer(entries, self._bulk_all(self.handle_all, path, route, entries))
         statuses: list[Status] = []
         # One event alone needs no batch: its own transaction spares the savepoint.
         batch = self.batch() if self.batch is not None and len(entries) > 1 else nullcontext()
@@ -248,14 +274,39 @@ class FunctionApp:
             # The batch's transaction did not commit: no entry's effect happened.
             log.exception("bulk delivery not committed; asking Dapr to retry all of it")
             statuses = ["RETRY"] * len(entries)
-        return _json(
-            {
-                "statuses": [
-                    {"entryId": entry.entry_id, "status": status}
-                    for entry, status in zip(entries, statuses, strict=True)
-                ]
-            }
-        )
+        return _bulk_answer(entries, statuses)
+
+    def _bulk_all(
+        self, handle_all: BulkHandler, path: str, route: Route, entries: list[BulkEntry]
+    ) -> list[Status]:
+        """The events of a bulk delivery handled in one call; the answers as ``_bulk``
+        gives them (the entries after a RETRY are retried with it, though handled)."""
+        start = time.perf_counter()
+        reads = [self._read(route, e.record, e.headers, wrapped=False) for e in entries]
+        events = [r for r in reads if isinstance(r, Read) and r.event.event_type in route.handles]
+        answers: list[Answer] = []
+
+        def handle() -> Answer:
+            answers.extend(handle_all([read.event for read in events]))
+            return Answer.success()
+
+        failure = self._guarded(handle)
+        if failure.status != "SUCCESS":
+            answers = [failure] * len(events)
+        handled = dict(zip(map(id, events), answers, strict=True))
+        statuses: list[Status] = []
+        for read in reads:
+            if isinstance(read, Answer):  # dead-lettered or passed already
+                answer = read
+            elif "RETRY" in statuses:
+                answer = Answer.retry("an earlier event of the partition is retried")
+            else:
+                answer = self._settle(path, route, read, handled.get(id(read)))
+            statuses.append(answer.status)
+        each = (time.perf_counter() - start) / len(entries)
+        for _ in entries:
+            HANDLE_SECONDS.labels(self.function.value, path).observe(each)
+        return statuses
 
     def _root(
         self,
@@ -282,6 +333,24 @@ class FunctionApp:
     ) -> Answer:
         """Read one event and handle it: Dapr's answer. ``wrapped``: the event is a raw
         record in daprd's rawPayload envelope (a gate's single delivery)."""
+        read = self._read(route, raw, headers, wrapped=wrapped)
+        if isinstance(read, Answer):
+            return read
+        handler = self.handlers.get(read.event.event_type)
+        answer = None
+        if handler is not None and read.event.event_type in route.handles:
+            token = trace_id.set(trace_id_of(read.event.traceparent))
+            try:
+                answer = self._guarded(lambda: handler(read.event))
+            finally:
+                trace_id.reset(token)
+        return self._settle(path, route, read, answer)
+
+    def _read(
+        self, route: Route, raw: bytes, headers: dict[str, str], *, wrapped: bool
+    ) -> Read | Answer:
+        """The event to handle, or the answer already given: an invalid event
+        dead-lettered, another function's event let pass."""
         try:
             if wrapped:
                 raw, headers = unwrap_raw(raw, headers)
@@ -298,17 +367,18 @@ class FunctionApp:
             check_size(raw, self.max_event_bytes)
         except InvalidEvent as error:
             return self._invalid(route.topic, headers, raw, error.reason)
+        return Read(event, payload)
+
+    def _settle(self, path: str, route: Route, read: Read, answer: Answer | None) -> Answer:
+        """Dead-letter a dropped event, count and log the outcome: Dapr's answer.
+        ``answer`` is ``None`` when no handler of this path takes the event's type."""
+        event = read.event
+        if answer is None:
+            answer = Answer.drop(f"{self.function.value} does not handle {event.type} on {path}")
         token = trace_id.set(trace_id_of(event.traceparent))
         try:
-            handler = self.handlers.get(event_type)
-            if handler is None or event_type not in route.handles:
-                answer = Answer.drop(
-                    f"{self.function.value} does not handle {event.type} on {path}"
-                )
-            else:
-                answer = self._guarded(lambda: handler(event))
             if answer.status == "DROP":
-                answer = self._dead_letter(route.topic, payload, answer)
+                answer = self._dead_letter(route.topic, read.payload, answer)
             EVENTS.labels(self.function.value, event.type, answer.status.lower()).inc()
             if answer.reason:
                 log.log(

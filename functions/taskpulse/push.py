@@ -2,7 +2,8 @@
 
 Every open screen of a user subscribes to ``tasks:user#<user_id>``; the ``#`` makes it a
 user-limited channel, so only a connection authenticated as that user may join it.
-Publishes carry an idempotency key, so a retried publish is not delivered twice.
+Publishes carry an idempotency key, so a retried publish is not delivered twice. Several
+publications go in one request through the batch endpoint, which answers each in order.
 
 Requests ask for Centrifugo's transport error mode, so a refusal comes as an HTTP status
 (Centrifugo's ``MapErrorToHTTPCode``: 500 internal, 404 unknown channel, 400 bad request)
@@ -17,7 +18,8 @@ good: the dead letter carries the gateway's answer, to replay once the namespace
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -35,6 +37,20 @@ _RETRIED_CODES = frozenset({100, 102, 104})
 
 class PushError(ChannelError):
     """The gateway did not take the publication (``permanent``: it never will)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    user_id: str
+    data: Mapping[str, Any]
+    idempotency_key: str
+
+    def command(self) -> dict[str, Any]:
+        return {
+            "channel": push_channel(self.user_id),
+            "data": dict(self.data),
+            "idempotency_key": self.idempotency_key,
+        }
 
 
 class PushGateway:
@@ -57,34 +73,99 @@ class PushGateway:
         self._http.close()
 
     def publish(self, user_id: str, data: Mapping[str, Any], *, idempotency_key: str) -> None:
-        body: dict[str, Any] = {
-            "channel": push_channel(user_id),
-            "data": dict(data),
-            "idempotency_key": idempotency_key,
-        }
+        self._publish(Publication(user_id, data, idempotency_key))
+
+    def publish_many(self, publications: Sequence[Publication]) -> list[PushError | None]:
+        """Publish in one request, in order: for each publication ``None`` when it was
+        taken, or the error that refused it. Raises PushError when the request itself
+        failed, and nothing is known of any publication.
+
+        A batch the gateway refuses as a whole (say, over its body limit) is published one
+        by one, so that only a publication that is itself refused is refused.
+        """
+        if len(publications) == 1:
+            return [self._verdict(publications[0])]
+        response = self._post(
+            "/batch", {"commands": [{"publish": p.command()} for p in publications]}
+        )
         try:
-            response = self._http.post("/publish", json=body)
+            return batch_refusals(response, len(publications))
+        except PushError as failure:
+            if failure.permanent:
+                return [self._verdict(p) for p in publications]
+            raise
+
+    def _verdict(self, publication: Publication) -> PushError | None:
+        """``None`` when taken, the error when refused for good; raises when transient."""
+        try:
+            self._publish(publication)
+        except PushError as error:
+            if error.permanent:
+                return error
+            raise
+        return None
+
+    def _publish(self, publication: Publication) -> None:
+        if failure := refusal(self._post("/publish", publication.command())):
+            raise failure
+
+    def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        try:
+            return self._http.post(path, json=body)
         except httpx.HTTPError as error:
             raise PushError(f"push gateway unreachable: {error!r}") from error
-        if failure := refusal(response):
-            raise failure
 
 
 def refusal(response: httpx.Response) -> PushError | None:
     """What a server API answer says went wrong, or ``None`` when it was taken."""
+    if failure := _status_refusal(response):
+        return failure
+    try:
+        return _error_refusal(_json_object(response).get("error"))
+    except PushError as error:
+        return error
+
+
+def batch_refusals(response: httpx.Response, count: int) -> list[PushError | None]:
+    """What a batch answer says of each of its ``count`` commands, in order (``None``:
+    taken); raises PushError when the batch itself was not taken."""
+    if failure := _status_refusal(response):
+        raise failure
+    replies = _json_object(response).get("replies")
+    if not isinstance(replies, list) or len(replies) != count:
+        raise PushError(f"push gateway answered a batch of {count} with {response.text[:300]}")
+    return [_reply_refusal(reply) for reply in replies]
+
+
+def _status_refusal(response: httpx.Response) -> PushError | None:
     status = response.status_code
-    if status != 200:
-        return PushError(
-            f"push gateway answered {status}: {response.text[:300]}",
-            permanent=400 <= status < 500 and status not in _RETRIED_STATUSES,
-        )
+    if status == 200:
+        return None
+    return PushError(
+        f"push gateway answered {status}: {response.text[:300]}",
+        permanent=400 <= status < 500 and status not in _RETRIED_STATUSES,
+    )
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
     try:
         reply = response.json()
     except ValueError:
-        return PushError(f"push gateway answered 200 without JSON: {response.text[:300]}")
+        raise PushError(f"push gateway answered 200 without JSON: {response.text[:300]}") from None
     if not isinstance(reply, dict):
-        return PushError(f"push gateway answered {reply!r:.300}, not an object")
-    error = reply.get("error")
+        raise PushError(f"push gateway answered {reply!r:.300}, not an object")
+    return reply
+
+
+def _reply_refusal(reply: Any) -> PushError | None:
+    """One reply of a batch: ``{"publish": {...}}`` or ``{"error": {...}}``."""
+    if not isinstance(reply, dict):
+        return PushError(f"push gateway answered {reply!r:.300} for a publication")
+    return _error_refusal(reply.get("error"))
+
+
+def _error_refusal(error: Any) -> PushError | None:
+    """The ``error`` of one reply (Centrifugo's codes), or ``None`` when there is none."""
     if not error:
         return None
     code = error.get("code") if isinstance(error, dict) else None

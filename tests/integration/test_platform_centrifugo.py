@@ -17,7 +17,7 @@ from centrifuge import (
 
 from devstack.centrifugo import CentrifugoConfig, connection_token
 from taskpulse.contract import push_channel
-from taskpulse.push import PushGateway, refusal
+from taskpulse.push import Publication, PushGateway, batch_refusals, refusal
 
 pytestmark = pytest.mark.e2e
 
@@ -110,3 +110,37 @@ def test_a_refusal_is_an_http_status_that_tells_an_outage_from_a_bad_publication
     bad_refusal, unknown_refusal = refusal(bad), refusal(unknown)
     assert bad_refusal is not None and bad_refusal.permanent
     assert unknown_refusal is not None and not unknown_refusal.permanent
+
+
+def test_a_batch_reaches_the_channel_in_order_and_answers_each_command(
+    centrifugo: CentrifugoConfig,
+) -> None:
+    """The real gateway's batch: publications arrive in order; a command it refuses is
+    answered in its reply, told apart as the single publish tells it."""
+    gateway = PushGateway(centrifugo.api_url, api_key=centrifugo.api_key)
+    markers = [str(uuid.uuid4()) for _ in range(3)]
+
+    async def scenario() -> list[object]:
+        client, events = await _subscribe(centrifugo, "alice", push_channel("alice"))
+        try:
+            await asyncio.wait_for(events.subscribed, 10)
+            publications = [Publication("alice", {"marker": m}, m) for m in markers]
+            assert gateway.publish_many(publications) == [None, None, None]
+            return [await asyncio.wait_for(events.publications.get(), 10) for _ in markers]
+        finally:
+            await client.disconnect()
+
+    try:
+        assert asyncio.run(scenario()) == [{"marker": m} for m in markers]
+        commands = [
+            {"publish": {"channel": "", "data": {}}},
+            {"publish": {"channel": "nope:x", "data": {}}},
+            {"publish": {"channel": push_channel("alice"), "data": {}}},
+        ]
+        response = gateway._http.post("/batch", json={"commands": commands})
+    finally:
+        gateway.close()
+    bad, unknown, taken = batch_refusals(response, len(commands))
+    assert bad is not None and bad.permanent, response.text
+    assert unknown is not None and not unknown.permanent, response.text
+    assert taken is None

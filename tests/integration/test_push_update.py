@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from functions_env import Env, cloud_event, post, post_binary, post_record, post_records
+from recording import Recorded, batch_replies, default_responder
 from taskpulse.contract import EventType, Function
 
 CREATED = EventType.TASK_CREATED.value
@@ -135,37 +136,98 @@ def test_an_update_the_gateway_refuses_for_good_is_dead_lettered_with_its_reason
     assert "bad request" in letters[0]["deadletterreason"]
 
 
-def test_a_bulk_delivery_answers_each_record_in_order(env: Env) -> None:
-    """daprd hands the gate what waited in one partition: each record is handled as if it
-    came alone (a bad one dead-lettered with its reason), and each gets its status."""
-    client = env.client(Function.PUSH_UPDATE)
-    events = [
-        cloud_event(CREATED, {"id": f"t{n}", "user_id": "alice"}, user="alice") for n in range(3)
+def _updates(n: int) -> list[dict[str, Any]]:
+    return [
+        cloud_event(CREATED, {"id": f"t{k}", "user_id": "alice"}, user="alice") for k in range(n)
     ]
+
+
+def _records(events: list[dict[str, Any]]) -> list[bytes]:
+    return [json.dumps(e).encode() for e in events]
+
+
+def test_a_bulk_delivery_goes_to_the_gateway_in_one_request(env: Env) -> None:
+    """daprd hands the gate what waited in one partition: its updates go to the gateway as
+    one batch, in order (a bad record dead-lettered with its reason), and each record gets
+    its status."""
+    client = env.client(Function.PUSH_UPDATE)
+    events = _updates(3)
     records = [json.dumps(events[0]).encode(), b"not json", json.dumps(events[2]).encode()]
     assert post_records(client, "/events/task-update", records) == ["SUCCESS"] * 3
-    published = [
-        r.json()["idempotency_key"] for r in env.centrifugo.matching("POST", "/api/publish")
-    ]
-    assert published == [events[0]["id"], events[2]["id"]]
+    (batch,) = env.centrifugo.requests
+    assert batch.path == "/api/batch"
+    assert batch.headers["x-centrifugo-error-mode"] == "transport"
+    pushed = env.centrifugo.pushed()
+    assert [p["idempotency_key"] for p in pushed] == [events[0]["id"], events[2]["id"]]
+    assert {p["channel"] for p in pushed} == {"tasks:user#alice"}
     (letter,) = env.dapr.published("task-updates-dlq")
     assert "not JSON" in letter["deadletterreason"]
 
 
-def test_in_a_bulk_delivery_the_records_after_a_retry_wait_with_it(env: Env) -> None:
-    """One partition's records: once one must be retried, the later ones are not handled
-    (they would overtake it) and are retried with it."""
-    answers = iter([(200, b'{"result": {}}'), (500, b"oops")])
-    env.centrifugo.responder = lambda request: next(answers, (200, b'{"result": {}}'))
+def test_a_bulk_delivery_of_one_update_is_a_plain_publish(env: Env) -> None:
     client = env.client(Function.PUSH_UPDATE)
-    events = [
-        cloud_event(CREATED, {"id": f"t{n}", "user_id": "alice"}, user="alice") for n in range(4)
-    ]
-    records = [json.dumps(e).encode() for e in events]
+    assert post_records(client, "/events/task-update", _records(_updates(1))) == ["SUCCESS"]
+    assert [r.path for r in env.centrifugo.requests] == ["/api/publish"]
+
+
+def test_in_a_bulk_delivery_the_records_after_a_retry_wait_with_it(env: Env) -> None:
+    """One partition's records: once one must be retried, the later ones are retried with
+    it, so that none overtakes it; the gateway drops their second publication by its
+    idempotency key."""
+    replies = [{"publish": {}}, {"error": {"code": 100, "message": "internal"}}]
+    env.centrifugo.responder = lambda request: (200, batch_replies(replies + [{"publish": {}}] * 2))
+    client = env.client(Function.PUSH_UPDATE)
+    records = _records(_updates(4))
     assert post_records(client, "/events/task-update", records) == [
         "SUCCESS",
         "RETRY",
         "RETRY",
         "RETRY",
     ]
-    assert len(env.centrifugo.matching("POST", "/api/publish")) == 2
+    assert len(env.centrifugo.pushed()) == 4  # one request
+    assert env.dapr.published("task-updates-dlq") == []
+    env.centrifugo.responder = default_responder
+    assert post_records(client, "/events/task-update", records[1:]) == ["SUCCESS"] * 3
+
+
+def test_in_a_bulk_delivery_an_update_refused_for_good_is_dead_lettered_alone(
+    env: Env,
+) -> None:
+    refused = {"error": {"code": 107, "message": "bad request"}}
+    replies = [{"publish": {}}, refused, {"publish": {}}]
+    env.centrifugo.responder = lambda request: (200, batch_replies(replies))
+    client = env.client(Function.PUSH_UPDATE)
+    events = _updates(3)
+    assert post_records(client, "/events/task-update", _records(events)) == ["SUCCESS"] * 3
+    (letter,) = env.dapr.published("task-updates-dlq")
+    assert letter["id"] == events[1]["id"]
+    assert letter["deadletterreason"].startswith("push gateway refused")
+
+
+def test_a_batch_the_gateway_refuses_whole_is_published_one_by_one(env: Env) -> None:
+    """Say the batch is over the gateway's body limit: each update goes alone, and only
+    the one refused as such is dead-lettered."""
+    events = _updates(3)
+
+    def gateway(request: Recorded) -> tuple[int, bytes]:
+        if request.path == "/api/batch":
+            return 413, b"Request Entity Too Large"
+        if request.json()["idempotency_key"] == events[2]["id"]:
+            return 400, b'{"code": 107, "message": "bad request"}'
+        return 200, b'{"result": {}}'
+
+    env.centrifugo.responder = gateway
+    client = env.client(Function.PUSH_UPDATE)
+    assert post_records(client, "/events/task-update", _records(events)) == ["SUCCESS"] * 3
+    assert [r.path for r in env.centrifugo.requests] == ["/api/batch"] + ["/api/publish"] * 3
+    (letter,) = env.dapr.published("task-updates-dlq")
+    assert letter["id"] == events[2]["id"]
+    assert "answered 400" in letter["deadletterreason"]
+
+
+def test_a_batch_that_finds_the_gateway_down_is_retried_whole(env: Env) -> None:
+    env.centrifugo.responder = lambda request: (503, b"down")
+    client = env.client(Function.PUSH_UPDATE)
+    answers = post_records(client, "/events/task-update", _records(_updates(3)))
+    assert answers == ["RETRY"] * 3
+    assert env.dapr.published("task-updates-dlq") == []
