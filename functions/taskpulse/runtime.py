@@ -273,16 +273,18 @@ class Runtime:
         return self._once("publishers", start)
 
     def _publish_forever(self, work: queue.Queue[tuple[int, ...] | None]) -> None:
-        # What queued up while this thread was busy goes out together: under load, one
-        # relay transaction and one request per topic carry many handlers' events, and
-        # an idle function still publishes each handler's events at once.
+        # What is handed over within the linger, or queued up while this thread was busy,
+        # goes out together: under load, one relay transaction and one request per topic
+        # carry many handlers' events; an idle function publishes within the linger.
         most = max(1, self.settings.outbox_batch_size // 2)  # room for earlier rows of a key
+        linger = self.settings.outbox_linger.total_seconds()
         while True:
             items = [work.get()]
             ids = list(items[0] or ())
+            until = time.monotonic() + linger
             while len(ids) < most:
                 try:
-                    item = work.get_nowait()
+                    item = work.get(timeout=max(0.0, until - time.monotonic()))
                 except queue.Empty:
                     break
                 items.append(item)

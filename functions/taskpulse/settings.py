@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         le=32,
         description="Threads publishing committed events; one key's events use one thread.",
     )
+    outbox_linger: timedelta = Field(
+        # Under load a batch commits every few milliseconds: with 10 ms, 0.24 relay calls
+        # per completion instead of 0.39 (the chain at 105-110/s, users in turn), for at
+        # most 10 ms more on each event's way out.
+        default=timedelta(milliseconds=10),
+        ge=timedelta(0),
+        le=timedelta(seconds=1),
+        description="How long the publisher collects committed events before one relay call.",
+    )
     outbox_max_backoff: timedelta = timedelta(minutes=5)
     max_event_bytes: int = Field(default=64 * 1024, ge=1024)
 

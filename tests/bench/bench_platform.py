@@ -17,6 +17,7 @@ throughput and the ratio, and the RSS of every process at rest and under load.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -326,6 +327,24 @@ def print_over_time(
     print(f"  p95 ms per {every:.0f} s: {line}")
 
 
+SAMPLE_EVERY = 2.5
+"""Seconds between the sampler's readings of memory and CPU."""
+
+
+def print_cpu_over_time(
+    samples: list[tuple[float, dict[str, float]]], start: float, end: float
+) -> None:
+    """Cores busy per two sampler periods, and the process that used most of them: a
+    stretch of bad latency with more CPU names who did the extra work."""
+    marks = [(t, cpu) for t, cpu in samples if start <= t <= end][::2]
+    parts = []
+    for (t0, before), (t1, after) in itertools.pairwise(marks):
+        busy = {n: (after[n] - before.get(n, 0.0)) / (t1 - t0) for n in after}
+        top = max(busy, key=lambda n: busy[n])
+        parts.append(f"{sum(busy.values()):.2f} ({top} {busy[top]:.2f})")
+    print(f"  cores busy per {2 * SAMPLE_EVERY:.0f} s: {', '.join(parts)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=60)
@@ -379,10 +398,12 @@ def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
     )
 
     under_load: dict[str, float] = {}
+    cpu_samples: list[tuple[float, dict[str, float]]] = []  # (when, CPU seconds so far)
     stop = threading.Event()
 
     def sampler() -> None:
-        while not stop.wait(2):
+        while not stop.wait(SAMPLE_EVERY):
+            cpu_samples.append((time.monotonic(), platform.cpu_seconds()))
             for name, mb in sample_rss(platform, {}).items():
                 under_load[name] = max(under_load.get(name, 0.0), mb)
 
@@ -429,6 +450,7 @@ def run(platform: Platform, folder: Path, args: argparse.Namespace) -> int:
     for row in rows:
         print(f"  {row[0]:<16}{row[1]:>14}{row[2]:>16}{row[3]:>10}")
     print_over_time(chain.latencies, start)
+    print_cpu_over_time(cpu_samples, start, end)
     print("\nmemory (RSS MB; PostgreSQL with its backends)")
     print(f"  {'process':<32}{'at rest':>10}{'under load':>12}")
     for name in sorted(set(at_rest) | set(under_load)):

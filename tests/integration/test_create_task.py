@@ -300,6 +300,29 @@ def test_publishers_keep_each_users_order_and_run_users_in_parallel(env: Env) ->
     assert peak > 1, "every publish waited for the one before it"
 
 
+def test_events_committed_within_the_linger_go_out_in_one_relay_call(
+    env: Env, store: Store
+) -> None:
+    """The publisher collects for OUTBOX_LINGER after the first events it is handed:
+    under load, handlers commit every few milliseconds, and one relay transaction and
+    one bulk request per topic then carry several handlers' events."""
+    import time
+    from datetime import timedelta
+
+    from taskpulse.runtime import Runtime
+
+    runtime = Runtime(Function.CREATE_TASK, env.settings(outbox_linger=timedelta(seconds=0.5)))
+    env.runtimes.append(runtime)
+    runtime._last_run["sweep"] = time.monotonic()  # no sweep here: it would send them itself
+    created = create_tasks(store, 3, source="/linger", user="alice")
+    for done in created:
+        runtime.flush(done.outbox_ids, key="alice")
+        time.sleep(0.05)
+    runtime.settle()
+    assert len(env.dapr.matching("POST", "/v1.0-alpha1/publish/bulk/")) == 2  # one per topic
+    assert [e["id"] for e in env.dapr.published("task-events")] == [c.event["id"] for c in created]
+
+
 def test_events_committed_while_the_publisher_waits_go_out_together(env: Env, store: Store) -> None:
     """One publisher thread per key shard takes everything queued for it at once: under
     load, one relay transaction and one bulk request per topic carry many handlers'
