@@ -57,8 +57,8 @@ def all_topics() -> tuple[Topic, ...]:
     return TOPICS + dlqs
 
 
-# Here rather than in the domain: a subscription filters on it (SUBSCRIPTIONS below), and
-# this module depends on nothing of the package.
+# Here rather than in the domain: the contract's event data carries it, and this module
+# depends on nothing of the package.
 class RecurrenceMode(StrEnum):
     """When the next occurrence of a recurring task is created."""
 
@@ -126,6 +126,11 @@ def push_channel(user_id: str) -> str:
     return f"{PUSH_CHANNEL_PREFIX}{user_id}"
 
 
+EVENT_ROUTE_PREFIX = "/events/"
+"""Where every subscription path lies: a delivery to a path of this prefix that a
+function does not serve comes from a subscription of another release."""
+
+
 @dataclass(frozen=True, slots=True)
 class Subscription:
     """One declarative Dapr subscription: events of ``types`` on ``topic`` go to ``path``."""
@@ -146,6 +151,10 @@ class Subscription:
     cannot see a raw record's type, so a gate is its function's only entry on the topic.
     A gate takes its records in bulk (Dapr's ``bulkSubscribe``): what waited in one
     partition comes in one request."""
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith(EVENT_ROUTE_PREFIX):
+            raise ValueError(f"subscription path {self.path} is not under {EVENT_ROUTE_PREFIX}")
 
     @property
     def name(self) -> str:

@@ -11,7 +11,8 @@ its ``rawPayload`` envelope; the record inside is read here, so bytes that are n
 CloudEvent are dead-lettered with the reason like any other invalid event. A gate takes
 its records in bulk (Dapr's ``bulkSubscribe``): one request carries the records that
 waited in one partition, and each is answered as if it came alone. A function with a
-``batch`` (compute-next-occurrence) handles each such delivery in one transaction.
+``batch`` (compute-next-occurrence) handles each such delivery in one transaction; one
+with ``handle_all`` (push-update) hands its events to one call.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, Literal
 from flask import Request, Response
 
 from taskpulse.contract import (
+    EVENT_ROUTE_PREFIX,
     JOB_ROUTE_PREFIX,
     SUBSCRIPTIONS,
     TOPIC_MAX_MESSAGE_BYTES,
@@ -119,7 +121,17 @@ class Read:
     """An event read from a request, and the payload a dead letter would carry."""
 
     event: CloudEvent
+    event_type: EventType
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A record that is no event of the contract: to dead-letter with ``reason``."""
+
+    raw: bytes
+    headers: dict[str, str]
+    reason: str
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -158,7 +170,7 @@ class FunctionApp:
     handle_all: BulkHandler | None = None
     """Handles the events of one bulk delivery to the gate in one call, answering each in
     order (push-update: one request to the gateway). Raising answers them all as
-    ``handlers`` would have answered that exception."""
+    ``handlers`` would have answered that exception. Not with ``batch``."""
     batch: Callable[[], AbstractContextManager[None]] | None = None
     """Wraps the handling of one bulk delivery to the gate (Runtime.batch: one
     transaction); raising on exit means none of it happened."""
@@ -170,6 +182,8 @@ class FunctionApp:
         self.routes = {s.path: Route.of(s) for s in mine}
         # POST / dead-letters to the topic the function mainly consumes.
         self.root_route = Route(mine[0].topic, frozenset(self.handlers))
+        if self.handle_all is not None and self.batch is not None:
+            raise ValueError("a function handles its bulk deliveries with batch or handle_all")
 
     # -- the entry point functions-framework calls --------------------------------------
 
@@ -185,6 +199,11 @@ class FunctionApp:
             return self._job(path.removeprefix(JOB_ROUTE_PREFIX), request)
         if path == "/" or path in self.routes:
             return self._event(path, request)
+        if path.startswith(EVENT_ROUTE_PREFIX):
+            # A subscription of another release (daprd and the function roll out apart):
+            # daprd drops what a 404 answers, and retries what a 503 answers.
+            log.error("no route %s for events: asking Dapr to retry", path)
+            return _json({"error": f"no route {path}", "status": "RETRY"}, 503)
         return _json({"error": f"no route {path}"}, 404)
 
     def _get(self, path: str) -> Response:
@@ -252,7 +271,8 @@ class FunctionApp:
 
         A batch holds the records of one partition, which Dapr would otherwise deliver one
         after another: once an entry must be retried, the ones after it are retried with
-        it (unhandled), so nothing overtakes it.
+        it (unhandled), so nothing overtakes it. With ``handle_all`` they were handled
+        (see ``_bulk_all``).
         """
         if self.handle_all is not None:
             return _bulk_answer(entries, self._bulk_all(self.handle_all, path, route, entries))
@@ -279,34 +299,47 @@ class FunctionApp:
     def _bulk_all(
         self, handle_all: BulkHandler, path: str, route: Route, entries: list[BulkEntry]
     ) -> list[Status]:
-        """The events of a bulk delivery handled in one call; the answers as ``_bulk``
-        gives them (the entries after a RETRY are retried with it, though handled)."""
+        """The events of a bulk delivery handled in one call, answered in order as
+        ``_bulk`` answers them, but for one thing: the call took every event before any
+        answer was known, so the events after one answered RETRY were handled too. They
+        are retried with it (push-update: the gateway takes each publication once, by its
+        idempotency key), and may have reached the screens before it."""
+        if not entries:
+            return []
         start = time.perf_counter()
-        reads = [self._read(route, e.record, e.headers, wrapped=False) for e in entries]
-        events = [r for r in reads if isinstance(r, Read) and r.event.event_type in route.handles]
-        answers: list[Answer] = []
-
-        def handle() -> Answer:
-            answers.extend(handle_all([read.event for read in events]))
-            return Answer.success()
-
-        failure = self._guarded(handle)
-        if failure.status != "SUCCESS":
-            answers = [failure] * len(events)
-        handled = dict(zip(map(id, events), answers, strict=True))
+        parsed = [self._parse(route, e.record, e.headers, wrapped=False) for e in entries]
+        events = [p for p in parsed if isinstance(p, Read) and p.event_type in route.handles]
+        handled = dict(zip(map(id, events), self._handle_all(handle_all, events), strict=True))
         statuses: list[Status] = []
-        for read in reads:
-            if isinstance(read, Answer):  # dead-lettered or passed already
-                answer = read
-            elif "RETRY" in statuses:
+        for item in parsed:
+            if "RETRY" in statuses:  # nothing more leaves for it: no dead letter either
                 answer = Answer.retry("an earlier event of the partition is retried")
+            elif isinstance(item, Unreadable):
+                answer = self._invalid(route.topic, item.headers, item.raw, item.reason)
+            elif isinstance(item, Answer):
+                answer = item
             else:
-                answer = self._settle(path, route, read, handled.get(id(read)))
+                answer = self._settle(path, route, item, handled.get(id(item)))
             statuses.append(answer.status)
         each = (time.perf_counter() - start) / len(entries)
         for _ in entries:
             HANDLE_SECONDS.labels(self.function.value, path).observe(each)
         return statuses
+
+    def _handle_all(self, handle_all: BulkHandler, events: list[Read]) -> list[Answer]:
+        if not events:
+            return []
+        answers: list[Answer] = []
+
+        def call() -> Answer:
+            given = handle_all([read.event for read in events])
+            if len(given) != len(events):
+                raise RuntimeError(f"{len(given)} answers for {len(events)} events")
+            answers.extend(given)
+            return Answer.success()
+
+        failure = self._guarded(call)
+        return answers if failure.status == "SUCCESS" else [failure] * len(events)
 
     def _root(
         self,
@@ -336,9 +369,9 @@ class FunctionApp:
         read = self._read(route, raw, headers, wrapped=wrapped)
         if isinstance(read, Answer):
             return read
-        handler = self.handlers.get(read.event.event_type)
+        handler = self.handlers.get(read.event_type)
         answer = None
-        if handler is not None and read.event.event_type in route.handles:
+        if handler is not None and read.event_type in route.handles:
             token = trace_id.set(trace_id_of(read.event.traceparent))
             try:
                 answer = self._guarded(lambda: handler(read.event))
@@ -351,23 +384,34 @@ class FunctionApp:
     ) -> Read | Answer:
         """The event to handle, or the answer already given: an invalid event
         dead-lettered, another function's event let pass."""
+        parsed = self._parse(route, raw, headers, wrapped=wrapped)
+        if isinstance(parsed, Unreadable):
+            return self._invalid(route.topic, parsed.headers, parsed.raw, parsed.reason)
+        return parsed
+
+    def _parse(
+        self, route: Route, raw: bytes, headers: dict[str, str], *, wrapped: bool
+    ) -> Read | Unreadable | Answer:
+        """``_read`` without the dead letter: an unreadable record is returned as such."""
         try:
             if wrapped:
                 raw, headers = unwrap_raw(raw, headers)
-            # A gate reads a record of any size the topic holds, so that an event another
-            # function consumes passes whatever its size: that function judges it, and the
-            # event gets one verdict, one dead letter at most.
+            # A gate reads a record of any size the topic holds, and lets pass what bears
+            # the type of another function's event, which is all daprd's rule for that
+            # function reads: that function judges it, size and envelope, and the event
+            # gets one verdict, one dead letter at most.
             limit = TOPIC_MAX_MESSAGE_BYTES if route.passes else self.max_event_bytes
             payload = decode_request(headers, raw, limit)
+            kind = payload.get("type")
+            if isinstance(kind, str) and kind in route.passes:
+                EVENTS.labels(self.function.value, kind, "passed").inc()
+                return Answer.success()
             event = parse_envelope(payload)
             event_type = event.event_type
-            if event_type in route.passes:
-                EVENTS.labels(self.function.value, event.type, "passed").inc()
-                return Answer.success()
             check_size(raw, self.max_event_bytes)
         except InvalidEvent as error:
-            return self._invalid(route.topic, headers, raw, error.reason)
-        return Read(event, payload)
+            return Unreadable(raw, headers, error.reason)
+        return Read(event, event_type, payload)
 
     def _settle(self, path: str, route: Route, read: Read, answer: Answer | None) -> Answer:
         """Dead-letter a dropped event, count and log the outcome: Dapr's answer.
@@ -454,8 +498,9 @@ class BulkEntry:
 
 def bulk_entries(raw: bytes) -> list[BulkEntry] | None:
     """The entries of Dapr's bulk delivery (``bulkSubscribe``), or ``None`` when ``raw`` is
-    not one. A gate's entries are raw records, base64 in ``event``; an entry that is not
-    (a CloudEvent object) is passed on as its JSON."""
+    not one. A gate's entries are raw records, base64 in ``event``. daprd sends an entry as
+    a CloudEvent object instead for a subscription without rawPayload (none of ours); such
+    an entry is read as its JSON, so a subscription deployed without it still works."""
     if not raw.startswith(b"{") or BULK_TYPE.encode() not in raw:
         return None  # the common single event: not parsed twice
     try:

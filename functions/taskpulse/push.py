@@ -3,7 +3,9 @@
 Every open screen of a user subscribes to ``tasks:user#<user_id>``; the ``#`` makes it a
 user-limited channel, so only a connection authenticated as that user may join it.
 Publishes carry an idempotency key, so a retried publish is not delivered twice. Several
-publications go in one request through the batch endpoint, which answers each in order.
+publications go in one request through the batch endpoint, which runs them in order and
+answers each; it runs every one whatever the earlier ones' fate, so a publication after a
+refused one may reach the screens before it is sent again.
 
 Requests ask for Centrifugo's transport error mode, so a refusal comes as an HTTP status
 (Centrifugo's ``MapErrorToHTTPCode``: 500 internal, 404 unknown channel, 400 bad request)
@@ -14,6 +16,8 @@ with the publication and an operator can mend the rest; a publication refused as
 Centrifugo also answers 400 when the namespace exists but its settings refuse the
 publication (a non-stream subscription type, a data format check); that too is refused for
 good: the dead letter carries the gateway's answer, to replay once the namespace is mended.
+The replies of a batch carry error codes instead of statuses (transport error mode does
+not reach them); they are sorted by the status ``MapErrorToHTTPCode`` gives each code.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from taskpulse.ports import ChannelError
 # Statuses that say the gateway is down or misconfigured (key, URL, namespace), not that
 # the publication is wrong.
 _RETRIED_STATUSES = frozenset({401, 403, 404, 408, 429})
-# The same split for a gateway that ignores transport error mode and answers 200 with an
-# error code: 100 internal, 102 unknown channel, 104 method not found.
-_RETRIED_CODES = frozenset({100, 102, 104})
+# The same split for an error code (a batch's replies, or a gateway that ignores transport
+# error mode): the codes centrifugo v6 internal/apiproto/errors.go MapErrorToHTTPCode maps
+# to a 4xx it would refuse for good (107 bad request and 108 not available: 400, 112
+# unrecoverable position: 416, 113 conflict: 409). Every other code, and one it does not
+# know yet, maps to 500 or 404: retried.
+_REFUSED_CODES = frozenset({107, 108, 112, 113})
 
 
 class PushError(ChannelError):
@@ -83,8 +90,8 @@ class PushGateway:
         A batch the gateway refuses as a whole (say, over its body limit) is published one
         by one, so that only a publication that is itself refused is refused.
         """
-        if len(publications) == 1:
-            return [self._verdict(publications[0])]
+        if len(publications) <= 1:
+            return [self._verdict(p) for p in publications]
         response = self._post(
             "/batch", {"commands": [{"publish": p.command()} for p in publications]}
         )
@@ -171,5 +178,5 @@ def _error_refusal(error: Any) -> PushError | None:
     code = error.get("code") if isinstance(error, dict) else None
     return PushError(
         f"push gateway refused: {error}",
-        permanent=isinstance(code, int) and code not in _RETRIED_CODES,
+        permanent=isinstance(code, int) and code in _REFUSED_CODES,
     )

@@ -71,7 +71,8 @@ class Settings(BaseSettings):
         default=timedelta(milliseconds=10),
         ge=timedelta(0),
         le=timedelta(seconds=1),
-        description="How long the publisher collects committed events before one relay call.",
+        description="How long the publisher collects committed events before one relay call "
+        "(seconds, or ISO 8601 such as PT0.01S).",
     )
     outbox_max_backoff: timedelta = timedelta(minutes=5)
     max_event_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -220,6 +220,18 @@ def test_events_that_could_not_be_published_wake_the_function_through_a_job(
         assert conn.execute(sa.text("SELECT count(*) FROM processed_events")).scalar_one() == 0
 
 
+def test_an_events_path_it_does_not_serve_is_retried_not_dropped(env: Env, store: Store) -> None:
+    """The path of a subscription from another release (daprd and the function roll out
+    apart): daprd drops what a 404 answers, so the answer is 503, which it retries."""
+    client = env.client(Function.CREATE_TASK)
+    response = post(client, "/events/task-events", cloud_event(CREATE, create_data()))
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "RETRY"
+    assert post(client, "/elsewhere", cloud_event(CREATE, create_data())).status_code == 404
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 0
+
+
 def test_the_app_token_is_enforced_when_set(env: Env) -> None:
     client = env.client(Function.CREATE_TASK, app_api_token="s3cret")
     event = cloud_event(CREATE, create_data())

@@ -397,6 +397,8 @@ def test_as_the_gate_of_task_events_it_reads_every_record_of_the_topic(
     padding = "x" * (100 * 1024)  # over the functions' 64 KiB, under the topic's 2 MiB
     big_command = cloud_event(CREATE, {"user_id": "alice", "title": "t", "description": padding})
     big_completion = cloud_event(COMPLETED, {"task_id": padding, "user_id": "alice"})
+    # daprd's rule for create-task reads only the type: create-task judges the envelope.
+    broken_command = {"type": CREATE, "data": {"user_id": "alice"}}
     batch = [
         json.dumps(completed).encode(),
         json.dumps(command).encode(),
@@ -406,6 +408,7 @@ def test_as_the_gate_of_task_events_it_reads_every_record_of_the_topic(
         b"[1, 2]",
         b"[" * 10_000,  # deeper than Python's JSON parser goes
         json.dumps(big_command).encode(),
+        json.dumps(broken_command).encode(),
         json.dumps(big_completion).encode(),
     ]
     if bulk:

@@ -109,6 +109,7 @@ def test_the_gateway_or_its_configuration_failing_is_retried(env: Env) -> None:
         (404, b'{"code": 102, "message": "unknown channel"}'),
         (200, b'{"error": {"code": 102, "message": "unknown channel"}}'),
         (200, b'{"error": {"code": 100, "message": "internal server error"}}'),
+        (200, b'{"error": {"code": 111, "message": "too many requests"}}'),
     ]
     for (status, body), answer in zip(answers, _answers_to(env, answers), strict=True):
         assert answer == {"status": "RETRY"}, (status, body)
@@ -172,8 +173,9 @@ def test_a_bulk_delivery_of_one_update_is_a_plain_publish(env: Env) -> None:
 
 def test_in_a_bulk_delivery_the_records_after_a_retry_wait_with_it(env: Env) -> None:
     """One partition's records: once one must be retried, the later ones are retried with
-    it, so that none overtakes it; the gateway drops their second publication by its
-    idempotency key."""
+    it. The batch sent them all the same (the gateway runs every command): they may reach
+    the screens first, and the gateway drops their second publication by its idempotency
+    key."""
     replies = [{"publish": {}}, {"error": {"code": 100, "message": "internal"}}]
     env.centrifugo.responder = lambda request: (200, batch_replies(replies + [{"publish": {}}] * 2))
     client = env.client(Function.PUSH_UPDATE)
@@ -188,6 +190,23 @@ def test_in_a_bulk_delivery_the_records_after_a_retry_wait_with_it(env: Env) -> 
     assert env.dapr.published("task-updates-dlq") == []
     env.centrifugo.responder = default_responder
     assert post_records(client, "/events/task-update", records[1:]) == ["SUCCESS"] * 3
+
+
+def test_after_a_retried_update_an_unreadable_record_waits_too(env: Env) -> None:
+    """Its dead letter is all it does: sent now, it would overtake the retried update."""
+    replies = [{"error": {"code": 111, "message": "too many requests"}}, {"publish": {}}]
+    env.centrifugo.responder = lambda request: (200, batch_replies(replies))
+    client = env.client(Function.PUSH_UPDATE)
+    first, last = _records(_updates(2))
+    answers = post_records(client, "/events/task-update", [first, b"not json", last])
+    assert answers == ["RETRY"] * 3
+    assert env.dapr.published("task-updates-dlq") == []
+
+
+def test_an_empty_bulk_delivery_is_answered_empty(env: Env) -> None:
+    client = env.client(Function.PUSH_UPDATE)
+    assert post_records(client, "/events/task-update", []) == []
+    assert env.centrifugo.requests == []
 
 
 def test_in_a_bulk_delivery_an_update_refused_for_good_is_dead_lettered_alone(
