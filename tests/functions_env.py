@@ -135,17 +135,19 @@ def post_record(client: FlaskClient, path: str, record: bytes) -> Any:
 def post_records(
     client: FlaskClient, path: str, records: Sequence[bytes | dict[str, Any]]
 ) -> list[str]:
-    """Events as daprd delivers them in bulk (bulkSubscribe; dapr 1.14.4
-    pkg/runtime/subscription/bulksubscription.go): a gate's raw records (bytes) base64 in
-    ``event``, a parsed CloudEvent (dict) as an object. The status of each entry, in order."""
+    """Kafka records as daprd delivers them to a gate in bulk (bulkSubscribe with
+    rawPayload, dapr 1.14.4 pkg/runtime/subscription/bulksubscription.go): each record
+    base64 in ``event``, an event (dict) as the record of its JSON. The status of each
+    entry, in order."""
 
     def entry(n: int, record: bytes | dict[str, Any]) -> dict[str, Any]:
-        if isinstance(record, bytes):
-            event: Any = base64.b64encode(record).decode()
-            content_type = "application/octet-stream"
-        else:
-            event, content_type = record, STRUCTURED
-        return {"entryId": str(n), "event": event, "contentType": content_type, "metadata": {}}
+        raw = record if isinstance(record, bytes) else json.dumps(record).encode()
+        return {
+            "entryId": str(n),
+            "event": base64.b64encode(raw).decode(),
+            "contentType": "application/octet-stream",
+            "metadata": {},
+        }
 
     envelope = {
         "id": str(uuid.uuid4()),

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from flask import Request, Response
 
@@ -45,6 +45,7 @@ from taskpulse.events import CloudEvent, InvalidEvent, parse_envelope
 from taskpulse.observability import EVENTS, HANDLE_SECONDS, trace_id, trace_id_of
 
 log = logging.getLogger("taskpulse.http")
+T = TypeVar("T")
 
 Status = Literal["SUCCESS", "RETRY", "DROP"]
 
@@ -329,17 +330,8 @@ class FunctionApp:
     def _handle_all(self, handle_all: BulkHandler, events: list[Read]) -> list[Answer]:
         if not events:
             return []
-        answers: list[Answer] = []
-
-        def call() -> Answer:
-            given = handle_all([read.event for read in events])
-            if len(given) != len(events):
-                raise RuntimeError(f"{len(given)} answers for {len(events)} events")
-            answers.extend(given)
-            return Answer.success()
-
-        failure = self._guarded(call)
-        return answers if failure.status == "SUCCESS" else [failure] * len(events)
+        answers = self._guarded(lambda: _one_each(handle_all([r.event for r in events]), events))
+        return [answers] * len(events) if isinstance(answers, Answer) else answers
 
     def _root(
         self,
@@ -452,7 +444,7 @@ class FunctionApp:
             return Answer.retry(f"dead letter not published ({error}); original reason: {reason}")
         return Answer("SUCCESS", f"dead-lettered to {topic.dead_letter}: {reason}")
 
-    def _guarded(self, call: Callable[[], Answer]) -> Answer:
+    def _guarded(self, call: Callable[[], T]) -> T | Answer:
         """Map exceptions to answers: rules broken -> DROP, everything else -> RETRY."""
         from taskpulse.domain import DomainError
 
@@ -463,6 +455,12 @@ class FunctionApp:
         except Exception as error:
             log.exception("handler failed; asking Dapr to retry")
             return Answer.retry(f"{type(error).__name__}: {error}")
+
+
+def _one_each(answers: list[Answer], events: Sequence[object]) -> list[Answer]:
+    if len(answers) != len(events):
+        raise RuntimeError(f"{len(answers)} answers for {len(events)} events")
+    return answers
 
 
 def unwrap_raw(raw: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:

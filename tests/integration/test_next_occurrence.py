@@ -29,11 +29,6 @@ def make_task(store: Store, **data: Any) -> dict[str, Any]:
     return created.event["data"]
 
 
-def records(events: list[dict[str, Any]]) -> list[bytes]:
-    """Events as the Kafka records a gate's bulk delivery carries."""
-    return [json.dumps(event).encode() for event in events]
-
-
 def tasks(store: Store, series_id: str) -> list[dict[str, Any]]:
     with store.engine.connect() as conn:
         rows = conn.execute(
@@ -122,7 +117,7 @@ def test_completions_delivered_in_bulk_are_each_recorded_and_answered(
     one = cloud_event(COMPLETED, {"task_id": first["id"], "user_id": "alice"})
     other = cloud_event(COMPLETED, {"task_id": second["id"], "user_id": "alice"})
     stranger = cloud_event(COMPLETED, {"task_id": second["id"], "user_id": "mallory"})
-    answers = post_records(client, GATE, records([one, stranger, other, one]))
+    answers = post_records(client, GATE, [one, stranger, other, one])
     assert answers == ["SUCCESS"] * 4
     assert len(tasks(store, first["series_id"])) == 2
     assert len(tasks(store, second["series_id"])) == 2
@@ -160,11 +155,11 @@ def test_in_a_bulk_delivery_a_failure_keeps_what_came_before_and_retries_the_res
     monkeypatch.setattr(repositories.TaskRepository, "save", flaky)
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     events = [cloud_event(COMPLETED, {"task_id": t["id"], "user_id": "alice"}) for t in tasks_]
-    assert post_records(client, GATE, records(events)) == ["SUCCESS", "RETRY", "RETRY"]
+    assert post_records(client, GATE, events) == ["SUCCESS", "RETRY", "RETRY"]
     assert [len(tasks(store, t["series_id"])) for t in tasks_] == [2, 1, 1]
 
     monkeypatch.setattr(repositories.TaskRepository, "save", save)
-    assert post_records(client, GATE, records(events)) == ["SUCCESS"] * 3
+    assert post_records(client, GATE, events) == ["SUCCESS"] * 3
     assert [len(tasks(store, t["series_id"])) for t in tasks_] == [2, 2, 2]
 
 
@@ -185,13 +180,13 @@ def test_a_bulk_delivery_whose_commit_fails_is_retried_whole(
     events = [
         cloud_event(COMPLETED, {"task_id": t["id"], "user_id": "alice"}) for t in (first, second)
     ]
-    assert post_records(client, GATE, records(events)) == ["RETRY", "RETRY"]
+    assert post_records(client, GATE, events) == ["RETRY", "RETRY"]
     assert len(tasks(store, first["series_id"])) == 1
     assert len(tasks(store, second["series_id"])) == 1
     assert env.dapr.published("task-updates") == []
 
     monkeypatch.setattr(uow.Batch, "commit", commit)
-    assert post_records(client, GATE, records(events)) == ["SUCCESS", "SUCCESS"]
+    assert post_records(client, GATE, events) == ["SUCCESS", "SUCCESS"]
     assert len(tasks(store, first["series_id"])) == 2
 
 

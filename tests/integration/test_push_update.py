@@ -143,17 +143,13 @@ def _updates(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _records(events: list[dict[str, Any]]) -> list[bytes]:
-    return [json.dumps(e).encode() for e in events]
-
-
 def test_a_bulk_delivery_goes_to_the_gateway_in_one_request(env: Env) -> None:
     """daprd hands the gate what waited in one partition: its updates go to the gateway as
     one batch, in order (a bad record dead-lettered with its reason), and each record gets
     its status."""
     client = env.client(Function.PUSH_UPDATE)
     events = _updates(3)
-    records = [json.dumps(events[0]).encode(), b"not json", json.dumps(events[2]).encode()]
+    records = [events[0], b"not json", events[2]]
     assert post_records(client, "/events/task-update", records) == ["SUCCESS"] * 3
     (batch,) = env.centrifugo.requests
     assert batch.path == "/api/batch"
@@ -167,7 +163,7 @@ def test_a_bulk_delivery_goes_to_the_gateway_in_one_request(env: Env) -> None:
 
 def test_a_bulk_delivery_of_one_update_is_a_plain_publish(env: Env) -> None:
     client = env.client(Function.PUSH_UPDATE)
-    assert post_records(client, "/events/task-update", _records(_updates(1))) == ["SUCCESS"]
+    assert post_records(client, "/events/task-update", _updates(1)) == ["SUCCESS"]
     assert [r.path for r in env.centrifugo.requests] == ["/api/publish"]
 
 
@@ -179,7 +175,7 @@ def test_in_a_bulk_delivery_the_records_after_a_retry_wait_with_it(env: Env) -> 
     replies = [{"publish": {}}, {"error": {"code": 100, "message": "internal"}}]
     env.centrifugo.responder = lambda request: (200, batch_replies(replies + [{"publish": {}}] * 2))
     client = env.client(Function.PUSH_UPDATE)
-    records = _records(_updates(4))
+    records = _updates(4)
     assert post_records(client, "/events/task-update", records) == [
         "SUCCESS",
         "RETRY",
@@ -197,7 +193,7 @@ def test_after_a_retried_update_an_unreadable_record_waits_too(env: Env) -> None
     replies = [{"error": {"code": 111, "message": "too many requests"}}, {"publish": {}}]
     env.centrifugo.responder = lambda request: (200, batch_replies(replies))
     client = env.client(Function.PUSH_UPDATE)
-    first, last = _records(_updates(2))
+    first, last = _updates(2)
     answers = post_records(client, "/events/task-update", [first, b"not json", last])
     assert answers == ["RETRY"] * 3
     assert env.dapr.published("task-updates-dlq") == []
@@ -217,7 +213,7 @@ def test_in_a_bulk_delivery_an_update_refused_for_good_is_dead_lettered_alone(
     env.centrifugo.responder = lambda request: (200, batch_replies(replies))
     client = env.client(Function.PUSH_UPDATE)
     events = _updates(3)
-    assert post_records(client, "/events/task-update", _records(events)) == ["SUCCESS"] * 3
+    assert post_records(client, "/events/task-update", events) == ["SUCCESS"] * 3
     (letter,) = env.dapr.published("task-updates-dlq")
     assert letter["id"] == events[1]["id"]
     assert letter["deadletterreason"].startswith("push gateway refused")
@@ -237,7 +233,7 @@ def test_a_batch_the_gateway_refuses_whole_is_published_one_by_one(env: Env) -> 
 
     env.centrifugo.responder = gateway
     client = env.client(Function.PUSH_UPDATE)
-    assert post_records(client, "/events/task-update", _records(events)) == ["SUCCESS"] * 3
+    assert post_records(client, "/events/task-update", events) == ["SUCCESS"] * 3
     assert [r.path for r in env.centrifugo.requests] == ["/api/batch"] + ["/api/publish"] * 3
     (letter,) = env.dapr.published("task-updates-dlq")
     assert letter["id"] == events[2]["id"]
@@ -247,6 +243,6 @@ def test_a_batch_the_gateway_refuses_whole_is_published_one_by_one(env: Env) -> 
 def test_a_batch_that_finds_the_gateway_down_is_retried_whole(env: Env) -> None:
     env.centrifugo.responder = lambda request: (503, b"down")
     client = env.client(Function.PUSH_UPDATE)
-    answers = post_records(client, "/events/task-update", _records(_updates(3)))
+    answers = post_records(client, "/events/task-update", _updates(3))
     assert answers == ["RETRY"] * 3
     assert env.dapr.published("task-updates-dlq") == []
