@@ -6,10 +6,12 @@ once per test session (tools/devstack/postgres.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from devstack.postgres import running_postgres
 from taskpulse.store import Store
@@ -38,3 +40,10 @@ def store(database_url: str) -> Iterator[Store]:
         )
     yield store
     store.dispose()
+
+
+# How hard the property tests search. "ci" (the default) keeps the unit tier within about
+# a minute on two cores; "thorough" (`task test:thorough`) runs many more generated cases.
+settings.register_profile("ci", max_examples=400)
+settings.register_profile("thorough", max_examples=5_000)
+settings.load_profile(os.environ.get("TASKPULSE_HYPOTHESIS_PROFILE", "ci"))

@@ -10,7 +10,7 @@ per call of:
   years in shuffled order, so nearly every call is a real search;
 * ``repeat``: the rule compiled, queried at distinct instants within the next day (what a
   running function pays when it asks about a series again: a query between instances it
-  already found is a lookup, see ``Series.next_after``);
+  already found is a lookup, see ``CompiledRule.next_after``);
 * ``chain``: the rule compiled, each call asking for the occurrence after the previous
   answer, starting now: exactly how compute-next-occurrence advances a series (its anchor
   is the last occurrence), and what the issue's "keep an anchor" describes;
@@ -25,7 +25,7 @@ A bound worth knowing: the naive call computes every instance since DTSTART, N o
 (a ten-year-old MONTHLY series has N = 120, a YEARLY one N = 10). An engine that expands
 even one period per call with dateutil cannot beat about N times the naive call, which is
 why the engine lays out each kind of year or month once per rule and shifts that layout
-onto the period it searches (``Series._layout``). A search then does no calendar
+onto the period it searches (``CompiledRule._layout``). A search then does no calendar
 expansion, but it is still a search: the ``search`` queries are distinct instants over ten
 years, and for each the engine finds the grid period, builds its wall times, converts them
 in the zone and compares; only the layout of that kind of year or month is looked up.

@@ -11,10 +11,21 @@ command), :func:`validate_rrule`, :func:`validate_timezone`, :func:`first_occurr
 
 Semantics
 ---------
-* Instances are what python-dateutil's ``rrule`` generates over *local wall times* from
-  DTSTART (RFC 5545 sections 3.3.10 and 3.8.5.3): DTSTART is an instance only when it
-  matches the rule; invalid dates (Feb 30) are skipped; BYxxx values that DTSTART implies
-  (the time of day, the weekday of a WEEKLY rule, the day of a MONTHLY rule) come from it.
+* Instances are RFC 5545's (sections 3.3.10 and 3.8.5.3) over *local wall times* from
+  DTSTART, expanded with python-dateutil's ``rrule`` where it reads the RFC right:
+  DTSTART is an instance only when it matches the rule; invalid dates (Feb 30) are
+  skipped; what the rule does not give comes from DTSTART (the time of day, the weekday
+  of a WEEKLY rule or of a YEARLY rule by week number, the day of a MONTHLY rule).
+* Parts expand or limit as the 3.3.10 table says: at DAILY, BYHOUR and BYMINUTE expand
+  (``FREQ=DAILY;BYHOUR=9,17`` is twice a day at DTSTART's minute), at HOURLY, BYMINUTE.
+* Where dateutil departs from the RFC, the engine does not: a DATE DTSTART ignores
+  BYHOUR and BYMINUTE; a WEEKLY set counts BYSETPOS from the week's WKST day, not from
+  DTSTART; a BYDAY list mixing ordinals and plain days (``3MO,WE,FR``) is their union.
+* Two readings the RFC leaves open, as policy: ``FREQ=YEARLY;BYMONTHDAY=n`` without
+  BYMONTH is the n-th of every month (the table's "Expand"; write BYMONTH for one month),
+  and ``FREQ=YEARLY;BYWEEKNO`` counts INTERVAL in calendar years, each taking the days of
+  the listed ISO weeks that fall inside it (a week across New Year is split between two
+  years). docs/recurrence.md explains each reading with its test.
 * A floating or date-only DTSTART is wall time in ``tz`` (default ``UTC``); a ``Z`` DTSTART
   is wall time in UTC. UNTIL, EXDATE without TZID and date-only values are read in the
   rule's zone; ``Z`` values are instants.
@@ -66,7 +77,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from taskpulse.recurrence.engine import Series
+from taskpulse.recurrence.engine import CompiledRule
 from taskpulse.recurrence.errors import RecurrenceError
 from taskpulse.recurrence.syntax import parse_rrule, parse_series
 from taskpulse.recurrence.zones import UTC, to_utc, to_wall, validate_timezone
@@ -158,11 +169,11 @@ def build_rule(rrule: str, due_at: datetime, timezone: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def compile_rule(rule: str, tz: str | None = None) -> Series:
+def compile_rule(rule: str, tz: str | None = None) -> CompiledRule:
     """Parse and check a rule text once; the result answers any number of queries."""
     if tz is not None:
         validate_timezone(tz)
-    return Series(parse_series(rule, tz or _DEFAULT_ZONE))
+    return CompiledRule(parse_series(rule, tz or _DEFAULT_ZONE))
 
 
 def _aware(name: str, moment: datetime) -> datetime:

@@ -48,7 +48,7 @@ from taskpulse.recurrence.errors import RecurrenceError
 from taskpulse.recurrence.syntax import Freq, SeriesSpec
 from taskpulse.recurrence.zones import max_offset_near, to_utc, to_wall, wall_floor
 
-__all__ = ["Series"]
+__all__ = ["CompiledRule"]
 
 _MAX_CHECKPOINTS = 64
 _MAX_RUN = 64
@@ -56,12 +56,14 @@ _MINUTES_PER_DAY = 24 * 60
 _DAYS_PER_400_YEARS = 146_097
 _MINUTES_PER_WEEK = 7 * _MINUTES_PER_DAY
 _STEP_MINUTES = {Freq.DAILY: _MINUTES_PER_DAY, Freq.HOURLY: 60, Freq.MINUTELY: 1}
-# Frequencies whose periods are expanded through layouts (see ``Series._layout``).
+# Frequencies whose periods are expanded through layouts (see ``CompiledRule._layout``).
 _LAID_OUT = frozenset({Freq.YEARLY, Freq.MONTHLY})
 _UNIT = {Freq.DAILY: "days", Freq.HOURLY: "hours", Freq.MINUTELY: "minutes"}
+# The parts that limit (rather than expand) the periods of each sub-weekly frequency.
+_LIMITS = {Freq.DAILY: "BYDAY", Freq.HOURLY: "BYDAY/BYHOUR", Freq.MINUTELY: "BYDAY/BYHOUR/BYMINUTE"}
 
 
-class Series:
+class CompiledRule:
     """One parsed rule text, ready to answer queries; safe to cache and reuse."""
 
     def __init__(self, spec: SeriesSpec) -> None:
@@ -260,7 +262,7 @@ class Series:
         if lowest is None:
             lowest = start
         if self._freq not in _LAID_OUT:
-            for wall in rrule(dtstart=start, **self._kwargs):
+            for wall in rrule(dtstart=self._period_of(start), **self._kwargs):
                 if wall >= lowest:
                     yield wall
             return
@@ -276,6 +278,26 @@ class Series:
                 if wall >= lowest:
                     yield wall
             index += interval
+
+    def _period_of(self, start: datetime) -> datetime:
+        """Where dateutil must start so that ``start``'s whole period is expanded.
+
+        RFC 5545: "a set of recurrence instances starts at the beginning of the
+        interval", so BYSETPOS counts from the period's first candidate even when DTSTART
+        lies later in it (candidates before DTSTART are then dropped, not skipped over).
+        dateutil counts a WEEKLY set from DTSTART instead (its issue 1398), so its
+        expansion starts at the week's WKST day here; for the other frequencies it
+        already expands DTSTART's whole period, and starting at the period is the same.
+        """
+        if self._freq is not Freq.WEEKLY:
+            return start
+        try:
+            period = _period_start(
+                self._freq, _period_index(self._freq, start, self._wkst), self._wkst
+            )
+        except (ValueError, OverflowError):  # DTSTART's week began before year 1
+            return start
+        return period + self._second
 
     def _layout(self, period: datetime) -> tuple[timedelta, ...]:
         """The instances of the YEARLY or MONTHLY period starting at ``period``, as offsets.
@@ -314,7 +336,7 @@ class Series:
     @property
     def first_wall(self) -> datetime:
         """The first instance's wall time, ignoring COUNT, UNTIL and EXDATE."""
-        for wall in rrule(dtstart=self.spec.dtstart, **self._kwargs):
+        for wall in self._expand(self.spec.dtstart):
             return wall
         raise RecurrenceError("rule can never produce an instance")  # pragma: no cover
 
@@ -378,6 +400,16 @@ def _explicit_parts(spec: SeriesSpec) -> dict[str, Any]:
         "cache": False,
     }
     byday = [weekday(day, n) for day, n in rule.byday]
+    if any(n is not None for _, n in rule.byday) and any(n is None for _, n in rule.byday):
+        # BYDAY=3MO,WE,FR is the third Monday *or* any Wednesday or Friday; dateutil would
+        # demand both. Every occurrence of a plain weekday is one of its ordinals within
+        # the month (at most 5) or, at YEARLY without BYMONTH, the year (at most 53).
+        most = 53 if rule.freq is Freq.YEARLY and not rule.bymonth else 5
+        byday = [
+            weekday(day, ordinal)
+            for day, n in rule.byday
+            for ordinal in ((n,) if n is not None else range(1, most + 1))
+        ]
     bymonth = rule.bymonth
     bymonthday = rule.bymonthday
     if not (rule.byweekno or rule.byyearday or rule.bymonthday or rule.byday):
@@ -388,6 +420,11 @@ def _explicit_parts(spec: SeriesSpec) -> dict[str, Any]:
             bymonthday = (start.day,)
         elif rule.freq is Freq.WEEKLY:
             byday = [weekday(start.weekday())]
+    elif rule.byweekno and not (rule.byyearday or rule.bymonthday or rule.byday):
+        # BYWEEKNO names weeks, not days: the day comes from DTSTART, as BYMONTH's day of
+        # the month does in the RFC's own FREQ=YEARLY;BYMONTH=1 example (and as libical
+        # reads it). dateutil would take all seven days of each week.
+        byday = [weekday(start.weekday())]
     byhour = rule.byhour or ((start.hour,) if rule.freq < Freq.HOURLY else ())
     byminute = rule.byminute or ((start.minute,) if rule.freq < Freq.MINUTELY else ())
     for name, value in (
@@ -437,7 +474,7 @@ def _check_reachable(spec: SeriesSpec, kwargs: dict[str, Any]) -> None:
     if rule.freq in _STEP_MINUTES and not _grid_meets_week(spec, kwargs):
         raise RecurrenceError(
             f"rule can never produce an instance: a step of INTERVAL={rule.interval} "
-            f"{_UNIT[rule.freq]} from DTSTART never meets its BYDAY/BYHOUR/BYMINUTE"
+            f"{_UNIT[rule.freq]} from DTSTART never meets its {_LIMITS[rule.freq]}"
         )
     if rule.bysetpos:
         days = {Freq.YEARLY: 366, Freq.MONTHLY: 31, Freq.WEEKLY: 7}.get(rule.freq, 1)
@@ -457,19 +494,25 @@ def _check_reachable(spec: SeriesSpec, kwargs: dict[str, Any]) -> None:
 
 
 def _grid_meets_week(spec: SeriesSpec, kwargs: dict[str, Any]) -> bool:
-    """Whether some minute of the week is both on the INTERVAL grid and allowed.
+    """Whether some period of the INTERVAL grid, within a week, passes the limiting parts.
 
-    Sub-daily and daily grids repeat every week modulo gcd(step, week), so checking the
-    10 080 minutes of one week finds the weekday/time impossibilities exactly.
+    Only the parts that *limit* at this frequency can starve the grid (RFC 5545 section
+    3.3.10, the table of BYxxx parts against FREQ): at DAILY, BYDAY; at HOURLY, BYDAY and
+    BYHOUR; at MINUTELY, also BYMINUTE. The finer parts *expand* a period (BYHOUR and
+    BYMINUTE of a DAILY rule, BYMINUTE of an HOURLY one) and always find a time in it.
+    Grids of days, hours and minutes repeat every week modulo gcd(step, week), so the
+    periods of one week decide it exactly.
     """
     rule = spec.rrule
-    step = _STEP_MINUTES[rule.freq] * rule.interval
+    unit = _STEP_MINUTES[rule.freq]
+    step = unit * rule.interval
     modulus = math.gcd(step, _MINUTES_PER_WEEK)
     start = spec.dtstart
     origin = (start.weekday() * 24 + start.hour) * 60 + start.minute
+    origin -= origin % unit  # the start of DTSTART's period
     weekdays = {day for day, _ in rule.byday} or set(range(7))
-    hours = set(kwargs.get("byhour", range(24)))
-    minutes = set(kwargs.get("byminute", range(60)))
+    hours = set(kwargs.get("byhour", range(24))) if rule.freq >= Freq.HOURLY else set(range(24))
+    minutes = set(kwargs.get("byminute", range(60))) if rule.freq is Freq.MINUTELY else {0}
     for position in range(origin % modulus, _MINUTES_PER_WEEK, modulus):
         day, rest = divmod(position, _MINUTES_PER_DAY)
         if day in weekdays and rest // 60 in hours and rest % 60 in minutes:

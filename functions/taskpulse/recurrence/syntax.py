@@ -9,7 +9,7 @@ into instants.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import IntEnum
 from zoneinfo import ZoneInfo
@@ -114,6 +114,10 @@ def parse_series(text: str, default_zone: str = "UTC") -> SeriesSpec:
         raise RecurrenceError("missing RRULE line")
     start, date_only, zone = dtstart
     rule = parse_rrule(rrule_value)
+    if date_only:
+        # RFC 5545 section 3.3.10: with a DATE DTSTART, BYHOUR, BYMINUTE (and BYSECOND)
+        # "MUST be ignored"; the instances are dates, at the start of the day.
+        rule = replace(rule, byhour=(), byminute=())
     until = None if rule.until is None else _until_instant(rule.until, zone)
     exdates = frozenset(
         instant for params, value in exdate_lines for instant in _parse_exdate(params, value, zone)
