@@ -6,17 +6,20 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
 from flask.testing import FlaskClient
 
+from devstack.ports import free_port
+from devstack.smtp import MaildirHandler, serve
 from recording import RecordingServer, recording_server
-from smtp import Inbox, smtp_server
 from taskpulse.contract import Function
 from taskpulse.runtime import Runtime
 from taskpulse.settings import Settings
@@ -35,7 +38,7 @@ class Env:
     database_url: str
     dapr: RecordingServer
     centrifugo: RecordingServer
-    inbox: Inbox
+    inbox: MaildirHandler
     smtp_port: int
     runtimes: list[Runtime] = field(default_factory=list)
 
@@ -74,8 +77,11 @@ def functions_env(database_url: str) -> Iterator[Env]:
     with ExitStack() as stack:
         dapr = stack.enter_context(recording_server())
         centrifugo = stack.enter_context(recording_server())
-        inbox, port = stack.enter_context(smtp_server())
-        env = Env(database_url, dapr, centrifugo, inbox, port)
+        mail = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="taskpulse-mail-")))
+        port = free_port()
+        smtp = serve("127.0.0.1", port, mail / "mailbox")
+        stack.callback(smtp.stop)
+        env = Env(database_url, dapr, centrifugo, smtp.handler, port)
         try:
             yield env
         finally:

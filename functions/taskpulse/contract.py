@@ -1,4 +1,4 @@
-"""The names of the public contract (shared/contract.md), defined once.
+"""The names of the public contract (docs/contract.md), defined once.
 
 Every topic, event type, app id and route that appears in code, manifests or tests is
 taken from here; the manifests under ``dapr-components/`` and ``knative/`` are checked
@@ -110,7 +110,7 @@ class Function(StrEnum):
         """Clients call it directly (``POST /`` with the create command).
 
         A public function runs without ``APP_API_TOKEN``: with the token set every caller
-        but Dapr gets 401 (contract section 3). What it accepts from Dapr is the same
+        but Dapr gets 401 (docs/contract.md#3-the-functions). What it accepts from Dapr is the same
         public command, so nothing is lost; end users are authenticated in front of it
         (an ingress that checks the caller is ``data.user_id``).
         """
@@ -118,7 +118,7 @@ class Function(StrEnum):
 
 
 def consumer_group(function: Function, topic: Topic) -> str:
-    """Kafka consumer group of one function on one topic (contract section 2)."""
+    """Kafka consumer group of one function on one topic (docs/contract.md#2-event-fabric)."""
     return f"{function.value}-{topic.name}-v1"
 
 

@@ -1,4 +1,4 @@
-"""Dapr's HTTP API over httpx: publish, jobs, secrets, output bindings.
+"""Dapr's HTTP API over httpx: publish and jobs.
 
 The function finds its Dapr at ``DAPR_HTTP_ENDPOINT`` (a sidecar or a Dapr Shared
 instance) and authenticates with ``DAPR_API_TOKEN``. Errors are split in two: a
@@ -213,25 +213,3 @@ class DaprClient:
         response = self._jobs("DELETE", name)
         if response.status_code not in (200, 204, 404):
             raise self._refused("jobs.delete", response)
-
-    # -- secrets and bindings ----------------------------------------------------------
-
-    def get_secret(self, store: str, key: str) -> dict[str, str]:
-        response = self._call("secrets.get", "GET", f"/v1.0/secrets/{store}/{quote(key)}")
-        if response.status_code != 200:
-            raise self._refused("secrets.get", response)
-        secret: dict[str, str] = response.json()
-        return secret
-
-    def invoke_binding(
-        self, name: str, operation: str, data: Any, metadata: dict[str, str] | None = None
-    ) -> bytes:
-        response = self._call(
-            "bindings.invoke",
-            "POST",
-            f"/v1.0/bindings/{name}",
-            json={"operation": operation, "data": data, "metadata": metadata or {}},
-        )
-        if response.status_code not in (200, 204):
-            raise self._refused("bindings.invoke", response)
-        return response.content

@@ -341,7 +341,12 @@ class FunctionApp:
         raw: bytes,
         headers: dict[str, str],
     ) -> Response:
-        """A client, not Dapr, is waiting on ``POST /``: tell it what is wrong."""
+        """A client, not Dapr, is waiting on ``POST /``: tell it what is wrong.
+
+        ``root`` raises what breaks a rule (``InvalidEvent``, ``DomainError``): answered 400
+        with the reason; anything else it raises is answered 503 (the client retries)."""
+        from taskpulse.domain import DomainError
+
         try:
             event = parse_envelope(decode_request(headers, raw, self.max_event_bytes))
         except InvalidEvent as error:
@@ -350,6 +355,15 @@ class FunctionApp:
         token = trace_id.set(trace_id_of(event.traceparent))
         try:
             return root(request, event)
+        except (InvalidEvent, DomainError) as error:
+            reason = str(error)
+            # Every invalid command is kept in the dead-letter topic; the client is told
+            # the reason whether or not that publish succeeds.
+            self._dead_letter(route.topic, event.model_dump(mode="json"), Answer.drop(reason))
+            return _json({"error": reason}, 400)
+        except Exception as error:
+            log.exception("%s failed; the client should retry", self.function.value)
+            return _json({"error": f"temporarily unavailable, retry: {type(error).__name__}"}, 503)
         finally:
             trace_id.reset(token)
 

@@ -36,11 +36,6 @@ DAPR_CALL_ERRORS = Counter(
 OUTBOX_PUBLISHED = Counter(
     "taskpulse_outbox_published_total", "Outbox events published, by function.", ["function"]
 )
-DELIVERIES = Counter(
-    "taskpulse_deliveries_total",
-    "Reminder and push deliveries, by channel and result (sent, duplicate, failed).",
-    ["channel", "result"],
-)
 
 trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
 

@@ -8,7 +8,6 @@ default here.
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import lru_cache
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,8 +83,3 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value.removeprefix(prefix)
         return value
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

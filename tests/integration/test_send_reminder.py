@@ -70,7 +70,7 @@ def test_the_trigger_delivers_push_and_mail_once_and_emits_reminder_sent(
     assert push["data"]["task_id"] == data["task_id"]
     assert push["idempotency_key"]
     assert env.centrifugo.requests[0].headers["x-api-key"] == "test-key"
-    (mail,) = env.inbox.messages
+    (mail,) = env.inbox.messages()
     assert mail["To"] == "alice@taskpulse.local"
     # Done: the job is deleted, so its redeliveries stop.
     assert [d.path for d in env.dapr.matching("DELETE", "/v1.0/jobs/")][-1].endswith(name)
@@ -97,7 +97,7 @@ def test_a_stale_reminder_is_not_delivered(env: Env, store: Store) -> None:
     response = client.post(f"/job/{name}", json=body["data"])
     assert response.status_code == 200
     assert pushes(env) == []
-    assert env.inbox.messages == []
+    assert env.inbox.messages() == []
 
 
 def test_completion_and_cancellation_delete_the_job(env: Env, store: Store) -> None:
@@ -125,11 +125,11 @@ def test_a_failing_gateway_is_retried_and_delivers_once_it_is_back(env: Env, sto
     env.centrifugo.responder = down
     client = env.client(Function.SEND_REMINDER)
     assert client.post(f"/job/{name}", json=body["data"]).status_code == 500  # Dapr retries
-    assert env.inbox.messages == []
+    assert env.inbox.messages() == []
     env.centrifugo.responder = lambda request: (200, b'{"result": {}}')
     assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
     assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
-    assert len(env.inbox.messages) == 1
+    assert len(env.inbox.messages()) == 1
     keys = {p["idempotency_key"] for p in pushes(env)}
     assert len(keys) == 1  # the gateway folds the retried publish into one
 
@@ -145,11 +145,11 @@ def test_mail_not_reached_is_retried_and_sent_once_the_server_is_back(
     for host in ("127.0.0.1", "no-such-host.invalid"):
         closed = env.client(Function.SEND_REMINDER, smtp_host=host, smtp_port=free_port())
         assert closed.post(f"/job/{name}", json=body["data"]).status_code == 500
-    assert env.inbox.messages == []
+    assert env.inbox.messages() == []
     client = env.client(Function.SEND_REMINDER)
     for _ in range(2):
         assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
-    assert len(env.inbox.messages) == 1
+    assert len(env.inbox.messages()) == 1
     assert len({p["idempotency_key"] for p in pushes(env)}) == 1
 
 
@@ -165,7 +165,7 @@ def test_a_recipient_the_server_refuses_for_good_does_not_hold_the_reminder(
     for _ in range(2):
         answer = client.post(f"/job/{name}", json=body["data"])
         assert answer.status_code == 200, answer.get_json()
-    assert env.inbox.messages == []
+    assert env.inbox.messages() == []
     assert len(pushes(env)) == 1
     assert env.dapr.matching("DELETE", f"/v1.0/jobs/{name}")
     sent = [
@@ -187,7 +187,7 @@ def test_a_push_the_gateway_refuses_for_good_does_not_hold_the_reminder(
         answer = client.post(f"/job/{name}", json=body["data"])
         assert answer.status_code == 200, answer.get_json()
     assert len(pushes(env)) == 1
-    assert len(env.inbox.messages) == 1
+    assert len(env.inbox.messages()) == 1
     assert env.dapr.matching("DELETE", f"/v1.0/jobs/{name}")
     sent = [
         e for e in env.dapr.published("task-updates") if e["type"] == EventType.REMINDER_SENT.value
@@ -203,7 +203,7 @@ def test_a_recipient_refused_for_now_is_retried(env: Env, store: Store) -> None:
     assert client.post(f"/job/{name}", json=body["data"]).status_code == 500
     del env.inbox.refused["alice@taskpulse.local"]
     assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
-    assert len(env.inbox.messages) == 1
+    assert len(env.inbox.messages()) == 1
 
 
 def test_a_title_with_line_breaks_is_one_subject_line(env: Env, store: Store) -> None:
@@ -211,7 +211,7 @@ def test_a_title_with_line_breaks_is_one_subject_line(env: Env, store: Store) ->
     name, body = schedule(env, data)
     client = env.client(Function.SEND_REMINDER)
     assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
-    (mail,) = env.inbox.messages
+    (mail,) = env.inbox.messages()
     assert mail["Subject"] == "Reminder: Call mum Bcc: everyone@example.com"
     assert mail["Bcc"] is None
 
@@ -225,7 +225,7 @@ def test_a_gateway_answer_that_is_not_json_is_retried(env: Env, store: Store) ->
     env.centrifugo.responder = lambda request: (200, b'{"result": {}}')
     assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
     assert len(pushes(env)) == 2  # published again: the first answer proved nothing
-    assert len(env.inbox.messages) == 1
+    assert len(env.inbox.messages()) == 1
 
 
 def test_a_reminder_for_another_users_task_is_not_delivered(env: Env, store: Store) -> None:
@@ -235,7 +235,7 @@ def test_a_reminder_for_another_users_task_is_not_delivered(env: Env, store: Sto
     response = client.post(f"/job/{name}", json=body["data"])
     assert response.get_json()["status"] == "DROP"
     assert pushes(env) == []
-    assert env.inbox.messages == []
+    assert env.inbox.messages() == []
 
 
 def test_the_jobs_api_falls_back_to_alpha1_on_older_dapr(env: Env, store: Store) -> None:

@@ -3,7 +3,7 @@
 The configuration is generated at start: a random HMAC secret for client connection
 tokens and a random HTTP API key (both printed and written to .local/endpoints.json,
 never committed), and the namespace ``tasks`` whose user-limited channels
-(``tasks:user#<id>``) only user ``<id>`` may subscribe to (contract section 4).
+(``tasks:user#<id>``) only user ``<id>`` may subscribe to (docs/contract.md#4-push-to-clients).
 Keys checked against centrifugo v6 internal/configtypes and internal/client/handler.go:
 a user-limited channel is allowed only through ``allow_user_limited_channels`` and the
 ``#`` user list; ``allow_subscribe_for_client`` never opens it to other users.

@@ -3,6 +3,8 @@
 ``python -m devstack.smtp --port 2525 --mailbox .local/mailbox`` runs it; send-reminder
 talks to it through SMTP_HOST/SMTP_PORT like it would to a real relay, and tests read
 what arrived with ``mailbox.Maildir(<folder>)`` (new messages are in ``<folder>/new``).
+In-process (``serve``), tests read ``MaildirHandler.messages()`` and refuse recipients
+through ``MaildirHandler.refused``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import mailbox
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -27,6 +30,25 @@ class MaildirHandler:
         # Maildir delivery is atomic (tmp/ then new/), so a reader never sees half a mail.
         self.box = mailbox.Maildir(folder, create=True)
         self._lock = threading.Lock()
+        self.refused: dict[str, str] = {}
+        """Recipient -> the SMTP reply that refuses it (e.g. "550 5.1.1 no such user")."""
+
+    def messages(self) -> list[mailbox.MaildirMessage]:
+        """Every message kept so far, oldest first. (A method: aiosmtpd reads every
+        attribute of its handler when it starts.)"""
+        with self._lock:
+            kept = list(self.box)
+        return sorted(kept, key=mailbox.MaildirMessage.get_date)
+
+    async def handle_RCPT(  # noqa: N802 - the name aiosmtpd calls
+        self, _server: SMTP, _session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if address in self.refused:
+            return self.refused[address]
+        # What aiosmtpd does without this hook.
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(  # noqa: N802 - the name aiosmtpd calls
         self, _server: SMTP, _session: Session, envelope: Envelope

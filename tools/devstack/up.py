@@ -4,7 +4,7 @@ Reads the Dapr Multi-App Run file (``dapr.yaml`` at the repo root), then starts,
 order and each only once the one before is ready: PostgreSQL (migrated), Kafka with the
 contract's topics, the Dapr scheduler, Centrifugo, the SMTP server, and for each app its
 function followed by its daprd. It prints every endpoint, writes them to
-``.local/endpoints.json`` (contract section 5) while it runs, keeps every log under
+``.local/endpoints.json`` (docs/contract.md#5-commands) while it runs, keeps every log under
 ``.local/logs/``, and on Ctrl-C or SIGTERM stops everything in reverse order and removes
 the endpoints file. Each run starts from empty data (database, topics, jobs); the
 mailbox in ``.local/mailbox`` is kept.
@@ -36,6 +36,7 @@ from devstack import daprd as dapr_tools
 from devstack.cache import say
 from devstack.gobuild import GoBuildError
 from devstack.kafka import KafkaUnavailable, create_topics, external_bootstrap, local_broker
+from devstack.manifests import KAFKA_BROKERS_ENV, local_daprd_env
 from devstack.ports import free_port
 from devstack.postgres import PostgresUnavailable, running_postgres
 from devstack.supervisor import (
@@ -52,9 +53,6 @@ from taskpulse.contract import Function
 
 KAFKA_PORT, CENTRIFUGO_PORT, SMTP_PORT = 9092, 8000, 2525
 """Preferred ports of the parts dapr.yaml has no place for (a free one when taken)."""
-BROKERS_ENV = "TASKPULSE_KAFKA_BROKERS"
-"""Read by dapr-components/local/pubsub-kafka.yaml through envRef (daprd's environment)."""
-CONSUMER_GROUP_ENV = "TASKPULSE_KAFKA_CONSUMER_GROUP"
 
 
 class RunFileError(ValueError):
@@ -154,14 +152,14 @@ def _migrate(database_url: str) -> None:
     )
 
 
-def _consumer_group(app_id: str) -> str | None:
+def _daprd_kafka_env(app_id: str, bootstrap: str) -> dict[str, str]:
+    """What dapr-components/local reads through envRef: a function's (its consumer group
+    too), or the brokers alone for an app that is none of the functions."""
     try:
         function = Function(app_id)
     except ValueError:
-        return None
-    from devstack.manifests import consumer_group_for
-
-    return consumer_group_for(function)
+        return {KAFKA_BROKERS_ENV: bootstrap}
+    return local_daprd_env(function, bootstrap)
 
 
 @contextmanager
@@ -297,10 +295,8 @@ def start_stack(
         daprd_env = {
             "DAPR_API_TOKEN": dapr_token,
             "APP_API_TOKEN": app_token,
-            BROKERS_ENV: bootstrap,
+            **_daprd_kafka_env(app.app_id, bootstrap),
         }
-        if group := _consumer_group(app.app_id):
-            daprd_env[CONSUMER_GROUP_ENV] = group
         supervisor.start(
             Service(
                 f"daprd-{app.app_id}",
@@ -326,7 +322,7 @@ def start_stack(
     rss = ", ".join(f"{r.service.name} {r.rss_mb():.0f} MB" for r in supervisor.running)
     say(f"memory at start (RSS): {rss}")
     return {
-        # contract section 5
+        # docs/contract.md#5-commands
         "create_task": app_urls.get(Function.CREATE_TASK.value),
         "dapr_http": dapr_http,
         "kafka": bootstrap,

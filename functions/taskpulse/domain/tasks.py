@@ -61,10 +61,6 @@ class Task:
     version: int = 1
 
     @property
-    def is_recurring(self) -> bool:
-        return self.rrule is not None
-
-    @property
     def remind_at(self) -> datetime | None:
         if self.due_at is None or self.remind_before is None:
             return None

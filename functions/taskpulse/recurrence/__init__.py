@@ -1,6 +1,6 @@
 """RFC 5545 recurrence: the next occurrence of a rule, in IANA time zones, in UTC.
 
-Public API (contract section 1)::
+Public API (docs/contract.md#1-recurrence-api-python)::
 
     from taskpulse.recurrence import next_occurrence, RecurrenceError
     next_occurrence(rule, after, *, tz=None) -> datetime | None

@@ -11,11 +11,9 @@ cannot show a reminder twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from taskpulse.contract import TASK_UPDATES, EventType, Function
@@ -24,17 +22,12 @@ from taskpulse.events import ReminderScheduledData, ReminderSentData
 from taskpulse.mail import Mail, MailError
 from taskpulse.ports import ChannelError
 from taskpulse.services.emit import emit, fact
-from taskpulse.store.idempotency import Outcome
+from taskpulse.store.idempotency import Outcome, moment_key
 from taskpulse.store.uow import UnitOfWork
 
 log = logging.getLogger("taskpulse.reminders")
 SOURCE = Function.SEND_REMINDER
 RESCHEDULED = "reminder was rescheduled"
-
-
-def job_name(task_id: str, remind_at: datetime) -> str:
-    """One job per reminder; the name says which, within Dapr's name rules."""
-    return f"reminder-{task_id}-{int(remind_at.timestamp())}"
 
 
 class Pusher(Protocol):
@@ -51,11 +44,6 @@ class Delivery:
     """Channels that delivered, in this trigger or an earlier one."""
     skipped: str | None = None
     outbox_ids: tuple[int, ...] = ()
-
-
-def _reminder_id(data: ReminderScheduledData) -> str:
-    raw = f"{data.user_id}:{data.task_id}:{data.remind_at.isoformat()}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def deliver(
@@ -77,7 +65,7 @@ def deliver(
             return Delivery((), skipped=f"task is {task.status.value}")
         if task.remind_at != data.remind_at:
             return Delivery((), skipped=RESCHEDULED)
-    reminder = _reminder_id(data)
+    reminder = moment_key(data.user_id, data.task_id, data.remind_at)
     delivered: list[Literal["push", "email"]] = []
     """Channels that delivered, in this trigger or an earlier one: what reminder.sent says."""
     push_data = {

@@ -17,15 +17,15 @@ from taskpulse.domain import InvalidTransition, Task, TaskNotFound, TaskStatus
 from taskpulse.domain.series import Series
 from taskpulse.events import SeriesEndedData, TaskCancelledData, TaskCompletedData
 from taskpulse.services.emit import emit, emit_created, fact
-from taskpulse.store.idempotency import command_key, occurrence_key
+from taskpulse.store.idempotency import command_key, moment_key
 from taskpulse.store.uow import UnitOfWork
 
 SOURCE = Function.COMPUTE_NEXT_OCCURRENCE
 SKIP_LIMIT = 100_000
+"""How many missed instances we count before we stop counting (the result stays exact)."""
 CLOCK_SKEW = timedelta(minutes=5)
 """How far a client's ``completed_at`` may run ahead of ours: a completion time in the
 future would skip every instance until then."""
-"""How many missed instances we count before we stop counting (the result stays exact)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ def advance(
         emit(uow, ended, TASK_EVENTS, TASK_UPDATES)
         return Advanced(None, skipped, ended=True)
     next_task = template.next_occurrence(occurrence_at=candidate, now=uow.now)
-    key = occurrence_key(series.user_id, template.id, candidate)
+    key = moment_key(series.user_id, template.id, candidate)
     if uow.processed.claim(key, result_id=next_task.id) is not None:
         return Advanced(uow.tasks.in_series_at(series.id, candidate), skipped, ended=False)
     uow.series.save(series.advanced_to(candidate, now=uow.now))

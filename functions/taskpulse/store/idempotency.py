@@ -51,9 +51,10 @@ def command_key(source: str, event_id: str) -> str:
     return f"cmd:{source}:{event_id}"
 
 
-def occurrence_key(user_id: str, task_id: str, scheduled_time: datetime) -> str:
-    """Key of one occurrence of a series (``sha256(user:task:time)[:16]``, the seed's)."""
-    raw = f"{user_id}:{task_id}:{scheduled_time.isoformat()}"
+def moment_key(user_id: str, task_id: str, at: datetime) -> str:
+    """Key of one moment of a user's task (``sha256(user:task:time)[:16]``, the seed's):
+    an occurrence of a series, a reminder."""
+    raw = f"{user_id}:{task_id}:{at.isoformat()}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 

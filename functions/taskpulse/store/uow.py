@@ -9,7 +9,7 @@ Usage in a handler::
         uow.outbox.add(topic, user_id, event)
         uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
         uow.commit()
-    store.relay.publish(uow.outbox.added_ids)   # after commit; the sweep covers a crash
+    store.relay(publisher).publish(uow.outbox.added_ids)  # after commit; the sweep covers a crash
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# The event fabric of shared/contract.md section 2, mirrored from functions/taskpulse/contract.py
+# The event fabric of docs/contract.md#2-event-fabric, mirrored from functions/taskpulse/contract.py
 # (tests/infra/test_contract_sync.py fails when the two differ).
 locals {
   # retention_ms literal so that tests/infra can read it without evaluating HCL.
