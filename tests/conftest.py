@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,10 @@ from hypothesis import settings
 from devstack.postgres import running_postgres
 from taskpulse.store import Store
 from taskpulse.store.migrate import migrate
+
+# The tiers of the suite: each is a directory under tests/ and the marker of every test in
+# it, so `pytest -m integration` and `pytest tests/integration` select the same tests.
+TIERS = ("unit", "integration", "devstack", "manifests", "infra", "e2e")
 
 # tests/ is on sys.path (rootdir conftest, prepend import mode): helpers such as
 # support.py and the session-wide platform (Kafka, daprd, Centrifugo, SMTP) load by name.
@@ -47,3 +52,13 @@ def store(database_url: str) -> Iterator[Store]:
 settings.register_profile("ci", max_examples=400)
 settings.register_profile("thorough", max_examples=5_000)
 settings.load_profile(os.environ.get("TASKPULSE_HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, and refuse a test that lies outside every tier."""
+    root = Path(__file__).parent
+    for item in items:
+        tier = item.path.relative_to(root).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.path}: a test belongs in one of tests/{TIERS}")
+        item.add_marker(tier)

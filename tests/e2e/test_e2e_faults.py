@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from e2e_stack import (
     KafkaClient,
     Platform,
@@ -28,8 +27,6 @@ from e2e_stack import (
     rfc3339,
     wait_for,
 )
-
-pytestmark = pytest.mark.e2e
 
 CREATE = "dev.taskpulse.task.create.v1"
 CREATED = "dev.taskpulse.task.created.v1"

@@ -11,7 +11,6 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from e2e_stack import (
     KafkaClient,
     Platform,
@@ -26,8 +25,6 @@ from e2e_stack import (
 )
 
 from taskpulse.contract import push_channel
-
-pytestmark = pytest.mark.e2e
 
 CREATED = "dev.taskpulse.task.created.v1"
 COMPLETED = "dev.taskpulse.task.completed.v1"

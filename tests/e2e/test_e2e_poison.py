@@ -12,7 +12,6 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from e2e_stack import (
     KafkaClient,
     Platform,
@@ -25,8 +24,6 @@ from e2e_stack import (
     rfc3339,
     wait_for,
 )
-
-pytestmark = pytest.mark.e2e
 
 CREATE = "dev.taskpulse.task.create.v1"
 CREATED = "dev.taskpulse.task.created.v1"

@@ -47,8 +47,6 @@ from taskpulse.contract import (
     gate_of,
 )
 
-pytestmark = pytest.mark.e2e
-
 RUN = uuid.uuid4().hex[:8]
 """Consumer groups of this run: fresh, so no other test's daprd shares their partitions."""
 

@@ -5,7 +5,7 @@ devstack.kafka runs Kafka (from a distribution on PATH, else Maven-resolved jars
 is then the stack's Kafka broker: ``devstack.kafka.create_topics`` creates the contract's
 topics on it, and daprd's pubsub.kafka talks to it unchanged.
 
-Tested with a stand-in ``rpk`` (tests/integration/test_platform_redpanda.py): the real
+Tested with a stand-in ``rpk`` (tests/devstack/test_redpanda.py): the real
 Redpanda cannot be obtained on the project's build machines (it is not on PyPI, Debian,
 npm, the Go module proxy or Maven Central). The stand-in checks the command line and the
 files written here, then runs a real Kafka broker on the node's port.

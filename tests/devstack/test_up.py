@@ -15,13 +15,10 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 
 from platform_fixtures import wait_for
 from taskpulse.contract import PUBSUB_NAME, TASK_EVENTS, EventType, Function
-
-pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 ECHO = REPO / "tests" / "platform_echo.py"

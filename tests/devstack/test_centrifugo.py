@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 import httpx
-import pytest
 from centrifuge import (
     Client,
     PublicationContext,
@@ -18,8 +17,6 @@ from centrifuge import (
 from devstack.centrifugo import CentrifugoConfig, connection_token
 from taskpulse.contract import push_channel
 from taskpulse.push import Publication, PushGateway, batch_refusals, refusal
-
-pytestmark = pytest.mark.e2e
 
 
 class Events(SubscriptionEventHandler):

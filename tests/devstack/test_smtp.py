@@ -7,11 +7,7 @@ import smtplib
 import uuid
 from email.message import EmailMessage
 
-import pytest
-
 from platform_fixtures import SmtpServer, wait_for
-
-pytestmark = pytest.mark.e2e
 
 
 def test_a_sent_message_lands_in_the_mailbox(smtp_mailbox: SmtpServer) -> None:

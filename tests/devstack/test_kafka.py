@@ -14,8 +14,6 @@ from devstack.kafka import KafkaNode, create_topics
 from devstack.ports import free_port
 from taskpulse.contract import TASK_EVENTS, TOPIC_MAX_MESSAGE_BYTES, all_topics
 
-pytestmark = pytest.mark.e2e
-
 
 def test_contract_topics_have_their_partitions_and_retention(kafka_bootstrap: str) -> None:
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})

@@ -31,8 +31,6 @@ from devstack.redpanda import RedpandaNode, rpk
 from devstack.supervisor import Service, StartError, Supervisor, tcp_open
 from taskpulse.contract import all_topics
 
-pytestmark = pytest.mark.e2e
-
 EXEC_ENV = "STANDIN_EXEC"
 """JSON argv the stand-in execs once the command line checks out (a real Kafka)."""
 

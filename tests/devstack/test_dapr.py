@@ -16,8 +16,6 @@ import pytest
 from platform_fixtures import ECHO_ROUTE, ECHO_TOPIC, EchoDaprd, wait_for
 from taskpulse.contract import PUBSUB_NAME
 
-pytestmark = pytest.mark.e2e
-
 
 def _post(daprd: EchoDaprd, path: str, body: object, token: str | None = None) -> httpx.Response:
     headers = {"dapr-api-token": token if token is not None else daprd.api_token}
