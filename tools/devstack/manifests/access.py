@@ -1,0 +1,174 @@
+"""Who may do what: ServiceAccounts, the secret-reader Role and its bindings, NetworkPolicies.
+
+``knative/base/<function>/identity.yaml`` gives the function and its daprd an account each;
+``knative/base/rbac.yaml`` lets daprd read only the Kafka credentials;
+``knative/base/network-policies.yaml`` denies all ingress to the namespace and then opens,
+per function, exactly the paths between Knative, the function, its daprd and monitoring.
+"""
+
+from __future__ import annotations
+
+from devstack.manifests._common import (
+    CENTRIFUGO_PORT,
+    DAPR_GRPC_PORT,
+    DAPR_HTTP_PORT,
+    DAPR_INTERNAL_GRPC_PORT,
+    DAPR_METRICS_PORT,
+    FUNCTION_PORT,
+    NAMESPACE,
+    PART_OF,
+    Manifest,
+    dapr_service,
+    resource_labels,
+)
+from taskpulse.contract import Function
+
+KAFKA_SECRET = "taskpulse-kafka"  # noqa: S105 - the name of a Secret, not a value
+
+
+def identities(function: Function) -> list[Manifest]:
+    """ServiceAccounts, and the one Role: daprd may read only the Kafka credentials."""
+    daprd = dapr_service(function)
+    manifests: list[Manifest] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": function.value,
+                "labels": resource_labels(function.value, "function", function),
+            },
+            # The function talks to Dapr and PostgreSQL, never to the Kubernetes API.
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": daprd, "labels": resource_labels(daprd, "dapr-shared", function)},
+            # secretstores.kubernetes uses the in-cluster API credentials of this account.
+            "automountServiceAccountToken": True,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {
+                "name": f"{daprd}-secret-reader",
+                "labels": resource_labels(daprd, "dapr-shared", function),
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": daprd, "namespace": NAMESPACE}],
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "dapr-secret-reader",
+            },
+        },
+    ]
+    return manifests
+
+
+def shared_rbac() -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "dapr-secret-reader", "labels": dict(PART_OF)},
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "resourceNames": [KAFKA_SECRET],
+                "verbs": ["get"],
+            }
+        ],
+    }
+
+
+def network_policies() -> list[Manifest]:
+    def policy(name: str, pod: dict[str, str], ingress: list[Manifest]) -> Manifest:
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": name, "labels": dict(PART_OF)},
+            "spec": {
+                "podSelector": {"matchLabels": pod} if pod else {},
+                "policyTypes": ["Ingress"],
+                "ingress": ingress,
+            },
+        }
+
+    def from_namespace(namespace: str) -> Manifest:
+        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+
+    manifests = [policy("default-deny-ingress", {}, [])]
+    for fn in Function:
+        daprd = dapr_service(fn)
+        # The function's pods: reached only through Knative (activator, ingress gateway)
+        # and from its own daprd (which goes through the gateway too, but pods may be
+        # reached directly once warm); Prometheus scrapes /metrics on the function's port
+        # (modules/platform's taskpulse-monitoring PodMonitor).
+        manifests.append(
+            policy(
+                f"{fn.value}-ingress",
+                {"serving.knative.dev/service": fn.value},
+                [
+                    {
+                        "from": [
+                            from_namespace("knative-serving"),
+                            from_namespace("kourier-system"),
+                            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": daprd}}},
+                        ]
+                    },
+                    {
+                        "from": [from_namespace("monitoring")],
+                        "ports": [{"protocol": "TCP", "port": FUNCTION_PORT}],
+                    },
+                ],
+            )
+        )
+        # Its daprd: the Dapr API only from its own function; metrics from monitoring.
+        manifests.append(
+            policy(
+                f"{daprd}-ingress",
+                {"app.kubernetes.io/name": daprd},
+                [
+                    {
+                        "from": [
+                            {
+                                "podSelector": {
+                                    "matchLabels": {"serving.knative.dev/service": fn.value}
+                                }
+                            }
+                        ],
+                        "ports": [
+                            {"protocol": "TCP", "port": DAPR_HTTP_PORT},
+                            {"protocol": "TCP", "port": DAPR_GRPC_PORT},
+                        ],
+                    },
+                    {
+                        # daprd-to-daprd (service invocation) is mTLS-authenticated by Sentry.
+                        "from": [
+                            {
+                                "podSelector": {
+                                    "matchLabels": {"app.kubernetes.io/component": "dapr-shared"}
+                                }
+                            }
+                        ],
+                        "ports": [{"protocol": "TCP", "port": DAPR_INTERNAL_GRPC_PORT}],
+                    },
+                    {
+                        "from": [from_namespace("monitoring")],
+                        "ports": [{"protocol": "TCP", "port": DAPR_METRICS_PORT}],
+                    },
+                ],
+            )
+        )
+    # Centrifugo (made by modules/platform in this namespace): push-update calls its HTTP
+    # API and browsers hold their WebSockets on the same port, through whichever ingress
+    # serves them. The API needs its key and a connection a user token, so the port is
+    # open to every source; without this policy the default deny above cut it off.
+    manifests.append(
+        policy(
+            "centrifugo-ingress",
+            {"app.kubernetes.io/name": "centrifugo"},
+            [{"ports": [{"protocol": "TCP", "port": CENTRIFUGO_PORT}]}],
+        )
+    )
+    return manifests

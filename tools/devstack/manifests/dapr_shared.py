@@ -1,0 +1,212 @@
+"""The Dapr Shared daprd of each function: a Deployment and a Service ``<function>-dapr``.
+
+A sidecar would keep every function pod up for its daprd, so a scale-to-zero Knative
+Service gets a daprd of its own beside it instead (``knative/base/<function>/dapr-shared.yaml``)
+that reaches the function through the Knative Service's host. The flags and environment
+follow what the 1.18.3 sidecar injector gives a sidecar, where daprd needs the same.
+"""
+
+from __future__ import annotations
+
+from devstack.manifests._common import (
+    CONSUMER_GROUP_ENV,
+    DAPR_GRPC_PORT,
+    DAPR_HTTP_PORT,
+    DAPR_INTERNAL_GRPC_PORT,
+    DAPR_METRICS_PORT,
+    NAMESPACE,
+    Manifest,
+    consumer_group_for,
+    dapr_service,
+    resource_labels,
+    restricted_security_context,
+    secret_env,
+    tokens_secret,
+)
+from devstack.versions import DAPR_VERSION
+from taskpulse.contract import Function
+
+DAPRD_IMAGE = f"ghcr.io/dapr/daprd:{DAPR_VERSION}"
+DAPR_CONTROL_PLANE_NAMESPACE = "dapr-system"
+# The addresses the sidecar injector of 1.18.3 gives a sidecar
+# (pkg/injector/patcher/services.go, pkg/injector/patcher/sidecar_container.go:202-209).
+DAPR_API_ADDRESS = f"dapr-api.{DAPR_CONTROL_PLANE_NAMESPACE}.svc.cluster.local:443"
+DAPR_SENTRY_ADDRESS = f"dapr-sentry.{DAPR_CONTROL_PLANE_NAMESPACE}.svc.cluster.local:443"
+DAPR_SCHEDULER_ADDRESS = (
+    f"dapr-scheduler-server-a.{DAPR_CONTROL_PLANE_NAMESPACE}.svc.cluster.local:443"
+)
+DAPR_TRUST_DOMAIN = "cluster.local"
+"""The control plane's trust domain (dapr/dapr charts/dapr/values.yaml:46, the default)."""
+DAPR_TRUST_ANCHORS_CONFIGMAP = "dapr-trust-anchors"
+"""ConfigMap (key ``ca.crt``) with the public root of dapr-system/dapr-trust-bundle; the
+platform (infra) copies it into the namespace. It holds a certificate, not a secret."""
+
+DAPR_PUBLIC_PORT = 3501
+
+CONFIGURATION_NAME = "taskpulse"
+DAPRD_UID = 65532
+
+
+def function_host(function: Function) -> str:
+    """The in-cluster host of the Knative Service (always served, public or not)."""
+    return f"{function.value}.{NAMESPACE}.svc.cluster.local"
+
+
+def daprd_args(function: Function) -> list[str]:
+    return [
+        "--mode=kubernetes",
+        f"--app-id={function.value}",
+        # The Knative Service: port 80 of its in-cluster host; at zero replicas the
+        # activator holds the request while a pod starts.
+        f"--app-channel-address={function_host(function)}",
+        "--app-port=80",
+        "--app-protocol=http",
+        f"--dapr-http-port={DAPR_HTTP_PORT}",
+        f"--dapr-grpc-port={DAPR_GRPC_PORT}",
+        f"--dapr-internal-grpc-port={DAPR_INTERNAL_GRPC_PORT}",
+        f"--dapr-public-port={DAPR_PUBLIC_PORT}",
+        "--dapr-listen-addresses=0.0.0.0",
+        f"--control-plane-address={DAPR_API_ADDRESS}",
+        f"--sentry-address={DAPR_SENTRY_ADDRESS}",
+        # Flags, not the env var of the dapr-shared chart (DAPR_CONTROL_PLANE_NAMESPACE),
+        # which daprd does not read: it reads DAPR_CONTROLPLANE_NAMESPACE, else the flag's
+        # default "default" (cmd/daprd/options/options.go:145-146, :255-267).
+        f"--control-plane-namespace={DAPR_CONTROL_PLANE_NAMESPACE}",
+        f"--control-plane-trust-domain={DAPR_TRUST_DOMAIN}",
+        # A flag, not the env var of the dapr-shared chart: 1.18 reads only the flag or
+        # DAPR_SCHEDULER_HOST_ADDRESS_DNS_A (cmd/daprd/options/options.go:273-279).
+        f"--scheduler-host-address={DAPR_SCHEDULER_ADDRESS}",
+        f"--config={CONFIGURATION_NAME}",
+        "--enable-mtls=true",
+        "--enable-metrics=true",
+        f"--metrics-port={DAPR_METRICS_PORT}",
+        # Health probes to the app would keep the function warm forever.
+        "--enable-app-health-check=false",
+        # No GET /dapr/subscribe nor /dapr/config at start: they would wake the function
+        # (pkg/runtime/config.go:82-89; subscriber.go:562-564; runtime.go:1592-1594).
+        "--disable-init-endpoints=subscribe,config",
+        "--disable-builtin-k8s-secret-store=true",
+        "--dapr-graceful-shutdown-seconds=20",
+        "--log-as-json=true",
+    ]
+
+
+def dapr_shared(function: Function) -> list[Manifest]:
+    name = dapr_service(function)
+    labels = resource_labels(name, "dapr-shared", function)
+    selector = {"app.kubernetes.io/name": name}
+    group = consumer_group_for(function)
+    env: list[Manifest] = [
+        {"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {
+            "name": "DAPR_TRUST_ANCHORS",
+            "valueFrom": {
+                "configMapKeyRef": {"name": DAPR_TRUST_ANCHORS_CONFIGMAP, "key": "ca.crt"}
+            },
+        },
+        secret_env("DAPR_API_TOKEN", tokens_secret(function), "dapr-api-token"),
+    ]
+    if not function.is_public:
+        env.append(secret_env("APP_API_TOKEN", tokens_secret(function), "app-api-token"))
+    if group is not None:
+        env.append({"name": CONSUMER_GROUP_ENV, "value": group})
+    healthz = {"httpGet": {"path": "/v1.0/healthz", "port": "public"}}
+    deployment: Manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {
+                    "labels": {**labels, "dapr.io/app-id": function.value},
+                    "annotations": {"dapr.io/app-id": function.value},
+                },
+                "spec": {
+                    "serviceAccountName": name,
+                    "enableServiceLinks": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "daprd",
+                            "image": DAPRD_IMAGE,
+                            "command": ["/daprd"],
+                            "args": daprd_args(function),
+                            "env": env,
+                            "ports": [
+                                {"name": "http", "containerPort": DAPR_HTTP_PORT},
+                                {"name": "grpc", "containerPort": DAPR_GRPC_PORT},
+                                {"name": "internal-grpc", "containerPort": DAPR_INTERNAL_GRPC_PORT},
+                                {"name": "public", "containerPort": DAPR_PUBLIC_PORT},
+                                {"name": "metrics", "containerPort": DAPR_METRICS_PORT},
+                            ],
+                            "readinessProbe": {**healthz, "periodSeconds": 5},
+                            # As the injector probes a sidecar (pkg/injector/patcher
+                            # sidecar_container.go, sidecar.go defaults): liveness is the
+                            # port only. /v1.0/healthz stays unhealthy while a component
+                            # cannot start, e.g. Kafka still coming up on the first apply,
+                            # and a restart would not help it.
+                            "livenessProbe": {
+                                "tcpSocket": {"port": "public"},
+                                "initialDelaySeconds": 180,
+                                "timeoutSeconds": 3,
+                                "periodSeconds": 10,
+                                "failureThreshold": 5,
+                            },
+                            "resources": {
+                                "requests": {"cpu": "50m", "memory": "96Mi"},
+                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                            },
+                            "securityContext": restricted_security_context(DAPRD_UID),
+                            "volumeMounts": [
+                                {
+                                    "name": "dapr-identity-token",
+                                    "mountPath": "/var/run/secrets/dapr.io/sentrytoken",
+                                    "readOnly": True,
+                                }
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {
+                            "name": "dapr-identity-token",
+                            "projected": {
+                                "sources": [
+                                    {
+                                        "serviceAccountToken": {
+                                            "audience": "dapr.io/sentry",
+                                            "expirationSeconds": 7200,
+                                            "path": "token",
+                                        }
+                                    }
+                                ]
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    service: Manifest = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "selector": selector,
+            "ports": [
+                {"name": "http", "port": DAPR_HTTP_PORT, "targetPort": "http"},
+                {"name": "grpc", "port": DAPR_GRPC_PORT, "targetPort": "grpc"},
+                {
+                    "name": "internal-grpc",
+                    "port": DAPR_INTERNAL_GRPC_PORT,
+                    "targetPort": "internal-grpc",
+                },
+            ],
+        },
+    }
+    return [deployment, service]
