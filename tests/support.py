@@ -9,10 +9,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from taskpulse.store import Store
-
 if TYPE_CHECKING:
     from taskpulse.services.create import Created
+    from taskpulse.store import UnitOfWork
 
 T = TypeVar("T")
 
@@ -86,10 +85,16 @@ def wait_for(
 
 
 def create_tasks(
-    store: Store, count: int, *, source: str, user: str | Callable[[int], str]
+    unit_of_work: Callable[[], UnitOfWork],
+    count: int,
+    *,
+    source: str,
+    user: str | Callable[[int], str],
 ) -> list[Created]:
     """``count`` tasks titled ``task <n>``, each created by its own command (``source``,
-    id ``n``); ``user`` names the owner, or gives the owner of task ``n``."""
+    id ``n``) in a unit of work of ``unit_of_work`` (a store's, or a runtime's, whose
+    publisher then sends the events); ``user`` names the owner, or gives the owner of
+    task ``n``."""
     from taskpulse.events import TaskCreateData
     from taskpulse.services.create import create_task
 
@@ -98,7 +103,7 @@ def create_tasks(
 
     return [
         create_task(
-            store.unit_of_work,
+            unit_of_work,
             TaskCreateData(user_id=owner(n), title=f"task {n}"),
             source=source,
             event_id=str(n),

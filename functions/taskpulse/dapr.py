@@ -9,6 +9,7 @@ retrying will not fix.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from taskpulse.contract import PUBSUB_NAME
 from taskpulse.observability import DAPR_CALL_ERRORS, DAPR_CALL_SECONDS
 from taskpulse.ports import PublishError
 
+log = logging.getLogger("taskpulse.dapr")
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 JOB_NAME_MAX = 253
 
@@ -213,3 +215,13 @@ class DaprClient:
         response = self._jobs("DELETE", name)
         if response.status_code not in (200, 204, 404):
             raise self._refused("jobs.delete", response)
+
+    def finish_job(self, name: str) -> None:
+        """Stop a job's redeliveries once its work is done (see :meth:`schedule_job`).
+
+        A failure only logs: a later redelivery finds the work done and ends it again.
+        """
+        try:
+            self.delete_job(name)
+        except Exception:
+            log.warning("job %s: not deleted; its next redelivery will be a no-op", name)

@@ -177,7 +177,7 @@ def test_events_that_could_not_be_published_wake_the_function_through_a_job(
     """A function scaled to zero gets no request that would sweep its outbox: a failed
     publish schedules the outbox-sweep job on its own Dapr, whose trigger publishes
     (RETRY while Dapr still fails), purges what expired, and ends the job."""
-    import taskpulse.runtime
+    import taskpulse.publisher
 
     publishing = {"ok": False}
 
@@ -202,7 +202,7 @@ def test_events_that_could_not_be_published_wake_the_function_through_a_job(
 
     assert client.post("/job/outbox-sweep").status_code == 500  # still down: come back
     publishing["ok"] = True
-    monkeypatch.setattr(taskpulse.runtime, "CLEANUP_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(taskpulse.publisher, "CLEANUP_EVERY_SECONDS", 0.0)
     with store.engine.begin() as conn:  # an idempotency row past its retention
         conn.execute(sa.text("UPDATE processed_events SET expires_at = now() - interval '1 day'"))
     # The rows wait out their backoff (1 s after one failure) before the trigger that
@@ -325,10 +325,10 @@ def test_events_committed_within_the_linger_go_out_in_one_relay_call(
 
     runtime = Runtime(Function.CREATE_TASK, env.settings(outbox_linger=timedelta(seconds=0.5)))
     env.runtimes.append(runtime)
-    runtime._last_run["sweep"] = time.monotonic()  # no sweep here: it would send them itself
-    created = create_tasks(store, 3, source="/linger", user="alice")
-    for done in created:
-        runtime.flush(done.outbox_ids, key="alice")
+    runtime.publisher._last_run["sweep"] = time.monotonic()  # no sweep: it would send them
+    created = []
+    for n in range(3):  # each unit of work hands its events to the publisher as it ends
+        created += create_tasks(runtime.unit_of_work, 1, source=f"/linger/{n}", user="alice")
         time.sleep(0.05)
     runtime.settle()
     assert len(env.dapr.matching("POST", "/v1.0-alpha1/publish/bulk/")) == 2  # one per topic
@@ -353,12 +353,11 @@ def test_events_committed_while_the_publisher_waits_go_out_together(env: Env, st
     env.dapr.responder = slow_dapr
     runtime = Runtime(Function.CREATE_TASK, env.settings())
     env.runtimes.append(runtime)
-    runtime._last_run["sweep"] = time.monotonic()  # no sweep here: it would send them itself
-    created = create_tasks(store, 5, source="/together", user="alice")
-    runtime.flush(created[0].outbox_ids, key="alice")
+    runtime.publisher._last_run["sweep"] = time.monotonic()  # no sweep: it would send them
+    created = create_tasks(runtime.unit_of_work, 1, source="/together/first", user="alice")
     wait_for(lambda: env.dapr.matching("POST", "/v1.0-alpha1/publish/bulk/"), 10)
-    for later in created[1:]:  # committed while the first publish waits on Dapr
-        runtime.flush(later.outbox_ids, key="alice")
+    # Committed while the first publish waits on Dapr:
+    created += create_tasks(runtime.unit_of_work, 4, source="/together/later", user="alice")
     dapr_free.set()
     runtime.settle()
 

@@ -156,7 +156,7 @@ def _ids_by_key(publisher: RecordingPublisher, topic: str) -> dict[str, list[int
 
 
 def test_a_failed_publish_holds_back_later_events_of_the_same_key_only(store: Store) -> None:
-    created = create_tasks(store, 6, source="/order", user=lambda n: f"user-{n % 2}")
+    created = create_tasks(store.unit_of_work, 6, source="/order", user=lambda n: f"user-{n % 2}")
     clock = [datetime.now(UTC)]
     stuck = created[2].event["id"]  # user-0's second task
     publisher = RecordingPublisher(fail_ids={stuck})
@@ -195,7 +195,7 @@ class AcceptsAfterARefusal(RecordingPublisher):
 def test_a_row_accepted_after_its_keys_refusal_is_published_again_after_it(
     store: Store,
 ) -> None:
-    created = create_tasks(store, 3, source="/after", user="user-0")
+    created = create_tasks(store.unit_of_work, 3, source="/after", user="user-0")
     clock = [datetime.now(UTC)]
     publisher = AcceptsAfterARefusal(fail_ids={created[1].event["id"]})
     relay = store.relay(publisher, max_backoff=timedelta(seconds=30))
@@ -216,7 +216,7 @@ def test_a_row_accepted_after_its_keys_refusal_is_published_again_after_it(
 
 
 def test_concurrent_relays_publish_each_event_once_in_key_order(store: Store) -> None:
-    create_tasks(store, 60, source="/relays", user=lambda n: f"user-{n % 4}")
+    create_tasks(store.unit_of_work, 60, source="/relays", user=lambda n: f"user-{n % 4}")
     publisher = RecordingPublisher()
     relays = [store.relay(publisher, batch_size=5) for _ in range(4)]
     threads = [threading.Thread(target=relay.sweep) for relay in relays]

@@ -39,7 +39,7 @@ def build(runtime: Runtime) -> FunctionApp:
         handlers={EventType.TASK_CREATE: from_topic},
         dead_letters=runtime.dead_letters,
         app_api_token=runtime.app_api_token,
-        sweep_job=runtime.sweep_job,
+        sweep_job=runtime.publisher.sweep_job,
         max_event_bytes=runtime.settings.max_event_bytes,
         root=over_http,
     )

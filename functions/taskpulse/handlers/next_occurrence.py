@@ -79,8 +79,7 @@ def build(runtime: Runtime) -> FunctionApp:
         result = service.advance_on_schedule(
             runtime.unit_of_work, series_id=str(data["series_id"]), task_id=str(data["task_id"])
         )
-        runtime.flush(result.outbox_ids, key=str(data["user_id"]))
-        runtime.finish_job(name)
+        runtime.dapr.finish_job(name)
         return Answer("SUCCESS", result.note)
 
     return FunctionApp(
@@ -92,7 +91,7 @@ def build(runtime: Runtime) -> FunctionApp:
         },
         dead_letters=runtime.dead_letters,
         app_api_token=runtime.app_api_token,
-        sweep_job=runtime.sweep_job,
+        sweep_job=runtime.publisher.sweep_job,
         max_event_bytes=runtime.settings.max_event_bytes,
         jobs=job,
         batch=runtime.batch,

@@ -49,7 +49,7 @@ def build(runtime: Runtime) -> FunctionApp:
         task.ensure_owner(data.user_id)
         if task.remind_before is not None:
             # Only a cleanup: a reminder that fires anyway re-reads the task and stays silent.
-            runtime.finish_job(reminder_job(task.id))
+            runtime.dapr.finish_job(reminder_job(task.id))
         return Answer.success()
 
     def job(name: str, body: Any) -> Answer:
@@ -68,10 +68,9 @@ def build(runtime: Runtime) -> FunctionApp:
             mailer=runtime.mailer,
             mail_to=runtime.mail_to,
         )
-        runtime.flush(delivery.outbox_ids, key=data.user_id)
         if delivery.skipped != RESCHEDULED:
             # A rescheduled reminder's job was overwritten under the same name: keep it.
-            runtime.finish_job(name)
+            runtime.dapr.finish_job(name)
         return Answer("SUCCESS", delivery.skipped and f"not delivered: {delivery.skipped}")
 
     return FunctionApp(
@@ -83,7 +82,7 @@ def build(runtime: Runtime) -> FunctionApp:
         },
         dead_letters=runtime.dead_letters,
         app_api_token=runtime.app_api_token,
-        sweep_job=runtime.sweep_job,
+        sweep_job=runtime.publisher.sweep_job,
         max_event_bytes=runtime.settings.max_event_bytes,
         jobs=job,
     )

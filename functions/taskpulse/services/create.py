@@ -25,7 +25,6 @@ class Created:
     """The ``task.created`` event: the HTTP answer."""
     new: bool
     """False when the command was seen before: nothing was created this time."""
-    outbox_ids: tuple[int, ...]
 
 
 def _recurrence(command: TaskCreateData) -> str | None:
@@ -77,7 +76,7 @@ def create_task(
                     "task: give each command a new CloudEvent id"
                 )
             event = task_created_event(task, source=SOURCE, traceparent=traceparent)
-            return Created(task, event, new=False, outbox_ids=())
+            return Created(task, event, new=False)
         series_id = new_id() if rrule else None
         task = Task(
             id=task_id,
@@ -114,4 +113,4 @@ def create_task(
         uow.tasks.add(task)
         event = emit_created(uow, task, source=SOURCE, traceparent=traceparent)
         uow.commit()
-        return Created(task, event, new=True, outbox_ids=tuple(uow.outbox.added_ids))
+        return Created(task, event, new=True)

@@ -43,7 +43,6 @@ class Delivery:
     sent: tuple[str, ...]
     """Channels that delivered, in this trigger or an earlier one."""
     skipped: str | None = None
-    outbox_ids: tuple[int, ...] = ()
 
 
 def deliver(
@@ -155,4 +154,4 @@ def deliver(
                 f"reminder:sent:{reminder}", outcome=Outcome.DONE, result_id=task.id
             )
         uow.commit()
-        return Delivery(tuple(delivered), outbox_ids=tuple(uow.outbox.added_ids))
+        return Delivery(tuple(delivered))

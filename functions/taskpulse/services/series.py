@@ -42,7 +42,6 @@ class Result:
     task_id: str | None
     repeated: bool = False
     note: str | None = None
-    outbox_ids: tuple[int, ...] = ()
 
 
 def _rule_text(series: Series) -> str:
@@ -184,7 +183,7 @@ def complete_task(
         note = None
         if advanced is not None and advanced.skipped:
             note = f"completed late: {advanced.skipped} past occurrence(s) skipped"
-        return Result(task.id, note=note, outbox_ids=tuple(uow.outbox.added_ids))
+        return Result(task.id, note=note)
 
 
 def _emit_completed(
@@ -247,7 +246,7 @@ def cancel_task(
             emit(uow, _cancelled_fact(item, data.scope, traceparent), TASK_UPDATES)
         uow.commit()
         note = None if cancelled else "already cancelled: nothing to do"
-        return Result(task.id, note=note, outbox_ids=tuple(uow.outbox.added_ids))
+        return Result(task.id, note=note)
 
 
 def _cancelled_fact(task: Task, scope: str, traceparent: str | None) -> dict[str, Any]:
@@ -288,4 +287,4 @@ def advance_on_schedule(
         advanced = advance(uow, series, task, not_before=uow.now, traceparent=traceparent)
         uow.commit()
         next_id = advanced.next_task.id if advanced.next_task else None
-        return Result(next_id, outbox_ids=tuple(uow.outbox.added_ids))
+        return Result(next_id)

@@ -12,9 +12,10 @@ from taskpulse.ports import Publisher, PublishError
 from taskpulse.store.idempotency import Outcome, PriorResult, purge_expired
 from taskpulse.store.outbox import OutboxRelay, purge_published
 from taskpulse.store.repositories import ConcurrentUpdate
-from taskpulse.store.uow import Batch, UnitOfWork
+from taskpulse.store.uow import AfterCommit, Batch, UnitOfWork
 
 __all__ = [
+    "AfterCommit",
     "Batch",
     "ConcurrentUpdate",
     "Outcome",
@@ -46,16 +47,32 @@ class Store:
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
-    def unit_of_work(self) -> UnitOfWork:
-        return self._unit_of_work(self.session)
+    def unit_of_work(self, after_commit: AfterCommit | None = None) -> UnitOfWork:
+        """A unit of work in a transaction of its own; ``after_commit`` hears its events."""
+        return self._unit_of_work(self.session, after_commit)
 
-    def batch(self) -> Batch:
-        """One transaction for several events' units of work (see :class:`Batch`)."""
-        return Batch(self.session, lambda session: self._unit_of_work(lambda: session, True))
+    def batch(self, after_commit: AfterCommit | None = None) -> Batch:
+        """One transaction for several events' units of work (see :class:`Batch`);
+        ``after_commit`` hears all their events once the batch is committed."""
+        return Batch(
+            self.session,
+            lambda session, collect: self._unit_of_work(lambda: session, collect, savepoint=True),
+            after_commit=after_commit,
+        )
 
-    def _unit_of_work(self, sessions: Callable[[], Session], savepoint: bool = False) -> UnitOfWork:
+    def _unit_of_work(
+        self,
+        sessions: Callable[[], Session],
+        after_commit: AfterCommit | None,
+        *,
+        savepoint: bool = False,
+    ) -> UnitOfWork:
         return UnitOfWork(
-            sessions, retention=self._retention, clock=self._clock, savepoint=savepoint
+            sessions,
+            retention=self._retention,
+            clock=self._clock,
+            after_commit=after_commit,
+            savepoint=savepoint,
         )
 
     def relay(

@@ -56,7 +56,8 @@ class Outbox:
         self._session = session
         self._now = now
         self._pending: list[dict[str, Any]] = []
-        self.added_ids: list[int] = []
+        self.added: dict[str, list[int]] = {}
+        """Ids of the rows written, per partition key, in commit order."""
 
     def add(self, topic: str, partition_key: str, event: dict[str, Any]) -> None:
         self._pending.append(
@@ -79,7 +80,8 @@ class Outbox:
         inserted = self._session.execute(
             sa.insert(_T).returning(_T.c.id, sort_by_parameter_order=True), rows
         )
-        self.added_ids.extend(inserted.scalars())
+        for row, row_id in zip(rows, inserted.scalars(), strict=True):
+            self.added.setdefault(row["partition_key"], []).append(row_id)
 
 
 @dataclass

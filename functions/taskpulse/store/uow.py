@@ -1,20 +1,23 @@
 """The unit of work: one transaction around the state, its events and its idempotency row.
 
-Usage in a handler::
+Usage in a use case::
 
-    with store.unit_of_work() as uow:
+    with unit_of_work() as uow:
         if (prior := uow.processed.claim(key)) is not None:
             return prior            # a repeat: answer as the first time
         uow.tasks.add(task)
         uow.outbox.add(topic, user_id, event)
         uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
         uow.commit()
-    store.relay(publisher).publish(uow.outbox.added_ids)  # after commit; the sweep covers a crash
+
+What happens after the commit is the unit of work's, not the use case's: it hands the
+ids of the events it committed, per partition key, to ``after_commit`` (the function's
+outbox publisher), and a sweep covers a crash in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
@@ -24,6 +27,9 @@ from sqlmodel import Session
 from taskpulse.store.idempotency import IdempotencyLog
 from taskpulse.store.outbox import Outbox
 from taskpulse.store.repositories import SeriesRepository, TaskRepository
+
+AfterCommit = Callable[[Mapping[str, Sequence[int]]], None]
+"""Told the outbox ids a transaction committed, per partition key (maybe none)."""
 
 _SAVEPOINT = sa.text("SAVEPOINT unit_of_work")
 # To the latest savepoint of that name: this unit of work's, the earlier ones stay.
@@ -43,13 +49,16 @@ class UnitOfWork:
         *,
         retention: timedelta,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        after_commit: AfterCommit | None = None,
         savepoint: bool = False,
     ) -> None:
         self._session_factory = session_factory
         self._retention = retention
         self._clock = clock
+        self._after_commit = after_commit
         self._savepoint = savepoint
-        """Inside a batch's transaction (``session_factory`` gives the batch's session)."""
+        """Inside a batch's transaction (``session_factory`` gives the batch's session,
+        ``after_commit`` the batch's collector)."""
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
@@ -80,6 +89,10 @@ class UnitOfWork:
             _finish(self._session, committed=self._committed)
         elif not self._committed:
             self._session.execute(_ROLLBACK_TO_SAVEPOINT)
+        if self._after_commit is not None and exc_type is None:
+            # Told after a read-only unit of work too: the publisher also sweeps now and
+            # then on the way. Not when the use case failed: nothing of it happened.
+            self._after_commit(self.outbox.added if self._committed else {})
 
     def commit(self) -> None:
         self.outbox.flush()
@@ -101,12 +114,16 @@ class Batch:
     def __init__(
         self,
         session_factory: Callable[[], Session],
-        unit_of_work: Callable[[Session], UnitOfWork],
+        unit_of_work: Callable[[Session, AfterCommit], UnitOfWork],
+        *,
+        after_commit: AfterCommit | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._unit_of_work = unit_of_work
-        """A unit of work as a savepoint of the given session."""
+        """A unit of work as a savepoint of the given session, reporting to the batch."""
+        self._after_commit = after_commit
         self._committed = False
+        self._added: dict[str, list[int]] = {}
 
     def __enter__(self) -> Batch:
         self._session = self._session_factory()
@@ -114,11 +131,18 @@ class Batch:
         return self
 
     def unit_of_work(self) -> UnitOfWork:
-        return self._unit_of_work(self._session)
+        return self._unit_of_work(self._session, self._collect)
+
+    def _collect(self, added: Mapping[str, Sequence[int]]) -> None:
+        for key, ids in added.items():
+            self._added.setdefault(key, []).extend(ids)
 
     def commit(self) -> None:
+        """Make every unit of work of the batch durable, then hand on all their events."""
         self._session.commit()
         self._committed = True
+        if self._after_commit is not None:
+            self._after_commit(self._added)
 
     def __exit__(self, *exc_info: object) -> None:
         _finish(self._session, committed=self._committed)
