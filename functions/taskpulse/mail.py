@@ -7,16 +7,10 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from taskpulse.ports import ChannelError
+from taskpulse.ports import Mail, MailError
 
-
-class MailError(ChannelError):
-    """``permanent``: a 5xx for the recipient, the sender or the content."""
-
-    def __init__(self, message: str, *, definitely_not_sent: bool, permanent: bool = False) -> None:
-        super().__init__(message, permanent=permanent)
-        self.definitely_not_sent = definitely_not_sent
-        """True when the server refused before accepting the message: safe to retry."""
+__all__ = ["Mail", "MailError", "SmtpMailer"]
+# Mail and MailError are the port's (taskpulse.ports): the services see only those.
 
 
 def _permanent(error: smtplib.SMTPException) -> bool:
@@ -24,15 +18,6 @@ def _permanent(error: smtplib.SMTPException) -> bool:
         return all(code >= 500 for code, _text in error.recipients.values())
     code = getattr(error, "smtp_code", 0)
     return isinstance(code, int) and code >= 500
-
-
-@dataclass(frozen=True, slots=True)
-class Mail:
-    to: str
-    subject: str
-    body: str
-    message_id: str
-    """Deterministic per reminder, so mail clients can fold an unlikely duplicate."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,13 +22,20 @@ STORE_MODULES = ("taskpulse.store", "sqlmodel", "sqlalchemy", "psycopg")
 PROBE = """
 import json, runpy, sys
 runpy.run_path("main.py")
+{then}
 print(json.dumps(sorted(sys.modules)))
+"""
+FIRST_UNIT_OF_WORK = """
+from taskpulse.contract import Function
+from taskpulse.runtime import Runtime
+Runtime(Function("create-task")).store  # what a first unit of work builds; connects nowhere
 """
 
 
-def modules_after_loading(function: str) -> list[str]:
+def modules_after_loading(function: str, *, then: str = "") -> list[str]:
+    """The modules loaded once ``main.py`` is (and then ``then`` ran)."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", PROBE.format(then=then)],
         cwd=FUNCTIONS / function,
         capture_output=True,
         text=True,
@@ -52,4 +59,6 @@ def test_stateless_functions_do_not_load_the_store(function: str) -> None:
 
 def test_the_probe_sees_the_store_where_it_is_loaded() -> None:
     # create-task stores tasks: the same probe must find the store there, or it proves nothing.
-    assert "taskpulse.store" in store_modules(modules_after_loading("create-task"))
+    # Its services see only ports, so the store comes with its first unit of work.
+    loaded = modules_after_loading("create-task", then=FIRST_UNIT_OF_WORK)
+    assert "taskpulse.store" in store_modules(loaded)

@@ -15,7 +15,9 @@ from taskpulse.domain import (
     TaskStatus,
     validate_fields,
 )
-from taskpulse.domain.series import Series, SeriesStatus
+from taskpulse.domain import series as series_rules
+from taskpulse.domain.series import Series, SeriesStatus, Step
+from taskpulse.domain.tasks import CLOCK_SKEW, completion_time
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
@@ -88,18 +90,25 @@ def test_remind_at_is_due_minus_remind_before() -> None:
     assert task().remind_at is None
 
 
+def daily(**changes: object) -> Series:
+    """A daily series that started at NOW and has not moved on from there."""
+    values: dict[str, object] = {
+        "id": "s1",
+        "user_id": "alice",
+        "rrule": "FREQ=DAILY",
+        "timezone": "UTC",
+        "series_start": NOW,
+        "recurrence_mode": RecurrenceMode.ON_COMPLETION,
+        "last_occurrence_at": NOW,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    values.update(changes)
+    return Series(**values)  # type: ignore[arg-type]
+
+
 def test_a_series_advances_only_while_active() -> None:
-    series = Series(
-        id="s1",
-        user_id="alice",
-        rrule="FREQ=DAILY",
-        timezone="UTC",
-        series_start=NOW,
-        recurrence_mode=RecurrenceMode.ON_COMPLETION,
-        last_occurrence_at=NOW,
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    series = daily()
     moved = series.advanced_to(NOW + timedelta(days=1), now=NOW)
     assert (moved.last_occurrence_at, moved.version) == (NOW + timedelta(days=1), 2)
     cancelled = moved.cancelled(now=NOW)
@@ -109,3 +118,66 @@ def test_a_series_advances_only_while_active() -> None:
     with pytest.raises(InvalidTransition):
         cancelled.cancelled(now=NOW)
     assert series.ended(now=NOW).status is SeriesStatus.ENDED
+
+
+DAY = timedelta(days=1)
+
+
+def test_the_next_step_is_the_next_instance_after_the_anchor() -> None:
+    assert daily().next_step(now=NOW + timedelta(hours=1)) == Step(NOW + DAY, skipped=0)
+    # From the anchor, not from DTSTART: a series that moved on steps from where it is.
+    moved = daily(last_occurrence_at=NOW + 5 * DAY)
+    assert moved.next_step(now=NOW) == Step(NOW + 6 * DAY, skipped=0)
+
+
+def test_instances_that_passed_are_skipped_and_counted() -> None:
+    late = NOW + 10 * DAY + timedelta(hours=1)
+    assert daily().next_step(now=late) == Step(NOW + 11 * DAY, skipped=10)
+    # An instance exactly at the time has passed too.
+    assert daily().next_step(now=NOW + 2 * DAY) == Step(NOW + 3 * DAY, skipped=2)
+
+
+def test_a_completion_ahead_of_now_counts_from_the_completion() -> None:
+    ahead = NOW + DAY + timedelta(minutes=2)
+    step = daily().next_step(now=NOW + DAY - timedelta(minutes=2), completed_at=ahead)
+    assert step == Step(NOW + 2 * DAY, skipped=1)
+    # One in the past changes nothing: what passed is what passed by now.
+    assert daily().next_step(now=NOW + timedelta(hours=1), completed_at=NOW - DAY) == Step(
+        NOW + DAY, skipped=0
+    )
+
+
+def test_past_the_skip_limit_the_count_stops_and_the_instance_stays_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(series_rules, "SKIP_LIMIT", 3)
+    late = NOW + 10 * DAY + timedelta(hours=1)
+    assert daily().next_step(now=late) == Step(NOW + 11 * DAY, skipped=3)
+
+
+@pytest.mark.parametrize(
+    ("rrule", "reason"),
+    [
+        ("FREQ=DAILY;COUNT=2", "count"),
+        ("FREQ=DAILY;UNTIL=20261128T120000Z", "until"),
+    ],
+)
+def test_a_series_with_nothing_left_ends_and_says_why(rrule: str, reason: str) -> None:
+    last = daily(rrule=rrule, last_occurrence_at=NOW + DAY)
+    assert last.next_step(now=NOW) == Step(None, skipped=0)
+    assert last.end_reason == reason
+    assert daily().end_reason == "no-further-instance"
+
+
+def test_only_an_active_on_completion_series_moves_on_when_an_occurrence_closes() -> None:
+    assert daily().advances_on_completion
+    assert not daily(recurrence_mode=RecurrenceMode.ON_SCHEDULE).advances_on_completion
+    assert not daily(status=SeriesStatus.ENDED).advances_on_completion
+
+
+def test_a_completion_time_may_run_ahead_of_ours_only_by_the_clock_skew() -> None:
+    assert completion_time(None, now=NOW) == NOW
+    assert completion_time(NOW - DAY, now=NOW) == NOW - DAY
+    assert completion_time(NOW + CLOCK_SKEW, now=NOW) == NOW + CLOCK_SKEW
+    with pytest.raises(InvalidTransition, match="is in the future"):
+        completion_time(NOW + CLOCK_SKEW + timedelta(seconds=1), now=NOW)

@@ -1,7 +1,9 @@
 """A recurring series: the rule, its zone, and how far it has advanced.
 
 ``last_occurrence_at`` is the anchor: the next instance is computed after it, so the
-cost of a step does not depend on how old the series is.
+cost of a step does not depend on how old the series is. Which instance comes next, how
+many passed unseen, and when the series ends are decided here, from the rule alone; the
+service only stores and announces the outcome.
 """
 
 from __future__ import annotations
@@ -9,9 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from taskpulse.contract import RecurrenceMode
 from taskpulse.domain.errors import InvalidTransition
+
+SKIP_LIMIT = 100_000
+"""How many missed instances we count before we stop counting (the result stays exact)."""
+
+EndReason = Literal["count", "until", "no-further-instance"]
 
 
 class SeriesStatus(StrEnum):
@@ -19,6 +27,17 @@ class SeriesStatus(StrEnum):
     ENDED = "ended"
     """COUNT or UNTIL is exhausted."""
     CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Where a series goes from its anchor."""
+
+    occurrence_at: datetime | None
+    """The next occurrence to create; ``None``: nothing is left, the series ends."""
+    skipped: int
+    """Instances that passed before it: counted, never created (nobody wants a backlog
+    of overdue copies)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +58,47 @@ class Series:
     @property
     def is_active(self) -> bool:
         return self.status is SeriesStatus.ACTIVE
+
+    @property
+    def advances_on_completion(self) -> bool:
+        """Closing an occurrence (completed or cancelled) brings the next one."""
+        return self.is_active and self.recurrence_mode == RecurrenceMode.ON_COMPLETION
+
+    def next_step(self, *, now: datetime, completed_at: datetime | None = None) -> Step:
+        """The first instance after the anchor that is later than ``now`` and than the
+        completion (a client's clock may run a little ahead of ours).
+
+        Instances that already passed (a task completed late, a job that fired late) are
+        skipped and counted. Past ``SKIP_LIMIT`` of them the count stops there, and the
+        next instance is looked up directly after the later of the two times.
+        """
+        # Imported when a series steps, not when the domain loads: the functions that
+        # never step one do not pay for the recurrence engine at a cold start.
+        from taskpulse.recurrence import build_rule, next_occurrence
+
+        not_before = now if completed_at is None else max(completed_at, now)
+        rule = build_rule(self.rrule, self.series_start, self.timezone)
+        candidate = next_occurrence(rule, self.last_occurrence_at, tz=self.timezone)
+        skipped = 0
+        while candidate is not None and candidate <= not_before and skipped < SKIP_LIMIT:
+            skipped += 1
+            candidate = next_occurrence(rule, candidate, tz=self.timezone)
+        if candidate is not None and candidate <= not_before:
+            candidate = next_occurrence(rule, not_before, tz=self.timezone)
+        return Step(candidate, skipped)
+
+    @property
+    def end_reason(self) -> EndReason:
+        """Why a series with no next instance ended: its COUNT, its UNTIL, or neither
+        (every instance left was excluded)."""
+        from taskpulse.recurrence.syntax import parse_rrule
+
+        rule = parse_rrule(self.rrule)
+        if rule.count is not None:
+            return "count"
+        if rule.until is not None:
+            return "until"
+        return "no-further-instance"
 
     def advanced_to(self, occurrence_at: datetime, *, now: datetime) -> Series:
         if not self.is_active:

@@ -19,6 +19,9 @@ DESCRIPTION_MAX = 10_000
 TAGS_MAX = 20
 TAG_MAX = 64
 USER_ID_MAX = 128
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far a client's ``completed_at`` may run ahead of ours: a completion time in the
+future would skip every instance until then."""
 
 
 class TaskStatus(StrEnum):
@@ -101,6 +104,18 @@ class Task:
             completed_at=None,
             version=1,
         )
+
+
+def completion_time(reported: datetime | None, *, now: datetime) -> datetime:
+    """When a task was completed: the client's time, else ``now``; refused when it runs
+    ahead of ``now`` by more than ``CLOCK_SKEW``."""
+    completed_at = reported or now
+    if completed_at > now + CLOCK_SKEW:
+        raise InvalidTransition(
+            f"completed_at {completed_at.isoformat()} is in the future: "
+            "send the time the task was completed, or leave it out"
+        )
+    return completed_at
 
 
 def validate_fields(

@@ -11,9 +11,9 @@ from taskpulse.domain import InvalidTask, NotOwner, Task, TaskNotFound, validate
 from taskpulse.domain.series import Series
 from taskpulse.domain.tasks import new_id
 from taskpulse.events import TaskCreateData
+from taskpulse.ports import Outcome, UnitOfWork
 from taskpulse.services.emit import emit_created, task_created_event
-from taskpulse.store.idempotency import Outcome, command_key
-from taskpulse.store.uow import UnitOfWork
+from taskpulse.services.keys import command_key
 
 SOURCE = Function.CREATE_TASK
 

@@ -13,7 +13,7 @@ from taskpulse.events import (
     _Data,
     new_event,
 )
-from taskpulse.store.uow import UnitOfWork
+from taskpulse.ports import UnitOfWork
 
 _EVENT_IDS = uuid.UUID("6f1c7d38-1f43-4c52-9d36-6a0f1b5e2a10")
 

@@ -12,30 +12,20 @@ cannot show a reminder twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 from taskpulse.contract import TASK_UPDATES, EventType, Function
 from taskpulse.domain import TaskStatus
 from taskpulse.events import ReminderScheduledData, ReminderSentData
-from taskpulse.mail import Mail, MailError
-from taskpulse.ports import ChannelError
+from taskpulse.ports import ChannelError, Mail, Mailer, MailError, Outcome, Pusher, UnitOfWork
 from taskpulse.services.emit import emit, fact
-from taskpulse.store.idempotency import Outcome, moment_key
-from taskpulse.store.uow import UnitOfWork
+from taskpulse.services.keys import moment_key
 
 log = logging.getLogger("taskpulse.reminders")
 SOURCE = Function.SEND_REMINDER
 RESCHEDULED = "reminder was rescheduled"
-
-
-class Pusher(Protocol):
-    def publish(self, user_id: str, data: Mapping[str, Any], *, idempotency_key: str) -> None: ...
-
-
-class Mailer(Protocol):
-    def send(self, mail: Mail) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

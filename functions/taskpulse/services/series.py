@@ -1,31 +1,28 @@
 """Use cases of recurring series: complete, cancel, and advance to the next occurrence.
 
-The next occurrence is computed in the task's IANA zone from the series' rule and its
-anchor (the last occurrence), never from DTSTART, and created exactly once: the
-idempotency key of the occurrence and the unique (series, occurrence) index both guard it.
+Which occurrence comes next, what was skipped and when the series ends is the domain's
+rule (``Series.next_step``: the task's IANA zone, from the anchor, never from DTSTART);
+here it is created exactly once: the idempotency key of the occurrence and the unique
+(series, occurrence) index both guard it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from taskpulse.contract import TASK_EVENTS, TASK_UPDATES, EventType, Function
 from taskpulse.domain import InvalidTransition, Task, TaskNotFound, TaskStatus
 from taskpulse.domain.series import Series
+from taskpulse.domain.tasks import completion_time
 from taskpulse.events import SeriesEndedData, TaskCancelledData, TaskCompletedData
+from taskpulse.ports import UnitOfWork
 from taskpulse.services.emit import emit, emit_created, fact
-from taskpulse.store.idempotency import command_key, moment_key
-from taskpulse.store.uow import UnitOfWork
+from taskpulse.services.keys import command_key, moment_key
 
 SOURCE = Function.COMPUTE_NEXT_OCCURRENCE
-SKIP_LIMIT = 100_000
-"""How many missed instances we count before we stop counting (the result stays exact)."""
-CLOCK_SKEW = timedelta(minutes=5)
-"""How far a client's ``completed_at`` may run ahead of ours: a completion time in the
-future would skip every instance until then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,48 +41,18 @@ class Result:
     note: str | None = None
 
 
-def _rule_text(series: Series) -> str:
-    from taskpulse.recurrence import build_rule
-
-    return build_rule(series.rrule, series.series_start, series.timezone)
-
-
-def _end_reason(rrule: str) -> str:
-    from taskpulse.recurrence.syntax import parse_rrule
-
-    rule = parse_rrule(rrule)
-    if rule.count is not None:
-        return "count"
-    if rule.until is not None:
-        return "until"
-    return "no-further-instance"
-
-
 def advance(
     uow: UnitOfWork,
     series: Series,
     template: Task,
     *,
-    not_before: datetime,
+    completed_at: datetime | None = None,
     traceparent: str | None,
     source: Function = SOURCE,
 ) -> Advanced:
-    """Create the first occurrence after the anchor that is later than ``not_before``.
-
-    Instances that already passed (a task completed late, a job that fired late) are
-    skipped and counted, not created: nobody wants a backlog of overdue copies.
-    """
-    from taskpulse.recurrence import next_occurrence
-
-    rule = _rule_text(series)
-    candidate = next_occurrence(rule, series.last_occurrence_at, tz=series.timezone)
-    skipped = 0
-    while candidate is not None and candidate <= not_before and skipped < SKIP_LIMIT:
-        skipped += 1
-        candidate = next_occurrence(rule, candidate, tz=series.timezone)
-    if candidate is not None and candidate <= not_before:
-        candidate = next_occurrence(rule, not_before, tz=series.timezone)
-    if candidate is None:
+    """Create the series' next occurrence (``Series.next_step``), or end the series."""
+    step = series.next_step(now=uow.now, completed_at=completed_at)
+    if step.occurrence_at is None:
         uow.series.save(series.ended(now=uow.now))
         ended = fact(
             EventType.SERIES_ENDED,
@@ -94,22 +61,23 @@ def advance(
                 series_id=series.id,
                 user_id=series.user_id,
                 last_task_id=template.id,
-                reason=_end_reason(series.rrule),  # type: ignore[arg-type]
+                reason=series.end_reason,
             ),
             source=source,
             traceparent=traceparent,
             key=f"{series.id}:ended",
         )
         emit(uow, ended, TASK_EVENTS, TASK_UPDATES)
-        return Advanced(None, skipped, ended=True)
+        return Advanced(None, step.skipped, ended=True)
+    candidate = step.occurrence_at
     next_task = template.next_occurrence(occurrence_at=candidate, now=uow.now)
     key = moment_key(series.user_id, template.id, candidate)
     if uow.processed.claim(key, result_id=next_task.id) is not None:
-        return Advanced(uow.tasks.in_series_at(series.id, candidate), skipped, ended=False)
+        return Advanced(uow.tasks.in_series_at(series.id, candidate), step.skipped, ended=False)
     uow.series.save(series.advanced_to(candidate, now=uow.now))
     uow.tasks.add(next_task)
     emit_created(uow, next_task, source=source, traceparent=traceparent)
-    return Advanced(next_task, skipped, ended=False)
+    return Advanced(next_task, step.skipped, ended=False)
 
 
 def _load(uow: UnitOfWork, task_id: str, user_id: str) -> Task:
@@ -156,27 +124,14 @@ def complete_task(
         if task.status is TaskStatus.COMPLETED:
             uow.commit()
             return Result(task.id, note="already completed: nothing to do")
-        completed_at = data.completed_at or uow.now
-        if completed_at > uow.now + CLOCK_SKEW:
-            raise InvalidTransition(
-                f"completed_at {completed_at.isoformat()} is in the future: "
-                "send the time the task was completed, or leave it out"
-            )
+        completed_at = completion_time(data.completed_at, now=uow.now)
         done = task.complete(by=data.user_id, at=completed_at)
         uow.tasks.save(done)
         advanced = None
         series = uow.series.get(task.series_id, for_update=True) if task.series_id else None
-        if (
-            series is not None
-            and series.is_active
-            and series.recurrence_mode.value == "on_completion"
-        ):
+        if series is not None and series.advances_on_completion:
             advanced = advance(
-                uow,
-                series,
-                done,
-                not_before=max(completed_at, uow.now),
-                traceparent=traceparent,
+                uow, series, done, completed_at=completed_at, traceparent=traceparent
             )
         _emit_completed(uow, done, advanced, traceparent)
         uow.commit()
@@ -233,12 +188,8 @@ def cancel_task(
                 cancelled.append(open_task.cancel(by=data.user_id, at=uow.now))
         elif task.status is TaskStatus.OPEN:
             cancelled.append(task.cancel(by=data.user_id, at=uow.now))
-            if (
-                series is not None
-                and series.is_active
-                and (series.recurrence_mode.value == "on_completion")
-            ):
-                advance(uow, series, task, not_before=uow.now, traceparent=traceparent)
+            if series is not None and series.advances_on_completion:
+                advance(uow, series, task, traceparent=traceparent)
         elif task.status is TaskStatus.COMPLETED:
             raise InvalidTransition(f"task {task.id} is completed and cannot be cancelled")
         for item in cancelled:
@@ -284,7 +235,7 @@ def advance_on_schedule(
             return Result(None, note=f"series is {series.status.value}: nothing to do")
         if series.last_occurrence_at != task.occurrence_at:
             return Result(None, repeated=True, note="series already advanced past this task")
-        advanced = advance(uow, series, task, not_before=uow.now, traceparent=traceparent)
+        advanced = advance(uow, series, task, traceparent=traceparent)
         uow.commit()
         next_id = advanced.next_task.id if advanced.next_task else None
         return Result(next_id)

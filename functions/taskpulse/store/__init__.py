@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from taskpulse.ports import Publisher, PublishError
-from taskpulse.store.idempotency import Outcome, PriorResult, purge_expired
+from taskpulse.ports import Outcome, PriorResult, Publisher, PublishError
+from taskpulse.store.idempotency import purge_expired
 from taskpulse.store.outbox import OutboxRelay, purge_published
 from taskpulse.store.repositories import ConcurrentUpdate
 from taskpulse.store.uow import AfterCommit, Batch, UnitOfWork

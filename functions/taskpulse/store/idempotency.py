@@ -8,15 +8,13 @@ would let both through.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
 
+from taskpulse.ports import Outcome, PriorResult
 from taskpulse.store.tables import ProcessedEventRow
 
 _T = ProcessedEventRow.__table__  # type: ignore[attr-defined]
@@ -32,33 +30,9 @@ _PRIOR = sa.select(_T.c.status, _T.c.result_id, _T.c.detail).where(
 )
 
 
-class Outcome(StrEnum):
-    DONE = "done"
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True, slots=True)
-class PriorResult:
-    """What the first delivery of an event did; a repeat answers the same."""
-
-    outcome: Outcome
-    result_id: str | None
-    detail: str | None
-
-
-def command_key(source: str, event_id: str) -> str:
-    """A client command is identified by its CloudEvent ``source`` + ``id``."""
-    return f"cmd:{source}:{event_id}"
-
-
-def moment_key(user_id: str, task_id: str, at: datetime) -> str:
-    """Key of one moment of a user's task (``sha256(user:task:time)[:16]``, the seed's):
-    an occurrence of a series, a reminder."""
-    raw = f"{user_id}:{task_id}:{at.isoformat()}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
 class IdempotencyLog:
+    """The log in PostgreSQL (implements :class:`taskpulse.ports.IdempotencyLog`)."""
+
     def __init__(self, session: Session, *, retention: timedelta, now: datetime) -> None:
         self._session = session
         self._retention = retention
