@@ -209,6 +209,18 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
 """Every subscription of the system; manifests are generated from and checked against it."""
 
 
+def home_topic(function: Function) -> Topic:
+    """The topic whose dead-letter topic takes what reaches ``function`` outside its
+    subscriptions (``POST /``) and names no type it subscribes to: its gate's topic, or
+    the only topic it subscribes to."""
+    mine = [s for s in SUBSCRIPTIONS if s.function is function]
+    gates = [s.topic for s in mine if s.gate]
+    topics = gates or list(dict.fromkeys(s.topic for s in mine))
+    if len(topics) != 1:
+        raise ValueError(f"{function.value} has no single home topic: {topics}")
+    return topics[0]
+
+
 def gate_of(topic: Topic) -> Subscription:
     """The subscription that reads every record of ``topic`` (see ``Subscription.gate``)."""
     (gate,) = [s for s in SUBSCRIPTIONS if s.topic == topic and s.gate]
@@ -222,3 +234,6 @@ def types_on(topic: Topic) -> frozenset[EventType]:
 
 JOB_ROUTE_PREFIX = "/job/"
 """Dapr delivers a job trigger as ``POST /job/<job name>`` to the app that scheduled it."""
+
+SWEEP_JOB = "outbox-sweep"
+"""The job through which a function with an outbox wakes itself to publish what failed."""

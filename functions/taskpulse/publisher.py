@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from taskpulse.contract import Function
-from taskpulse.http import SWEEP_JOB, Answer
+from taskpulse.contract import SWEEP_JOB, Function
+from taskpulse.dapr_app import Verdict
 from taskpulse.observability import OUTBOX_PUBLISHED
 from taskpulse.settings import Settings
 
@@ -98,7 +98,7 @@ class OutboxPublisher:
             log.exception("outbox sweep failed; the next one will retry")
             self._sweep_later()
 
-    def sweep_job(self) -> Answer:
+    def sweep_job(self) -> Verdict:
         """The outbox-sweep job fired: publish everything pending; RETRY while anything is
         left (the job comes back), done otherwise. Rows still in a failure's backoff are
         left too: the job must not end before they are out."""
@@ -107,9 +107,9 @@ class OutboxPublisher:
         OUTBOX_PUBLISHED.labels(self._function.value).inc(report.published)
         self._cleanup_when_due()
         if left := relay.pending():
-            return Answer.retry(f"{left} event(s) not published yet")
+            return Verdict.retry(f"{left} event(s) not published yet")
         self._dapr().finish_job(SWEEP_JOB)
-        return Answer("SUCCESS", f"published {report.published} pending event(s)")
+        return Verdict("SUCCESS", f"published {report.published} pending event(s)")
 
     # -- the threads -----------------------------------------------------------------
 

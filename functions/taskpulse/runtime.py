@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from taskpulse.contract import Function
-from taskpulse.http import DeadLetters
+from taskpulse.dapr_app import DeadLetters
 from taskpulse.observability import configure_logging
 from taskpulse.publisher import OutboxPublisher
 from taskpulse.settings import Settings

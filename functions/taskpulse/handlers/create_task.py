@@ -7,8 +7,8 @@ import json
 from flask import Request, Response
 
 from taskpulse.contract import EventType, Function
+from taskpulse.dapr_app import FunctionApp, Verdict
 from taskpulse.events import CONTENT_TYPE, CloudEvent, InvalidEvent, TaskCreateData, parse_data
-from taskpulse.http import Answer, FunctionApp
 from taskpulse.runtime import Runtime
 
 
@@ -20,12 +20,12 @@ def build(runtime: Runtime) -> FunctionApp:
 
         return runtime.execute(create_task, parse_data(event, TaskCreateData), event)
 
-    def from_topic(event: CloudEvent) -> Answer:
+    def from_topic(event: CloudEvent) -> Verdict:
         create(event)
-        return Answer.success()
+        return Verdict.success()
 
     def over_http(request: Request, event: CloudEvent) -> Response:
-        """Answer 201 (new) or 200 (repeat) with ``task.created``. What breaks a rule
+        """Verdict 201 (new) or 200 (repeat) with ``task.created``. What breaks a rule
         raises: FunctionApp answers 400 naming the fault and dead-letters the command."""
         if event.type != EventType.TASK_CREATE:
             raise InvalidEvent(f"POST / takes {EventType.TASK_CREATE.value}, not {event.type}")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from taskpulse.contract import EventType, Function
+from taskpulse.dapr_app import EventHandler, FunctionApp, Verdict
 from taskpulse.domain import RecurrenceMode
 from taskpulse.events import (
     CloudEvent,
@@ -15,7 +16,6 @@ from taskpulse.events import (
     TaskData,
     parse_data,
 )
-from taskpulse.http import Answer, EventHandler, FunctionApp
 from taskpulse.runtime import Runtime
 
 log = logging.getLogger("taskpulse.next_occurrence")
@@ -35,13 +35,13 @@ def build(runtime: Runtime) -> FunctionApp:
     ) -> EventHandler:
         """A client command on a task: decode, run the use case once, publish its events."""
 
-        def handle(event: CloudEvent) -> Answer:
+        def handle(event: CloudEvent) -> Verdict:
             result = runtime.execute(run, parse_data(event, model), event)
-            return Answer("SUCCESS", result.note)
+            return Verdict("SUCCESS", result.note)
 
         return handle
 
-    def created(event: CloudEvent) -> Answer:
+    def created(event: CloudEvent) -> Verdict:
         """An on_schedule occurrence: the job that creates the next one fires at its due time.
 
         The job is scheduled here, through this function's own Dapr, because a job
@@ -51,36 +51,36 @@ def build(runtime: Runtime) -> FunctionApp:
         # few are on_schedule: look at the mode before validating the whole task.
         data = event.data
         if isinstance(data, dict) and data.get("recurrence_mode") != RecurrenceMode.ON_SCHEDULE:
-            return Answer.success()
+            return Verdict.success()
         announced = parse_data(event, TaskData)
         if announced.recurrence_mode is not RecurrenceMode.ON_SCHEDULE:
-            return Answer.success()
+            return Verdict.success()
         # Anyone who may write to task-events can send a task.created: the job is made from
         # the stored task, and only when the event describes it.
         with runtime.unit_of_work() as uow:
             task = uow.tasks.get(announced.id)
         if task is None:
-            return Answer.drop(f"task {announced.id} does not exist")
+            return Verdict.drop(f"task {announced.id} does not exist")
         task.ensure_owner(announced.user_id)
         if (task.series_id, task.occurrence_at) != (announced.series_id, announced.occurrence_at):
-            return Answer.drop(f"task.created does not match the stored task {task.id}")
+            return Verdict.drop(f"task.created does not match the stored task {task.id}")
         if task.series_id is None or task.occurrence_at is None:
-            return Answer.drop(f"on_schedule task {task.id} has no series or occurrence_at")
+            return Verdict.drop(f"on_schedule task {task.id} has no series or occurrence_at")
         runtime.dapr.schedule_job(
             occurrence_job(task.series_id, task.id),
             due_time=task.occurrence_at,
             data={"series_id": task.series_id, "task_id": task.id, "user_id": task.user_id},
         )
-        return Answer.success()
+        return Verdict.success()
 
-    def job(name: str, data: Any) -> Answer:
+    def job(name: str, data: Any) -> Verdict:
         if not name.startswith(JOB_PREFIX) or not isinstance(data, dict):
-            return Answer.drop(f"unknown job {name}")
+            return Verdict.drop(f"unknown job {name}")
         result = service.advance_on_schedule(
             runtime.unit_of_work, series_id=str(data["series_id"]), task_id=str(data["task_id"])
         )
         runtime.dapr.finish_job(name)
-        return Answer("SUCCESS", result.note)
+        return Verdict("SUCCESS", result.note)
 
     return FunctionApp(
         Function.COMPUTE_NEXT_OCCURRENCE,

@@ -15,38 +15,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from taskpulse.contract import EventType, Function
+from taskpulse.dapr_app import FunctionApp, Verdict
 from taskpulse.events import CloudEvent
-from taskpulse.http import Answer, FunctionApp
 from taskpulse.push import Publication, PushError
 from taskpulse.runtime import Runtime
 
 
-def _publication(event: CloudEvent) -> Publication | Answer:
+def _publication(event: CloudEvent) -> Publication | Verdict:
     user_id = event.partitionkey or (
         event.data.get("user_id") if isinstance(event.data, dict) else None
     )
     if not user_id:
-        return Answer.drop("event names no user (partitionkey or data.user_id)")
+        return Verdict.drop("event names no user (partitionkey or data.user_id)")
     return Publication(
         str(user_id), event.model_dump(mode="json", exclude_none=True), idempotency_key=event.id
     )
 
 
-def _answer(refused: PushError | None) -> Answer:
+def _answer(refused: PushError | None) -> Verdict:
     if refused is None:
-        return Answer.success()
-    return Answer.drop(str(refused)) if refused.permanent else Answer.retry(str(refused))
+        return Verdict.success()
+    return Verdict.drop(str(refused)) if refused.permanent else Verdict.retry(str(refused))
 
 
 def build(runtime: Runtime) -> FunctionApp:
-    def forward_all(events: Sequence[CloudEvent]) -> list[Answer]:
+    def forward_all(events: Sequence[CloudEvent]) -> list[Verdict]:
         """A PushError raised here (the gateway unreachable) retries every event."""
         prepared = [_publication(event) for event in events]
         publications = [p for p in prepared if isinstance(p, Publication)]
         verdicts = iter(runtime.push.publish_many(publications) if publications else ())
-        return [p if isinstance(p, Answer) else _answer(next(verdicts)) for p in prepared]
+        return [p if isinstance(p, Verdict) else _answer(next(verdicts)) for p in prepared]
 
-    def forward(event: CloudEvent) -> Answer:
+    def forward(event: CloudEvent) -> Verdict:
         (answer,) = forward_all([event])
         return answer
 

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from taskpulse.contract import EventType, Function
+from taskpulse.dapr_app import FunctionApp, Verdict
 from taskpulse.events import (
     CloudEvent,
     ReminderScheduledData,
@@ -14,7 +15,6 @@ from taskpulse.events import (
     TaskCompletedData,
     parse_data,
 )
-from taskpulse.http import Answer, FunctionApp
 from taskpulse.runtime import Runtime
 
 JOB_PREFIX = "reminder-"
@@ -26,16 +26,16 @@ def reminder_job(task_id: str) -> str:
 
 
 def build(runtime: Runtime) -> FunctionApp:
-    def scheduled(event: CloudEvent) -> Answer:
+    def scheduled(event: CloudEvent) -> Verdict:
         data = parse_data(event, ReminderScheduledData)
         runtime.dapr.schedule_job(
             reminder_job(data.task_id),
             due_time=data.remind_at,
             data=data.model_dump(mode="json"),
         )
-        return Answer.success()
+        return Verdict.success()
 
-    def closed(event: CloudEvent) -> Answer:
+    def closed(event: CloudEvent) -> Verdict:
         data: TaskCompletedData | TaskCancelledData = (
             parse_data(event, TaskCompletedData)
             if event.type == EventType.TASK_COMPLETED
@@ -44,23 +44,23 @@ def build(runtime: Runtime) -> FunctionApp:
         with runtime.unit_of_work() as uow:
             task = uow.tasks.get(data.task_id)
         if task is None:
-            return Answer("SUCCESS", f"task {data.task_id} does not exist: no reminder")
+            return Verdict("SUCCESS", f"task {data.task_id} does not exist: no reminder")
         # Someone else's event changes nothing (NotOwner: dead-lettered with the reason).
         task.ensure_owner(data.user_id)
         if task.remind_before is not None:
             # Only a cleanup: a reminder that fires anyway re-reads the task and stays silent.
             runtime.dapr.finish_job(reminder_job(task.id))
-        return Answer.success()
+        return Verdict.success()
 
-    def job(name: str, body: Any) -> Answer:
+    def job(name: str, body: Any) -> Verdict:
         from taskpulse.services.reminders import RESCHEDULED, deliver
 
         if not name.startswith(JOB_PREFIX):
-            return Answer.drop(f"unknown job {name}")
+            return Verdict.drop(f"unknown job {name}")
         try:
             data = ReminderScheduledData.model_validate(body)
         except ValidationError as error:
-            return Answer.drop(f"job {name}: invalid data: {error.error_count()} error(s)")
+            return Verdict.drop(f"job {name}: invalid data: {error.error_count()} error(s)")
         delivery = deliver(
             runtime.unit_of_work,
             data,
@@ -71,7 +71,7 @@ def build(runtime: Runtime) -> FunctionApp:
         if delivery.skipped != RESCHEDULED:
             # A rescheduled reminder's job was overwritten under the same name: keep it.
             runtime.dapr.finish_job(name)
-        return Answer("SUCCESS", delivery.skipped and f"not delivered: {delivery.skipped}")
+        return Verdict("SUCCESS", delivery.skipped and f"not delivered: {delivery.skipped}")
 
     return FunctionApp(
         Function.SEND_REMINDER,
