@@ -63,7 +63,7 @@ class Env:
         def view(path: str = "") -> Any:
             response = app(request)
             # Events are published beside the request; the tests look right after it.
-            runtime.settle()
+            runtime.drain()
             return response
 
         methods = ["GET", "POST", "PUT", "DELETE"]

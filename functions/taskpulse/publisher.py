@@ -82,7 +82,7 @@ class OutboxPublisher:
         if self._due("sweep", SWEEP_EVERY_SECONDS):
             queues[0].put(None)
 
-    def settle(self) -> None:
+    def drain(self) -> None:
         """Wait until everything handed over has been tried (tests, shutdown)."""
         for work in self._queues or ():
             work.join()

@@ -176,7 +176,7 @@ class Runtime:
 
     def close(self) -> None:
         """Release connections (tests and orderly shutdown)."""
-        self.settle()
+        self.drain()
         with self._lock:
             parts, self._parts = self._parts, {}
         for name in ("dapr", "push"):
@@ -185,10 +185,10 @@ class Runtime:
         if "store" in parts:
             parts["store"].dispose()
 
-    def settle(self) -> None:
+    def drain(self) -> None:
         """Wait until the publisher has tried everything handed to it (tests, shutdown)."""
         if "publisher" in self._parts:
-            self.publisher.settle()
+            self.publisher.drain()
 
     def execute(
         self, use_case: Callable[..., Outcome], command: _Command, event: CloudEvent

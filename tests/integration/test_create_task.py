@@ -295,14 +295,14 @@ def test_publishers_keep_each_users_order_and_run_users_in_parallel(env: Env) ->
     app = importlib.import_module("taskpulse.handlers.create_task").build(runtime)
     flask_app = Flask("publishers")
     flask_app.add_url_rule("/", "root", lambda: app(request), methods=["POST"])
-    client = flask_app.test_client()  # no settle between requests, unlike env.client
+    client = flask_app.test_client()  # no drain between requests, unlike env.client
 
     users = [f"user-{n}" for n in range(8)]
     for round_ in range(5):
         for user in users:
             data = create_data(user_id=user, title=f"{round_}")
             assert post(client, "/", cloud_event(CREATE, data, user=user)).status_code == 201
-    runtime.settle()
+    runtime.drain()
 
     created = env.dapr.published("task-events")
     assert len(created) == len(users) * 5
@@ -330,7 +330,7 @@ def test_events_committed_within_the_linger_go_out_in_one_relay_call(
     for n in range(3):  # each unit of work hands its events to the publisher as it ends
         created += create_tasks(runtime.unit_of_work, 1, source=f"/linger/{n}", user="alice")
         time.sleep(0.05)
-    runtime.settle()
+    runtime.drain()
     assert len(env.dapr.matching("POST", "/v1.0-alpha1/publish/bulk/")) == 2  # one per topic
     assert [e["id"] for e in env.dapr.published("task-events")] == [c.event["id"] for c in created]
 
@@ -359,7 +359,7 @@ def test_events_committed_while_the_publisher_waits_go_out_together(env: Env, st
     # Committed while the first publish waits on Dapr:
     created += create_tasks(runtime.unit_of_work, 4, source="/together/later", user="alice")
     dapr_free.set()
-    runtime.settle()
+    runtime.drain()
 
     requests = env.dapr.matching("POST", "/v1.0-alpha1/publish/bulk/")
     assert len(requests) == 4  # the first task's two topics, then the four others' two

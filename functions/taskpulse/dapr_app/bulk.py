@@ -51,7 +51,7 @@ def answer_together(
     handles: frozenset[EventType],
     *,
     file_unreadable: Callable[[Unreadable], Verdict],
-    settle: Callable[[ReadEvent, Verdict | None], Verdict],
+    conclude: Callable[[ReadEvent, Verdict | None], Verdict],
 ) -> list[Status]:
     """The events of a delivery handed to one call, answered in order as
     :func:`answer_in_order` answers them, but for one thing: the call took every event
@@ -70,7 +70,7 @@ def answer_together(
         elif isinstance(item, Verdict):
             verdict = item
         else:
-            verdict = settle(item, handled.get(id(item)))
+            verdict = conclude(item, handled.get(id(item)))
         statuses.append(verdict.status)
     return statuses
 

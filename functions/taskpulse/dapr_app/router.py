@@ -179,7 +179,7 @@ class FunctionApp:
                 self.handle_all,
                 route.handles,
                 file_unreadable=lambda item: self._file_unreadable(route, item),
-                settle=lambda item, verdict: self._settle(path, route, item, verdict),
+                conclude=lambda item, verdict: self._conclude(path, route, item, verdict),
             )
             each = (time.perf_counter() - start) / max(1, len(entries))
             for _ in entries:
@@ -249,7 +249,7 @@ class FunctionApp:
                 verdict = guarded(lambda: handler(read.event))
             finally:
                 trace_id.reset(token)
-        return self._settle(path, route, read, verdict)
+        return self._conclude(path, route, read, verdict)
 
     def _read(
         self, route: Route, raw: bytes, headers: dict[str, str], *, wrapped: bool
@@ -268,7 +268,9 @@ class FunctionApp:
             limit=self.max_event_bytes,
         )
 
-    def _settle(self, path: str, route: Route, read: ReadEvent, verdict: Verdict | None) -> Verdict:
+    def _conclude(
+        self, path: str, route: Route, read: ReadEvent, verdict: Verdict | None
+    ) -> Verdict:
         """Dead-letter a dropped event, count and log the outcome: Dapr's answer.
         ``verdict`` is ``None`` when no handler of this path takes the event's type."""
         event = read.event

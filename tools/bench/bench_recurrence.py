@@ -1,6 +1,6 @@
 """Bench: the recurrence engine against ``rrulestr(rule).after(after)``, side by side.
 
-Run ``python tests/bench/bench_recurrence.py``. For each rule (New York, DTSTART at 09:00
+Run ``python tools/bench/bench_recurrence.py``. For each rule (New York, DTSTART at 09:00
 local) and each series age (started ten years ago, started today) it prints the median
 per call of:
 

@@ -1,4 +1,4 @@
-"""The second floor of the cold-start bench: the first floor (tests/bench/hello_stack) plus
+"""The second floor of the cold-start bench: the first floor (tools/bench/hello_stack) plus
 what any function that stores through these libraries does before it can answer its first
 event: open a connection through SQLModel's session and make one round trip. Nothing of
 TaskPulse either."""

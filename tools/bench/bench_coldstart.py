@@ -4,8 +4,8 @@ to a bare functions-framework hello world started the same way in the same run.
 Goal: each function at most 3 times the hello world's median.
 
 Also measured, as floors: the hello world importing the libraries a database function must
-use (tests/bench/hello_stack), and the same plus one round trip to PostgreSQL through a
-SQLModel session on its first event (tests/bench/hello_query). Their ratios bound what
+use (tools/bench/hello_stack), and the same plus one round trip to PostgreSQL through a
+SQLModel session on its first event (tools/bench/hello_query). Their ratios bound what
 create-task and compute-next-occurrence can reach with that stack; the gap above the
 second is ours.
 """
@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # test helpers
 
 from devstack.ports import free_port
 from devstack.postgres import running_postgres
@@ -116,14 +116,14 @@ def main() -> int:
             return event("task.completed", {"task_id": created.task.id, "user_id": "alice"})
 
         cases: dict[str, tuple[Path, str, Callable[[], dict[str, Any]]]] = {
-            "hello world (baseline)": (REPO / "tests/bench/hello/main.py", "/", dict),
+            "hello world (baseline)": (REPO / "tools/bench/hello/main.py", "/", dict),
             "floor: hello + SQLModel/psycopg/settings imports": (
-                REPO / "tests/bench/hello_stack/main.py",
+                REPO / "tools/bench/hello_stack/main.py",
                 "/",
                 dict,
             ),
             "floor + one query through SQLModel": (
-                REPO / "tests/bench/hello_query/main.py",
+                REPO / "tools/bench/hello_query/main.py",
                 "/",
                 dict,
             ),

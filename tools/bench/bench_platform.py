@@ -1,6 +1,6 @@
 """The whole platform under sustained load, next to its floor measured in the same run.
 
-``python tests/bench/bench_platform.py`` starts the real platform the way ``task up`` does
+``python tools/bench/bench_platform.py`` starts the real platform the way ``task up`` does
 (tests/e2e/e2e_stack.py), plus the floor: the bare echo app (tests/platform_echo.py) behind
 its own daprd on the same Kafka (publish through daprd -> Kafka -> daprd -> app).
 
@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-TESTS = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parents[2] / "tests"
 sys.path[:0] = [str(TESTS), str(TESTS / "e2e")]
 
 from e2e_stack import (  # noqa: E402
