@@ -59,8 +59,7 @@ def test_a_server_publish_reaches_the_users_channel(centrifugo: CentrifugoConfig
                     json={"channel": push_channel("alice"), "data": payload},
                     headers={"X-API-Key": centrifugo.api_key},
                 )
-            assert response.status_code == 200, response.text
-            assert "error" not in response.json(), response.text
+            assert (response.status_code, response.json()) == (200, {"result": {}})
             received = await asyncio.wait_for(events.publications.get(), 10)
             assert received == payload
             return received
@@ -88,7 +87,7 @@ def test_the_server_api_needs_its_key(centrifugo: CentrifugoConfig) -> None:
         json={"channel": push_channel("alice"), "data": {}},
         headers={"X-API-Key": "wrong"},
     )
-    assert response.status_code == 401
+    assert (response.status_code, response.text) == (401, "")
 
 
 def test_a_refusal_is_an_http_status_that_tells_an_outage_from_a_bad_publication(
@@ -102,8 +101,11 @@ def test_a_refusal_is_an_http_status_that_tells_an_outage_from_a_bad_publication
         unknown = gateway._http.post("/publish", json={"channel": "nope:x", "data": {}})
     finally:
         gateway.close()
-    assert bad.status_code == 400, bad.text
-    assert unknown.status_code == 404, unknown.text
+    assert (bad.status_code, bad.json()) == (400, {"code": 107, "message": "bad request"})
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"code": 102, "message": "unknown channel"},
+    )
     bad_refusal, unknown_refusal = refusal(bad), refusal(unknown)
     assert bad_refusal is not None and bad_refusal.permanent
     assert unknown_refusal is not None and not unknown_refusal.permanent
@@ -137,6 +139,16 @@ def test_a_batch_reaches_the_channel_in_order_and_answers_each_command(
         response = gateway._http.post("/batch", json={"commands": commands})
     finally:
         gateway.close()
+    assert (response.status_code, response.json()) == (
+        200,
+        {
+            "replies": [
+                {"error": {"code": 107, "message": "bad request"}},
+                {"error": {"code": 102, "message": "unknown channel"}},
+                {"publish": {}},
+            ]
+        },
+    )
     bad, unknown, taken = batch_refusals(response, len(commands))
     assert bad is not None and bad.permanent, response.text
     assert unknown is not None and not unknown.permanent, response.text

@@ -311,6 +311,56 @@ def cloud_event(
     return event
 
 
+def created_task(response: httpx.Response, command: dict[str, Any]) -> dict[str, Any]:
+    """create-task's answer to a new ``command`` (the data of a task.create), checked
+    whole: 201 and the task.created event of the task the command asked for. The task.
+
+    What the function makes up (the ids, the time) is taken from the answer; the times it
+    was given are compared as instants (the answer keeps the offset it was sent, or
+    writes UTC as ``Z``)."""
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    task = answer["data"]
+    rrule = command.get("rrule")
+    due = command.get("due_at")
+    assert answer == {
+        "specversion": "1.0",
+        "id": answer["id"],
+        "source": "/taskpulse/create-task",
+        "type": "dev.taskpulse.task.created.v1",
+        "time": task["created_at"],
+        "datacontenttype": "application/json",
+        "partitionkey": command["user_id"],
+        "subject": task["id"],
+        "data": {
+            "id": task["id"],
+            "user_id": command["user_id"],
+            "title": command["title"],
+            "description": command.get("description"),
+            "status": "open",
+            "due_at": task["due_at"] if due else None,
+            "timezone": command.get("timezone", "UTC"),
+            "rrule": rrule,
+            "series_id": task["series_id"] if rrule else None,
+            "occurrence_at": task["occurrence_at"] if rrule else None,
+            "recurrence_mode": command.get("recurrence_mode", "on_completion"),
+            "remind_before": command.get("remind_before"),
+            "priority": command.get("priority", "medium"),
+            "tags": command.get("tags", []),
+            "created_at": task["created_at"],
+            "updated_at": task["created_at"],
+            "completed_at": None,
+            "version": 1,
+        },
+    }
+    if due:
+        assert datetime.fromisoformat(task["due_at"]) == datetime.fromisoformat(due)
+    if rrule:
+        assert task["occurrence_at"] == task["due_at"]
+        assert task["series_id"] not in (None, task["id"])
+    return task
+
+
 class KafkaClient:
     """A producer of our own, writing structured CloudEvents the way any client may."""
 

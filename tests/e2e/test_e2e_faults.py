@@ -21,6 +21,7 @@ from e2e_stack import (
     Platform,
     TopicTail,
     cloud_event,
+    created_task,
     duplicates_by_id,
     new_user,
     now_utc,
@@ -197,11 +198,13 @@ def test_a_reminder_fired_while_its_function_was_down_is_delivered_when_it_is_ba
     user = new_user("down")
     due = now_utc().replace(microsecond=0) + timedelta(minutes=1, seconds=15)
     with TopicTail(platform.endpoints["kafka"], ["task-updates"]) as tail:
-        response = platform.create(
-            {"user_id": user, "title": "Pay rent", "due_at": rfc3339(due), "remind_before": "PT1M"}
-        )
-        assert response.status_code == 201, response.text
-        task_id = response.json()["data"]["id"]
+        command = {
+            "user_id": user,
+            "title": "Pay rent",
+            "due_at": rfc3339(due),
+            "remind_before": "PT1M",
+        }
+        task_id = created_task(platform.create(command), command)["id"]
         log = platform.log("send-reminder")
         wait_for(
             lambda: platform.job("send-reminder", f"reminder-{task_id}").status_code == 200,

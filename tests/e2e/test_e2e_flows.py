@@ -17,6 +17,7 @@ from e2e_stack import (
     PushClient,
     TopicTail,
     cloud_event,
+    created_task,
     new_user,
     now_utc,
     of_type,
@@ -45,31 +46,39 @@ def test_create_over_http_reaches_kafka_and_the_users_screen(platform: Platform)
         data = {
             "user_id": user,
             "title": "Water the plants",
-            "due_at": "2030-01-04T09:00:00+01:00",
+            # A Friday far ahead of any day the suite runs: its reminder is always due.
+            "due_at": "2099-01-02T09:00:00+01:00",
             "timezone": "Europe/Berlin",
             "rrule": "FREQ=WEEKLY;BYDAY=FR",
             "remind_before": "PT15M",
             "tags": ["home"],
         }
         response = platform.create(data, event_id="cmd-1")
-        assert response.status_code == 201, response.text
+        task = created_task(response, data)
+        task_id, series_id = task["id"], task["series_id"]
+        assert (task["due_at"], task["occurrence_at"]) == ("2099-01-02T09:00:00+01:00",) * 2
         answer = response.json()
-        assert answer["type"] == CREATED
-        task_id = answer["data"]["id"]
 
         facts = tail.wait("task.created", topic="task-events", type_=CREATED, user=user)
-        assert [e["data"]["id"] for e in facts] == [task_id]
+        assert [(e["id"], e["data"]) for e in facts] == [(answer["id"], task)]
         assert facts[0]["subject"] == task_id
         assert facts[0]["partitionkey"] == user
         assert facts[0]["source"] == "/taskpulse/create-task"
         tail.wait("task.created", topic="task-updates", type_=CREATED, user=user)
         tail.wait("reminder.scheduled", topic="reminders", type_=REMINDER_SCHEDULED, user=user)
         pushed = push.wait("task.created", of_type(CREATED, id=task_id))
-        assert pushed[0]["data"]["series_id"]
+        assert pushed[0]["data"]["series_id"] == series_id
 
+        # The repeat of the command is answered 200 with the same task.created, but for the
+        # times the client gave: the stored task has them in UTC ("Z"), the same instants.
         again = platform.create(data, event_id="cmd-1")
         assert again.status_code == 200, again.text
-        assert again.json()["data"]["id"] == task_id
+        repeat = again.json()
+        moments = {key: task[key] for key in ("due_at", "occurrence_at")}
+        assert {**repeat, "data": {**repeat["data"], **moments}} == answer
+        assert {key: instant(repeat["data"][key]) for key in moments} == {
+            key: instant(value) for key, value in moments.items()
+        }
         time.sleep(2)
         assert len(tail.events(topic="task-events", type_=CREATED, user=user)) == 1
         assert len(platform.tasks_of(user)) == 1
@@ -83,16 +92,13 @@ def test_reminder_fires_mail_push_and_reminder_sent(platform: Platform) -> None:
         PushClient(platform, user) as push,
     ):
         push.wait_subscribed()
-        response = platform.create(
-            {
-                "user_id": user,
-                "title": "Call the dentist",
-                "due_at": rfc3339(due),
-                "remind_before": "PT2M",
-            }
-        )
-        assert response.status_code == 201, response.text
-        task_id = response.json()["data"]["id"]
+        command = {
+            "user_id": user,
+            "title": "Call the dentist",
+            "due_at": rfc3339(due),
+            "remind_before": "PT2M",
+        }
+        task_id = created_task(platform.create(command), command)["id"]
         log = platform.log("send-reminder")
         sent = tail.wait(
             f"reminder.sent (read {log})", topic="task-updates", type_=REMINDER_SENT, user=user
@@ -116,18 +122,16 @@ def test_completion_creates_the_next_occurrence_in_the_users_zone(
     topics = ["task-events", "task-updates"]
     with TopicTail(platform.endpoints["kafka"], topics) as tail, PushClient(platform, user) as push:
         push.wait_subscribed()
-        # The day before New York springs forward: 09:00 EST, then 09:00 EDT.
-        response = platform.create(
-            {
-                "user_id": user,
-                "title": "Stand-up",
-                "due_at": "2030-03-09T09:00:00-05:00",
-                "timezone": "America/New_York",
-                "rrule": "FREQ=DAILY",
-            }
-        )
-        assert response.status_code == 201, response.text
-        first = response.json()["data"]
+        # The day before New York springs forward (8 March 2099): 09:00 EST, then 09:00
+        # EDT. Far ahead of any day the suite runs, so the completion is never late.
+        command = {
+            "user_id": user,
+            "title": "Stand-up",
+            "due_at": "2099-03-07T09:00:00-05:00",
+            "timezone": "America/New_York",
+            "rrule": "FREQ=DAILY",
+        }
+        first = created_task(platform.create(command), command)
         kafka.send(
             "task-events",
             cloud_event(COMPLETED, {"task_id": first["id"], "user_id": user}, subject=first["id"]),
@@ -145,7 +149,7 @@ def test_completion_creates_the_next_occurrence_in_the_users_zone(
         nxt = next(e["data"] for e in facts if e["data"]["id"] != first["id"])
         assert nxt["series_id"] == first["series_id"]
         occurrence = instant(nxt["occurrence_at"])
-        assert occurrence == instant("2030-03-10T13:00:00+00:00")
+        assert occurrence == instant("2099-03-08T13:00:00+00:00")
         local = occurrence.astimezone(ZoneInfo("America/New_York"))
         assert (local.hour, local.minute, local.utcoffset()) == (9, 0, timedelta(hours=-4))
         push.wait("completed", of_type(COMPLETED, task_id=first["id"]))
@@ -161,17 +165,14 @@ def test_cancelling_a_series_stops_it_and_removes_the_pending_reminder_job(
     topics = ["task-events", "task-updates"]
     with TopicTail(platform.endpoints["kafka"], topics) as tail:
         due = now_utc().replace(microsecond=0) + timedelta(days=1)
-        response = platform.create(
-            {
-                "user_id": user,
-                "title": "Gym",
-                "due_at": rfc3339(due),
-                "rrule": "FREQ=DAILY",
-                "remind_before": "PT1H",
-            }
-        )
-        assert response.status_code == 201, response.text
-        task = response.json()["data"]
+        command = {
+            "user_id": user,
+            "title": "Gym",
+            "due_at": rfc3339(due),
+            "rrule": "FREQ=DAILY",
+            "remind_before": "PT1H",
+        }
+        task = created_task(platform.create(command), command)
         job = f"reminder-{task['id']}"
         log = platform.log("send-reminder")
         wait_for(
@@ -214,17 +215,14 @@ def test_an_on_schedule_series_advances_on_its_own(platform: Platform) -> None:
     user = new_user("schedule")
     with TopicTail(platform.endpoints["kafka"], ["task-events"]) as tail:
         due = now_utc().replace(microsecond=0) + timedelta(seconds=8)
-        response = platform.create(
-            {
-                "user_id": user,
-                "title": "Check the backups",
-                "due_at": rfc3339(due),
-                "rrule": "FREQ=MINUTELY",
-                "recurrence_mode": "on_schedule",
-            }
-        )
-        assert response.status_code == 201, response.text
-        first = response.json()["data"]
+        command = {
+            "user_id": user,
+            "title": "Check the backups",
+            "due_at": rfc3339(due),
+            "rrule": "FREQ=MINUTELY",
+            "recurrence_mode": "on_schedule",
+        }
+        first = created_task(platform.create(command), command)
         log = platform.log("compute-next-occurrence")
         facts = tail.wait(
             f"the next occurrence without any completion (read {log})",

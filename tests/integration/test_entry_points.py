@@ -40,9 +40,12 @@ def test_the_entry_point_serves_health_and_enforces_the_app_token(
                 assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
                 assert time.monotonic() < deadline, "function did not start in 30 s"
                 time.sleep(0.1)
-        assert health.status_code == 200
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
         unauthorised = httpx.post(f"http://127.0.0.1:{port}/", json={}, timeout=5)
-        assert unauthorised.status_code == 401
+        assert (unauthorised.status_code, unauthorised.json()) == (
+            401,
+            {"error": "missing or wrong dapr-api-token"},
+        )
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
         assert "taskpulse_events_total" in metrics.text
     finally:

@@ -38,10 +38,10 @@ def tasks(store: Store, series_id: str) -> list[dict[str, Any]]:
         return [dict(row) for row in rows]
 
 
-def next_friday_9am_new_york() -> datetime:
-    today = datetime.now(NEW_YORK).date()
-    friday = today + timedelta(days=(4 - today.weekday()) % 7 or 7)
-    return datetime(friday.year, friday.month, friday.day, 9, tzinfo=NEW_YORK)
+FRIDAY_9AM = datetime(2099, 3, 6, 9, tzinfo=NEW_YORK)
+"""A Friday, 09:00 EST in New York, two days before its clocks spring forward (Sunday
+8 March 2099): the same whatever day the suite runs, and so far ahead that a series
+starting then is never completed late (no past instance is skipped)."""
 
 
 def complete(env: Env, task: dict[str, Any], *, user: str = "alice", **extra: Any) -> Any:
@@ -53,7 +53,7 @@ def complete(env: Env, task: dict[str, Any], *, user: str = "alice", **extra: An
 def test_completing_a_weekly_task_creates_the_next_one_at_the_local_time(
     env: Env, store: Store
 ) -> None:
-    first_due = next_friday_9am_new_york()
+    first_due = FRIDAY_9AM
     task = make_task(
         store,
         due_at=first_due.isoformat(),
@@ -67,10 +67,10 @@ def test_completing_a_weekly_task_creates_the_next_one_at_the_local_time(
     first, second = tasks(store, task["series_id"])
     assert first["status"] == "completed"
     assert second["status"] == "open"
-    expected = (first_due + timedelta(days=7)).astimezone(NEW_YORK)
-    assert second["due_at"].astimezone(NEW_YORK).replace(tzinfo=None) == datetime(
-        expected.year, expected.month, expected.day, 9
-    )  # 09:00 New York wall time, whatever DST did in between
+    # 09:00 New York wall time a week later, across the change to summer time: 09:00
+    # EDT, which is 13:00 UTC where the first was 14:00 UTC.
+    assert second["due_at"] == datetime(2099, 3, 13, 9, tzinfo=NEW_YORK)
+    assert second["due_at"] == datetime(2099, 3, 13, 13, tzinfo=UTC)
     created = [
         e for e in env.dapr.published("task-events") if e["type"] == EventType.TASK_CREATED.value
     ]
@@ -88,7 +88,7 @@ def test_completing_a_weekly_task_creates_the_next_one_at_the_local_time(
 def test_the_same_completion_delivered_twice_creates_one_occurrence(env: Env, store: Store) -> None:
     task = make_task(
         store,
-        due_at=next_friday_9am_new_york().isoformat(),
+        due_at=FRIDAY_9AM.isoformat(),
         timezone="America/New_York",
         rrule="FREQ=DAILY",
     )
@@ -111,7 +111,7 @@ def test_completions_delivered_in_bulk_are_each_recorded_and_answered(
     """daprd's bulk delivery of records, handled in one transaction: each entry
     as if alone (a repeat inside the batch too), and a refused one dead-lettered with
     nothing of it kept, while the others commit."""
-    due = next_friday_9am_new_york().isoformat()
+    due = FRIDAY_9AM.isoformat()
     first, second = (make_task(store, due_at=due, rrule="FREQ=DAILY", title=t) for t in "AB")
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     one = cloud_event(COMPLETED, {"task_id": first["id"], "user_id": "alice"})
@@ -142,7 +142,7 @@ def test_in_a_bulk_delivery_a_failure_keeps_what_came_before_and_retries_the_res
     that entry and, unhandled, for the ones after it; the ones before it are committed."""
     from taskpulse.store import repositories
 
-    due = next_friday_9am_new_york().isoformat()
+    due = FRIDAY_9AM.isoformat()
     tasks_ = [make_task(store, due_at=due, rrule="FREQ=DAILY", title=t) for t in "ABC"]
     failing = tasks_[1]["id"]
     save = repositories.TaskRepository.save
@@ -168,7 +168,7 @@ def test_a_bulk_delivery_whose_commit_fails_is_retried_whole(
 ) -> None:
     from taskpulse.store import uow
 
-    due = next_friday_9am_new_york().isoformat()
+    due = FRIDAY_9AM.isoformat()
     first, second = (make_task(store, due_at=due, rrule="FREQ=DAILY", title=t) for t in "AB")
     commit = uow.Batch.commit
 
@@ -191,36 +191,42 @@ def test_a_bulk_delivery_whose_commit_fails_is_retried_whole(
 
 
 def test_a_late_completion_skips_past_instances_and_says_so(env: Env, store: Store) -> None:
-    start = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
+    # Late by the clock the function reads, so the start is fixed against one reading of
+    # it: ten days and an hour ago. The instances start + 1 day ... start + 10 days (an
+    # hour ago) have passed; start + 11 days (in 23 hours) is the next one.
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(days=10, hours=1)
     task = make_task(store, due_at=start.isoformat(), rrule="FREQ=DAILY")
-    complete(env, task)
+    assert complete(env, task).get_json() == {"status": "SUCCESS"}
     _, nxt = tasks(store, task["series_id"])
-    assert datetime.now(UTC) < nxt["due_at"] <= datetime.now(UTC) + timedelta(days=1)
+    assert nxt["due_at"] == start + timedelta(days=11)
     (update,) = [e for e in env.dapr.published("task-updates") if e["type"] == COMPLETED]
-    assert update["data"]["skipped_occurrences"] >= 9
+    assert update["data"]["skipped_occurrences"] == 10
+    assert update["data"]["next_task_id"] == nxt["id"]
+    assert datetime.fromisoformat(update["data"]["next_occurrence_at"]) == nxt["due_at"]
 
 
 def test_a_count_series_ends_with_series_ended(env: Env, store: Store) -> None:
-    due = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
-    task = make_task(store, due_at=due.isoformat(), rrule="FREQ=DAILY;COUNT=2")
-    complete(env, task)
+    task = make_task(store, due_at=FRIDAY_9AM.isoformat(), rrule="FREQ=DAILY;COUNT=2")
+    assert complete(env, task).get_json() == {"status": "SUCCESS"}
     _, second = tasks(store, task["series_id"])
-    complete(env, {"id": second["id"]})
+    assert complete(env, {"id": second["id"]}).get_json() == {"status": "SUCCESS"}
     assert len(tasks(store, task["series_id"])) == 2
-    ended = [
-        e for e in env.dapr.published("task-events") if e["type"] == EventType.SERIES_ENDED.value
-    ]
-    assert len(ended) == 1
-    assert ended[0]["data"]["reason"] == "count"
-    assert any(
-        e["type"] == EventType.SERIES_ENDED.value for e in env.dapr.published("task-updates")
-    )
+    ended = {
+        "series_id": task["series_id"],
+        "user_id": "alice",
+        "last_task_id": second["id"],
+        "reason": "count",
+    }
+    for topic in ("task-events", "task-updates"):
+        facts = [e for e in env.dapr.published(topic) if e["type"] == EventType.SERIES_ENDED.value]
+        assert [e["data"] for e in facts] == [ended], topic
 
 
 def test_another_users_completion_changes_nothing_and_is_dead_lettered(
     env: Env, store: Store
 ) -> None:
-    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    task = make_task(store, due_at=FRIDAY_9AM.isoformat(), rrule="FREQ=DAILY")
     response = complete(env, task, user="mallory")
     assert response.get_json() == {"status": "SUCCESS"}
     (only,) = tasks(store, task["series_id"])
@@ -233,7 +239,7 @@ def test_another_users_completion_changes_nothing_and_is_dead_lettered(
 def test_a_command_id_used_again_by_someone_else_is_no_repeat(env: Env, store: Store) -> None:
     """Idempotency is by source + id; a copy of that pair with another task, or from
     another user, must not pass for a repeat that silently succeeds."""
-    due = next_friday_9am_new_york().isoformat()
+    due = FRIDAY_9AM.isoformat()
     mine, other = make_task(store, due_at=due), make_task(store, due_at=due, title="Other")
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
 
@@ -255,11 +261,12 @@ def test_a_command_id_used_again_by_someone_else_is_no_repeat(env: Env, store: S
 
 def test_a_completion_time_in_the_future_is_refused(env: Env, store: Store) -> None:
     """It would skip every instance until then (ten years of a daily series)."""
-    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
-    response = complete(env, task, completed_at="2036-01-01T00:00:00Z")
+    task = make_task(store, due_at=FRIDAY_9AM.isoformat(), rrule="FREQ=DAILY")
+    # Ten years after the first instance: in the future whatever day the suite runs.
+    response = complete(env, task, completed_at="2109-03-06T14:00:00Z")
     assert response.get_json() == {"status": "SUCCESS"}
     (letter,) = env.dapr.published("task-events-dlq")
-    assert "completed_at 2036-01-01T00:00:00+00:00 is in the future" in letter["deadletterreason"]
+    assert "completed_at 2109-03-06T14:00:00+00:00 is in the future" in letter["deadletterreason"]
     (only,) = tasks(store, task["series_id"])
     assert only["status"] == "open"
 
@@ -271,17 +278,18 @@ def tasks_of(store: Store, task: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_completing_an_unknown_task_is_dead_lettered(env: Env) -> None:
-    complete(env, {"id": "no-such-task"})
+    assert complete(env, {"id": "no-such-task"}).get_json() == {"status": "SUCCESS"}
     (letter,) = env.dapr.published("task-events-dlq")
     assert "does not exist" in letter["deadletterreason"]
 
 
 def test_cancelling_the_series_stops_it(env: Env, store: Store) -> None:
-    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    task = make_task(store, due_at=FRIDAY_9AM.isoformat(), rrule="FREQ=DAILY")
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     cancel = cloud_event(CANCELLED, {"task_id": task["id"], "user_id": "alice", "scope": "series"})
     assert post(client, GATE, cancel).get_json() == {"status": "SUCCESS"}
-    complete(env, task)  # too late: the task is cancelled
+    # Too late: the task is cancelled (answered, and dead-lettered).
+    assert complete(env, task).get_json() == {"status": "SUCCESS"}
     (only,) = tasks(store, task["series_id"])
     assert only["status"] == "cancelled"
     with store.engine.connect() as conn:
@@ -294,10 +302,10 @@ def test_cancelling_the_series_stops_it(env: Env, store: Store) -> None:
 
 
 def test_cancelling_one_occurrence_moves_the_series_on(env: Env, store: Store) -> None:
-    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    task = make_task(store, due_at=FRIDAY_9AM.isoformat(), rrule="FREQ=DAILY")
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     cancel = cloud_event(CANCELLED, {"task_id": task["id"], "user_id": "alice"})
-    post(client, GATE, cancel)
+    assert post(client, GATE, cancel).get_json() == {"status": "SUCCESS"}
     first, second = tasks(store, task["series_id"])
     assert (first["status"], second["status"]) == ("cancelled", "open")
 
@@ -319,10 +327,12 @@ def test_on_schedule_series_advance_on_their_own_job(env: Env, store: Store) -> 
 
     for _ in range(2):  # the scheduler may deliver a trigger more than once
         trigger = client.post(f"/job/{name}", json=body["data"])
-        assert trigger.status_code == 200
+        assert (trigger.status_code, trigger.get_json()) == (200, {"status": "SUCCESS"})
     first, second = tasks(store, task["series_id"])
     assert first["status"] == "open"  # on_schedule: the next one comes, done or not
-    assert env.dapr.matching("DELETE", f"/v1.0/jobs/{name}")
+    # Each trigger ends the job (the second finds the series advanced already).
+    deletes = env.dapr.matching("DELETE", "/v1.0/jobs/")
+    assert [d.path for d in deletes] == [f"/v1.0/jobs/{name}"] * 2
     assert second["due_at"] == due + timedelta(hours=1)
 
 
@@ -352,17 +362,17 @@ def test_a_forged_task_created_schedules_nothing(env: Env, store: Store) -> None
 
 
 def test_on_completion_tasks_schedule_no_job(env: Env, store: Store) -> None:
-    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    task = make_task(store, due_at=FRIDAY_9AM.isoformat(), rrule="FREQ=DAILY")
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
-    post(client, GATE, cloud_event(EventType.TASK_CREATED.value, task))
+    answer = post(client, GATE, cloud_event(EventType.TASK_CREATED.value, task))
+    assert answer.get_json() == {"status": "SUCCESS"}
     assert env.dapr.matching("POST", "/v1.0/jobs/") == []
 
 
 def test_an_unknown_job_is_acknowledged_not_retried(env: Env) -> None:
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     response = client.post("/job/what-is-this", json={})
-    assert response.status_code == 200
-    assert response.get_json()["status"] == "DROP"
+    assert (response.status_code, response.get_json()) == (200, {"status": "DROP"})
 
 
 def test_an_event_on_a_route_that_does_not_take_its_type_is_dead_lettered(env: Env) -> None:
@@ -382,7 +392,7 @@ def test_as_the_gate_of_task_events_it_reads_every_record_of_the_topic(
     (a create command is create-task's, a plain task.created is nobody's here) whatever
     their size, since the function that consumes them judges them, and everything else is
     dead-lettered with the reason (the record itself, not daprd's envelope)."""
-    task = make_task(store, due_at=next_friday_9am_new_york().isoformat(), rrule="FREQ=DAILY")
+    task = make_task(store, due_at=FRIDAY_9AM.isoformat(), rrule="FREQ=DAILY")
     client = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
     path = GATE
     completed = cloud_event(COMPLETED, {"task_id": task["id"], "user_id": "alice"})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from flask.testing import FlaskClient
 
 from devstack.ports import free_port
 from functions_env import Env, cloud_event, post
@@ -14,12 +17,17 @@ from taskpulse.services.create import create_task
 from taskpulse.store import Store
 
 SCHEDULED = EventType.REMINDER_SCHEDULED.value
+DUE = datetime(2099, 6, 5, 17, 30, tzinfo=UTC)
+"""When the reminded task is due: the same whatever day the suite runs (no test waits for
+it: each fires the reminder's job itself), and ahead of any day it runs."""
+REMIND_AT = DUE - timedelta(minutes=30)
+DONE = (200, {"status": "SUCCESS"})
+"""A trigger's answer when the job is done (delivered now, before, or not at all)."""
 
 
 def reminder_for(store: Store, user: str = "alice", title: str = "Call mum") -> dict[str, Any]:
-    due = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
     command = TaskCreateData(
-        user_id=user, title=title, due_at=due, remind_before=timedelta(minutes=30)
+        user_id=user, title=title, due_at=DUE, remind_before=timedelta(minutes=30)
     )
     created = create_task(store.unit_of_work, command, source="/t", event_id=user)
     task = created.event["data"]
@@ -28,8 +36,29 @@ def reminder_for(store: Store, user: str = "alice", title: str = "Call mum") -> 
         "user_id": user,
         "title": task["title"],
         "due_at": task["due_at"],
-        "remind_at": (due - timedelta(minutes=30)).isoformat(),
+        "remind_at": REMIND_AT.isoformat(),
     }
+
+
+def fire(client: FlaskClient, name: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """Dapr's trigger of the job: the status and the JSON body of the function's answer."""
+    answer = client.post(f"/job/{name}", json=body["data"])
+    return answer.status_code, answer.get_json()
+
+
+def retried(reason: str) -> tuple[int, dict[str, str]]:
+    """A trigger's answer when Dapr must try again: 500, and why."""
+    return 500, {"status": "RETRY", "reason": reason}
+
+
+def not_reached(host: str, port: int) -> str:
+    """The reason send-reminder gives when no SMTP server listens at ``host:port``: the
+    error this machine's network stack gives for it."""
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as error:
+        return f"MailError: SMTP not reached: {error}"
+    raise AssertionError(f"something listens at {host}:{port}")
 
 
 def schedule(env: Env, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -48,12 +77,22 @@ def test_a_reminder_becomes_a_one_shot_job_at_remind_at_in_utc(env: Env, store: 
     data = reminder_for(store)
     name, body = schedule(env, data)
     assert name == f"reminder-{data['task_id']}"
-    remind_at = datetime.fromisoformat(data["remind_at"]).astimezone(UTC)
-    assert body["dueTime"] == remind_at.isoformat().replace("+00:00", "Z")
-    assert body["data"]["task_id"] == data["task_id"]
-    # Not a cron translated from a rule: only redeliveries until the app deletes the job.
-    assert body["schedule"].startswith("@every ")
-    assert body["repeats"] > 1
+    assert body == {
+        "dueTime": "2099-06-05T17:00:00Z",
+        # Not a cron translated from a rule: only redeliveries (every 15 s, 40 of them
+        # after the first trigger) until the app deletes the job.
+        "schedule": "@every 15s",
+        "repeats": 41,
+        "data": {
+            "task_id": data["task_id"],
+            "user_id": "alice",
+            "remind_at": "2099-06-05T17:00:00Z",
+            "due_at": "2099-06-05T17:30:00Z",
+            "title": "Call mum",
+        },
+        "overwrite": True,
+        "failurePolicy": {"constant": {"interval": "15s", "maxRetries": 3}},
+    }
 
 
 def test_the_trigger_delivers_push_and_mail_once_and_emits_reminder_sent(
@@ -63,7 +102,7 @@ def test_the_trigger_delivers_push_and_mail_once_and_emits_reminder_sent(
     name, body = schedule(env, data)
     client = env.client(Function.SEND_REMINDER)
     for _ in range(3):  # repeated triggers
-        assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+        assert fire(client, name, body) == DONE
 
     (push,) = pushes(env)
     assert push["channel"] == "tasks:user#alice"
@@ -86,16 +125,16 @@ def test_a_stale_reminder_is_not_delivered(env: Env, store: Store) -> None:
     data = reminder_for(store)
     name, body = schedule(env, data)
     done = env.client(Function.COMPUTE_NEXT_OCCURRENCE)
-    post(
+    completed = post(
         done,
         "/events/task-events",
         cloud_event(
             EventType.TASK_COMPLETED.value, {"task_id": data["task_id"], "user_id": "alice"}
         ),
     )
+    assert completed.get_json() == {"status": "SUCCESS"}
     client = env.client(Function.SEND_REMINDER)
-    response = client.post(f"/job/{name}", json=body["data"])
-    assert response.status_code == 200
+    assert fire(client, name, body) == DONE  # nothing to deliver: the job ends
     assert pushes(env) == []
     assert env.inbox.messages() == []
 
@@ -124,11 +163,12 @@ def test_a_failing_gateway_is_retried_and_delivers_once_it_is_back(env: Env, sto
 
     env.centrifugo.responder = down
     client = env.client(Function.SEND_REMINDER)
-    assert client.post(f"/job/{name}", json=body["data"]).status_code == 500  # Dapr retries
+    # Dapr retries
+    assert fire(client, name, body) == retried("PushError: push gateway answered 503: down")
     assert env.inbox.messages() == []
     env.centrifugo.responder = lambda request: (200, b'{"result": {}}')
-    assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
-    assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+    assert fire(client, name, body) == DONE
+    assert fire(client, name, body) == DONE
     assert len(env.inbox.messages()) == 1
     keys = {p["idempotency_key"] for p in pushes(env)}
     assert len(keys) == 1  # the gateway folds the retried publish into one
@@ -143,12 +183,13 @@ def test_mail_not_reached_is_retried_and_sent_once_the_server_is_back(
     data = reminder_for(store)
     name, body = schedule(env, data)
     for host in ("127.0.0.1", "no-such-host.invalid"):
-        closed = env.client(Function.SEND_REMINDER, smtp_host=host, smtp_port=free_port())
-        assert closed.post(f"/job/{name}", json=body["data"]).status_code == 500
+        port = free_port()
+        closed = env.client(Function.SEND_REMINDER, smtp_host=host, smtp_port=port)
+        assert fire(closed, name, body) == retried(not_reached(host, port))
     assert env.inbox.messages() == []
     client = env.client(Function.SEND_REMINDER)
     for _ in range(2):
-        assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+        assert fire(client, name, body) == DONE
     assert len(env.inbox.messages()) == 1
     assert len({p["idempotency_key"] for p in pushes(env)}) == 1
 
@@ -163,11 +204,13 @@ def test_a_recipient_the_server_refuses_for_good_does_not_hold_the_reminder(
     env.inbox.refused["alice@taskpulse.local"] = "550 5.1.1 no such user"
     client = env.client(Function.SEND_REMINDER)
     for _ in range(2):
-        answer = client.post(f"/job/{name}", json=body["data"])
-        assert answer.status_code == 200, answer.get_json()
+        assert fire(client, name, body) == DONE
     assert env.inbox.messages() == []
     assert len(pushes(env)) == 1
-    assert env.dapr.matching("DELETE", f"/v1.0/jobs/{name}")
+    # Each trigger ends the job.
+    assert [d.path for d in env.dapr.matching("DELETE", "/v1.0/jobs/")] == [
+        f"/v1.0/jobs/{name}"
+    ] * 2
     sent = [
         e for e in env.dapr.published("task-updates") if e["type"] == EventType.REMINDER_SENT.value
     ]
@@ -184,11 +227,12 @@ def test_a_push_the_gateway_refuses_for_good_does_not_hold_the_reminder(
     env.centrifugo.responder = lambda request: (400, b'{"code": 107, "message": "bad request"}')
     client = env.client(Function.SEND_REMINDER)
     for _ in range(2):
-        answer = client.post(f"/job/{name}", json=body["data"])
-        assert answer.status_code == 200, answer.get_json()
+        assert fire(client, name, body) == DONE
     assert len(pushes(env)) == 1
     assert len(env.inbox.messages()) == 1
-    assert env.dapr.matching("DELETE", f"/v1.0/jobs/{name}")
+    assert [d.path for d in env.dapr.matching("DELETE", "/v1.0/jobs/")] == [
+        f"/v1.0/jobs/{name}"
+    ] * 2
     sent = [
         e for e in env.dapr.published("task-updates") if e["type"] == EventType.REMINDER_SENT.value
     ]
@@ -200,9 +244,11 @@ def test_a_recipient_refused_for_now_is_retried(env: Env, store: Store) -> None:
     name, body = schedule(env, data)
     env.inbox.refused["alice@taskpulse.local"] = "450 4.2.1 mailbox busy"
     client = env.client(Function.SEND_REMINDER)
-    assert client.post(f"/job/{name}", json=body["data"]).status_code == 500
+    assert fire(client, name, body) == retried(
+        "MailError: SMTP refused: {'alice@taskpulse.local': (450, b'4.2.1 mailbox busy')}"
+    )
     del env.inbox.refused["alice@taskpulse.local"]
-    assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+    assert fire(client, name, body) == DONE
     assert len(env.inbox.messages()) == 1
 
 
@@ -210,7 +256,7 @@ def test_a_title_with_line_breaks_is_one_subject_line(env: Env, store: Store) ->
     data = reminder_for(store, title="Call mum\r\nBcc: everyone@example.com")
     name, body = schedule(env, data)
     client = env.client(Function.SEND_REMINDER)
-    assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+    assert fire(client, name, body) == DONE
     (mail,) = env.inbox.messages()
     assert mail["Subject"] == "Reminder: Call mum Bcc: everyone@example.com"
     assert mail["Bcc"] is None
@@ -221,9 +267,11 @@ def test_a_gateway_answer_that_is_not_json_is_retried(env: Env, store: Store) ->
     name, body = schedule(env, data)
     env.centrifugo.responder = lambda request: (200, b"<html>proxy error</html>")
     client = env.client(Function.SEND_REMINDER)
-    assert client.post(f"/job/{name}", json=body["data"]).status_code == 500
+    assert fire(client, name, body) == retried(
+        "PushError: push gateway answered 200 without JSON: <html>proxy error</html>"
+    )
     env.centrifugo.responder = lambda request: (200, b'{"result": {}}')
-    assert client.post(f"/job/{name}", json=body["data"]).status_code == 200
+    assert fire(client, name, body) == DONE
     assert len(pushes(env)) == 2  # published again: the first answer proved nothing
     assert len(env.inbox.messages()) == 1
 
@@ -232,8 +280,7 @@ def test_a_reminder_for_another_users_task_is_not_delivered(env: Env, store: Sto
     data = {**reminder_for(store), "user_id": "mallory"}
     name, body = schedule(env, data)
     client = env.client(Function.SEND_REMINDER)
-    response = client.post(f"/job/{name}", json=body["data"])
-    assert response.get_json()["status"] == "DROP"
+    assert fire(client, name, body) == (200, {"status": "DROP"})
     assert pushes(env) == []
     assert env.inbox.messages() == []
 
@@ -246,7 +293,8 @@ def test_the_jobs_api_falls_back_to_alpha1_on_older_dapr(env: Env, store: Store)
     data = reminder_for(store)
     client = env.client(Function.SEND_REMINDER)
     for _ in range(2):
-        post(client, "/events/reminder-scheduled", cloud_event(SCHEDULED, data))
+        answer = post(client, "/events/reminder-scheduled", cloud_event(SCHEDULED, data))
+        assert answer.get_json() == {"status": "SUCCESS"}
     paths = [r.path for r in env.dapr.requests if "/jobs/" in r.path]
     # Learned once: the second schedule goes straight to alpha1.
     assert paths == [

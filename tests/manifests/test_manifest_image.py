@@ -89,7 +89,7 @@ def test_the_image_command_serves_the_function(fn: Function, tmp_path: Path) -> 
                 if time.monotonic() > deadline:
                     pytest.fail("the function did not listen within 60 s")
                 time.sleep(0.2)
-        assert response.status_code == 200, response.text
+        assert (response.status_code, response.json()) == (200, {"status": "ok"})
     finally:
         process.terminate()
         try:
