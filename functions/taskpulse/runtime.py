@@ -20,13 +20,14 @@ from taskpulse.publisher import OutboxPublisher
 from taskpulse.settings import Settings
 
 if TYPE_CHECKING:
+    from taskpulse import ports
     from taskpulse.dapr import DaprClient
     from taskpulse.events import CloudEvent
     from taskpulse.mail import SmtpMailer
     from taskpulse.push import PushGateway
     from taskpulse.store import Store
     from taskpulse.store.outbox import OutboxRelay
-    from taskpulse.store.uow import Batch, UnitOfWork
+    from taskpulse.store.uow import UnitOfWork
 
 T = TypeVar("T")
 Outcome = TypeVar("Outcome")
@@ -42,7 +43,6 @@ class Runtime:
         self.function = function
         self._settings = settings
         self._lock = threading.RLock()
-        self._local = threading.local()
         self._parts: dict[str, Any] = {}
         configure_logging(function.value)
 
@@ -85,29 +85,20 @@ class Runtime:
         )
 
     def unit_of_work(self) -> UnitOfWork:
-        """A unit of work whose committed events go to the publisher; inside
-        :meth:`batch`, a savepoint of the batch's transaction."""
-        batch: Batch | None = getattr(self._local, "batch", None)
-        if batch is not None:
-            return batch.unit_of_work()
+        """A unit of work in a transaction of its own, whose committed events go to the
+        publisher."""
         return self.store.unit_of_work(self.publisher.hand)
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Handle the events of one bulk delivery in one transaction (``store.Batch``).
+    def batch(self) -> Iterator[Callable[[], UnitOfWork]]:
+        """One transaction for the events of one bulk delivery (``store.Batch``).
 
-        Inside, every unit of work of this thread is a savepoint of that transaction, and
-        their events go to the publisher once it commits. Raises when the commit fails:
-        then nothing of the batch happened, and every event must be retried.
+        Yields the factory of its units of work: each a savepoint of that transaction,
+        whose events go to the publisher once the batch commits on exit. Raises when the
+        commit fails: then nothing of the batch happened, and every event must be retried.
         """
-        if getattr(self._local, "batch", None) is not None:
-            raise RuntimeError("batches do not nest")
         with self.store.batch(self.publisher.hand) as transaction:
-            self._local.batch = transaction
-            try:
-                yield
-            finally:
-                self._local.batch = None
+            yield transaction.unit_of_work
             transaction.commit()
 
     @property
@@ -191,11 +182,17 @@ class Runtime:
             self.publisher.drain()
 
     def execute(
-        self, use_case: Callable[..., Outcome], command: _Command, event: CloudEvent
+        self,
+        use_case: Callable[..., Outcome],
+        command: _Command,
+        event: CloudEvent,
+        *,
+        units: Callable[[], ports.UnitOfWork] | None = None,
     ) -> Outcome:
-        """Run a client command's use case once, identified by the event's source and id."""
+        """Run a client command's use case once, identified by the event's source and id,
+        in units of work of ``units`` (a batch's), else of :meth:`unit_of_work`."""
         return use_case(
-            self.unit_of_work,
+            units or self.unit_of_work,
             command,
             source=event.source,
             event_id=event.id,

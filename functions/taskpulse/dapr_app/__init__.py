@@ -18,7 +18,13 @@ in one transaction; one with ``handle_all`` (push-update) hands its events to on
 
 from taskpulse.dapr_app.bulk import BulkHandler
 from taskpulse.dapr_app.dead_letters import DeadLetters
-from taskpulse.dapr_app.router import EventHandler, FunctionApp, JobHandler, RequestHandler
+from taskpulse.dapr_app.router import (
+    EventHandler,
+    FunctionApp,
+    Handlers,
+    JobHandler,
+    RequestHandler,
+)
 from taskpulse.dapr_app.verdict import Status, Verdict
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "DeadLetters",
     "EventHandler",
     "FunctionApp",
+    "Handlers",
     "JobHandler",
     "RequestHandler",
     "Status",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from typing import TypeVar
 
 from taskpulse.contract import EventType
 from taskpulse.dapr_app.reading import ReadEvent, Unreadable
@@ -18,6 +19,7 @@ from taskpulse.dapr_app.wire import BulkEntry
 from taskpulse.events import CloudEvent
 
 log = logging.getLogger("taskpulse.dapr_app")
+H = TypeVar("H")
 
 BulkHandler = Callable[[Sequence[CloudEvent]], list[Verdict]]
 """Handles the events of one delivery in one call, a verdict for each, in order."""
@@ -25,20 +27,20 @@ BulkHandler = Callable[[Sequence[CloudEvent]], list[Verdict]]
 
 def answer_in_order(
     entries: Sequence[BulkEntry],
-    answer_one: Callable[[BulkEntry], Verdict],
-    transaction: AbstractContextManager[object],
+    answer_one: Callable[[BulkEntry, H], Verdict],
+    transaction: AbstractContextManager[H],
 ) -> list[Status]:
-    """Each entry handled alone, in order, all inside ``transaction`` (a batch: one
-    database transaction). The ones after a RETRY are not handled. When the transaction
-    fails on exit, none of it happened and every entry is retried."""
+    """Each entry handled alone, in order, with what ``transaction`` gives (the handlers
+    of one database transaction, for a batch). The ones after a RETRY are not handled.
+    When the transaction fails on exit, none of it happened and every entry is retried."""
     statuses: list[Status] = []
     try:
-        with transaction:
+        with transaction as handlers:
             for entry in entries:
                 if statuses[-1:] == ["RETRY"]:
                     statuses.append("RETRY")
                     continue
-                statuses.append(answer_one(entry).status)
+                statuses.append(answer_one(entry, handlers).status)
     except Exception:
         log.exception("bulk delivery not committed; asking Dapr to retry all of it")
         statuses = ["RETRY"] * len(entries)

@@ -48,6 +48,8 @@ from taskpulse.observability import EVENTS, HANDLE_SECONDS, trace_id, trace_id_o
 log = logging.getLogger("taskpulse.dapr_app")
 
 EventHandler = Callable[[CloudEvent], Verdict]
+Handlers = Mapping[EventType, EventHandler]
+"""By CloudEvent type; each subscription path of a function accepts its own types."""
 JobHandler = Callable[[str, Any], Verdict]
 RequestHandler = Callable[[Request, CloudEvent], Response]
 
@@ -55,8 +57,7 @@ RequestHandler = Callable[[Request, CloudEvent], Response]
 @dataclass
 class FunctionApp:
     function: Function
-    handlers: Mapping[EventType, EventHandler]
-    """By CloudEvent type; each subscription path of this function accepts its own types."""
+    handlers: Handlers
     dead_letters: Callable[[], DeadLetters]
     app_api_token: Callable[[], str | None]
     max_event_bytes: int = 64 * 1024
@@ -70,9 +71,10 @@ class FunctionApp:
     """Handles the events of one bulk delivery to the gate in one call, a verdict for
     each in order (push-update: one request to the gateway). Raising gives them all the
     verdict ``handlers`` would have had. Not with ``batch``."""
-    batch: Callable[[], AbstractContextManager[None]] | None = None
-    """Wraps the handling of one bulk delivery to the gate (Runtime.batch: one
-    transaction); raising on exit means none of it happened."""
+    batch: Callable[[], AbstractContextManager[Handlers]] | None = None
+    """Gives the handlers of one bulk delivery to the gate, bound to one transaction
+    (compute-next-occurrence: units of work of ``Runtime.batch``); raising on exit means
+    none of it happened. Not with ``handle_all``."""
     routes: dict[str, Route] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -186,16 +188,18 @@ class FunctionApp:
                 HANDLE_SECONDS.labels(self.function.value, path).observe(each)
             return statuses
 
-        def answer_one(entry: BulkEntry) -> Verdict:
+        def answer_one(entry: BulkEntry, handlers: Handlers) -> Verdict:
             start = time.perf_counter()
-            verdict = self._answer(path, route, entry.record, entry.headers, wrapped=False)
+            verdict = self._answer(
+                path, route, entry.record, entry.headers, wrapped=False, handlers=handlers
+            )
             HANDLE_SECONDS.labels(self.function.value, path).observe(time.perf_counter() - start)
             return verdict
 
-        # One event alone needs no batch: its own transaction spares the savepoint.
-        batch = self.batch
-        transaction = nullcontext() if batch is None or len(entries) == 1 else batch()
-        return bulk.answer_in_order(entries, answer_one, transaction)
+        if self.batch is None or len(entries) == 1:
+            # One event alone needs no batch: its own transaction spares the savepoint.
+            return bulk.answer_in_order(entries, answer_one, nullcontext(self.handlers))
+        return bulk.answer_in_order(entries, answer_one, self.batch())
 
     def _root(
         self, root: RequestHandler, request: Request, raw: bytes, headers: dict[str, str]
@@ -230,10 +234,18 @@ class FunctionApp:
             trace_id.reset(token)
 
     def _answer(
-        self, path: str, route: Route, raw: bytes, headers: dict[str, str], *, wrapped: bool
+        self,
+        path: str,
+        route: Route,
+        raw: bytes,
+        headers: dict[str, str],
+        *,
+        wrapped: bool,
+        handlers: Handlers | None = None,
     ) -> Verdict:
         """Read one event and handle it: Dapr's answer. ``wrapped``: the event is a raw
-        record in daprd's rawPayload envelope (a gate's single delivery)."""
+        record in daprd's rawPayload envelope (a gate's single delivery); ``handlers``:
+        those of a batch, instead of the function's own."""
         read = self._read(route, raw, headers, wrapped=wrapped)
         if isinstance(read, Unreadable):
             return self._file_unreadable(route, read)
@@ -241,7 +253,7 @@ class FunctionApp:
             return read
         if path == "/":
             route = self.root_route(read.event_type)
-        handler = self.handlers.get(read.event_type)
+        handler = (handlers or self.handlers).get(read.event_type)
         verdict = None
         if handler is not None and read.event_type in route.handles:
             token = trace_id.set(trace_id_of(read.event.traceparent))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any
 
 from taskpulse.contract import EventType, Function
-from taskpulse.dapr_app import EventHandler, FunctionApp, Verdict
+from taskpulse.dapr_app import EventHandler, FunctionApp, Handlers, Verdict
 from taskpulse.domain import RecurrenceMode
 from taskpulse.events import (
     CloudEvent,
@@ -17,6 +18,9 @@ from taskpulse.events import (
     parse_data,
 )
 from taskpulse.runtime import Runtime
+
+if TYPE_CHECKING:
+    from taskpulse.ports import UnitOfWork
 
 log = logging.getLogger("taskpulse.next_occurrence")
 JOB_PREFIX = "occurrence-"
@@ -29,19 +33,29 @@ def occurrence_job(series_id: str, task_id: str) -> str:
 def build(runtime: Runtime) -> FunctionApp:
     from taskpulse.services import series as service
 
+    def handlers(units: Callable[[], UnitOfWork]) -> Handlers:
+        """The event handlers, each running its use case in units of work of ``units``:
+        the function's own, or those of one bulk delivery's transaction."""
+        return {
+            EventType.TASK_COMPLETED: command(service.complete_task, TaskCompletedData, units),
+            EventType.TASK_CANCELLED: command(service.cancel_task, TaskCancelledData, units),
+            EventType.TASK_CREATED: lambda event: created(event, units),
+        }
+
     def command(
         run: Callable[..., service.Result],
         model: type[TaskCompletedData] | type[TaskCancelledData],
+        units: Callable[[], UnitOfWork],
     ) -> EventHandler:
-        """A client command on a task: decode, run the use case once, publish its events."""
+        """A client command on a task: decode, run the use case once."""
 
         def handle(event: CloudEvent) -> Verdict:
-            result = runtime.execute(run, parse_data(event, model), event)
+            result = runtime.execute(run, parse_data(event, model), event, units=units)
             return Verdict("SUCCESS", result.note)
 
         return handle
 
-    def created(event: CloudEvent) -> Verdict:
+    def created(event: CloudEvent, units: Callable[[], UnitOfWork]) -> Verdict:
         """An on_schedule occurrence: the job that creates the next one fires at its due time.
 
         The job is scheduled here, through this function's own Dapr, because a job
@@ -57,7 +71,7 @@ def build(runtime: Runtime) -> FunctionApp:
             return Verdict.success()
         # Anyone who may write to task-events can send a task.created: the job is made from
         # the stored task, and only when the event describes it.
-        with runtime.unit_of_work() as uow:
+        with units() as uow:
             task = uow.tasks.get(announced.id)
         if task is None:
             return Verdict.drop(f"task {announced.id} does not exist")
@@ -84,15 +98,21 @@ def build(runtime: Runtime) -> FunctionApp:
 
     return FunctionApp(
         Function.COMPUTE_NEXT_OCCURRENCE,
-        handlers={
-            EventType.TASK_COMPLETED: command(service.complete_task, TaskCompletedData),
-            EventType.TASK_CANCELLED: command(service.cancel_task, TaskCancelledData),
-            EventType.TASK_CREATED: created,
-        },
+        handlers=handlers(runtime.unit_of_work),
         dead_letters=runtime.dead_letters,
         app_api_token=runtime.app_api_token,
         sweep_job=runtime.publisher.sweep_job,
         max_event_bytes=runtime.settings.max_event_bytes,
         jobs=job,
-        batch=runtime.batch,
+        batch=lambda: _bound(runtime.batch(), handlers),
     )
+
+
+@contextmanager
+def _bound(
+    transaction: AbstractContextManager[Callable[[], UnitOfWork]],
+    handlers: Callable[[Callable[[], UnitOfWork]], Handlers],
+) -> Iterator[Handlers]:
+    """The handlers of one bulk delivery, bound to the units of work of its transaction."""
+    with transaction as units:
+        yield handlers(units)
