@@ -30,12 +30,13 @@ from taskpulse.domain.tasks import (
     USER_ID_MAX,
     Priority,
 )
+from taskpulse.errors import Permanent
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(Permanent, ValueError):
     """An event that can never be processed; ``reason`` goes to the dead-letter topic."""
 
     def __init__(self, reason: str) -> None:

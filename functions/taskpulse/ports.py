@@ -14,6 +14,8 @@ from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
+from taskpulse.errors import Transient
+
 if TYPE_CHECKING:  # annotations only: a function that never loads the domain stays light
     from datetime import datetime
 
@@ -21,7 +23,7 @@ if TYPE_CHECKING:  # annotations only: a function that never loads the domain st
     from taskpulse.domain.series import Series
 
 
-class PublishError(Exception):
+class PublishError(Transient):
     """The event was not accepted by the broker; it must be retried, never dropped."""
 
 

@@ -42,6 +42,7 @@ from taskpulse.dapr_app.wire import (
     decode_request,
     json_response,
 )
+from taskpulse.errors import Permanent
 from taskpulse.events import CloudEvent, InvalidEvent, parse_envelope
 from taskpulse.observability import EVENTS, HANDLE_SECONDS, trace_id, trace_id_of
 
@@ -206,10 +207,8 @@ class FunctionApp:
     ) -> Response:
         """A client, not Dapr, is waiting on ``POST /``: tell it what is wrong.
 
-        ``root`` raises what breaks a rule (``InvalidEvent``, ``DomainError``): answered 400
-        with the reason; anything else it raises is answered 503 (the client retries)."""
-        from taskpulse.domain import DomainError
-
+        What ``root`` raises as ``Permanent`` is answered 400 with the reason; anything
+        else it raises is answered 503 (the client retries)."""
         try:
             event = parse_envelope(decode_request(headers, raw, self.max_event_bytes))
         except InvalidEvent as error:
@@ -218,7 +217,7 @@ class FunctionApp:
         token = trace_id.set(trace_id_of(event.traceparent))
         try:
             return root(request, event)
-        except (InvalidEvent, DomainError) as error:
+        except Permanent as error:
             reason = str(error)
             # Every invalid command is kept in the dead-letter topic; the client is told
             # the reason whether or not that publish succeeds.

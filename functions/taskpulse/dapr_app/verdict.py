@@ -1,12 +1,9 @@
 """What became of an event: Dapr's pub/sub answer, and the one table that decides it.
 
 A handler returns a :class:`Verdict` or raises. What it raises is judged here, once for
-every function, by what the error says about a later try::
-
-    Exception
-    ├── DomainError (taskpulse.domain)    a rule of the domain is broken  -> DROP
-    ├── InvalidEvent (taskpulse.events)   the event is not what the contract says -> DROP
-    └── anything else                      an outage, a bug, a refusal    -> RETRY
+every function, by the root of its error (the tree is drawn in :mod:`taskpulse.errors`):
+``Permanent`` -> DROP, ``Transient`` -> RETRY, anything else -> RETRY, logged with its
+traceback, since nobody expected it.
 
 DROP sends the event to its topic's dead-letter topic with the reason (see
 :mod:`taskpulse.dapr_app.dead_letters`); RETRY asks daprd to deliver it again. Adapters
@@ -22,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from taskpulse.events import InvalidEvent
+from taskpulse.errors import Permanent, Transient
 
 log = logging.getLogger("taskpulse.dapr_app")
 T = TypeVar("T")
@@ -52,12 +49,13 @@ class Verdict:
 
 def guarded(call: Callable[[], T]) -> T | Verdict:
     """``call()``, or the verdict on what it raised (the table above)."""
-    from taskpulse.domain import DomainError
-
     try:
         return call()
-    except (DomainError, InvalidEvent) as error:
+    except Permanent as error:
         return Verdict.drop(str(error))
+    except Transient as error:
+        log.warning("handler: %s; asking Dapr to retry", error)
+        return Verdict.retry(f"{type(error).__name__}: {error}")
     except Exception as error:
         log.exception("handler failed; asking Dapr to retry")
         return Verdict.retry(f"{type(error).__name__}: {error}")

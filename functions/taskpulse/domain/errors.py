@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from taskpulse.errors import Permanent
 
-class DomainError(ValueError):
+
+class DomainError(Permanent, ValueError):
     """A command that breaks a rule of the domain; ``reason`` is a stable machine word."""
 
     reason: str = "invalid"

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from taskpulse.domain import Priority, RecurrenceMode, Task, TaskStatus
 from taskpulse.domain.series import Series, SeriesStatus
+from taskpulse.errors import Transient
 from taskpulse.store.tables import SeriesRow, TaskRow
 
 _TASK_FIELDS = tuple(f.name for f in fields(Task))
@@ -148,5 +149,5 @@ class SeriesRepository:
         )
 
 
-class ConcurrentUpdate(RuntimeError):
+class ConcurrentUpdate(Transient, RuntimeError):
     """Another transaction changed the row first: transient, the event is retried."""
