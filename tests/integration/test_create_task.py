@@ -21,6 +21,7 @@ from taskpulse.contract import EventType, Function
 from taskpulse.store import Store
 
 CREATE = EventType.TASK_CREATE.value
+CREATED = EventType.TASK_CREATED.value
 COMPLETED = EventType.TASK_COMPLETED.value
 
 
@@ -86,13 +87,15 @@ def test_invalid_commands_get_400_naming_the_fault_and_a_dead_letter(env: Env) -
         "due_at": create_data(due_at="2030-01-01T09:00:00"),  # no offset
         "colour": create_data(colour="red"),
     }
+    errors = []
     for expected, data in cases.items():
         response = post(client, "/", cloud_event(CREATE, data))
         assert response.status_code == 400, expected
-        assert expected in response.get_json()["error"], (expected, response.get_json())
-    letters = _dead_letters(env)
-    assert len(letters) == len(cases)
-    assert all(letter["deadletterreason"] for letter in letters)
+        (error,) = response.get_json().values()  # {"error": ...} and nothing else
+        assert expected in error, (expected, error)
+        errors.append(error)
+    # Each command is kept with the reason its client was told.
+    assert [letter["deadletterreason"] for letter in _dead_letters(env)] == errors
     assert env.dapr.published("task-events") == []
 
 
@@ -106,9 +109,12 @@ def test_malformed_and_oversized_bodies_are_refused_with_the_reason(env: Env) ->
     assert too_big.status_code == 400
     assert "limit is 65536" in too_big.get_json()["error"]
     wrong_type = post(client, "/", cloud_event("dev.taskpulse.task.created.v1", {}))
-    assert wrong_type.status_code == 400
+    assert (wrong_type.status_code, wrong_type.get_json()) == (
+        400,
+        {"error": "POST / takes dev.taskpulse.task.create.v1, not dev.taskpulse.task.created.v1"},
+    )
     reasons = [letter["deadletterreason"] for letter in _dead_letters(env)]
-    assert len(reasons) == 3
+    assert reasons == [r.get_json()["error"] for r in (bad, too_big, wrong_type)]
 
 
 def test_a_command_id_used_again_by_another_user_shows_nothing_of_the_first_task(
@@ -167,7 +173,10 @@ def test_database_down_means_retry_not_loss(env: Env) -> None:
     topic = post(client, "/events/task-create", cloud_event(CREATE, create_data()))
     assert topic.get_json() == {"status": "RETRY"}
     http = post(client, "/", cloud_event(CREATE, create_data()))
-    assert http.status_code == 503
+    assert (http.status_code, http.get_json()) == (
+        503,
+        {"error": "temporarily unavailable, retry: OperationalError"},
+    )
     assert _dead_letters(env) == []
 
 
@@ -225,9 +234,12 @@ def test_an_events_path_it_does_not_serve_is_retried_not_dropped(env: Env, store
     apart): daprd drops what a 404 answers, so the answer is 503, which it retries."""
     client = env.client(Function.CREATE_TASK)
     response = post(client, "/events/task-events", cloud_event(CREATE, create_data()))
-    assert response.status_code == 503
-    assert response.get_json()["status"] == "RETRY"
-    assert post(client, "/elsewhere", cloud_event(CREATE, create_data())).status_code == 404
+    assert (response.status_code, response.get_json()) == (
+        503,
+        {"error": "no route /events/task-events", "status": "RETRY"},
+    )
+    elsewhere = post(client, "/elsewhere", cloud_event(CREATE, create_data()))
+    assert (elsewhere.status_code, elsewhere.get_json()) == (404, {"error": "no route /elsewhere"})
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 0
 
@@ -235,15 +247,23 @@ def test_an_events_path_it_does_not_serve_is_retried_not_dropped(env: Env, store
 def test_the_app_token_is_enforced_when_set(env: Env) -> None:
     client = env.client(Function.CREATE_TASK, app_api_token="s3cret")
     event = cloud_event(CREATE, create_data())
-    assert post(client, "/", event).status_code == 401
-    assert post(client, "/", event, **{"dapr-api-token": "wrong"}).status_code == 401
-    assert post(client, "/events/task-create", event).status_code == 401
-    assert client.post("/job/x").status_code == 401
-    assert post(client, "/", event, **{"dapr-api-token": "s3cret"}).status_code == 201
+    refused = (401, {"error": "missing or wrong dapr-api-token"})
+    for answer in (
+        post(client, "/", event),
+        post(client, "/", event, **{"dapr-api-token": "wrong"}),
+        post(client, "/events/task-create", event),
+        client.post("/job/x"),
+    ):
+        assert (answer.status_code, answer.get_json()) == refused
+    created = post(client, "/", event, **{"dapr-api-token": "s3cret"})
+    assert (created.status_code, created.get_json()["type"]) == (201, CREATED)
     # Probes and scrapes come from the kubelet and Prometheus, not from Dapr.
-    assert client.get("/health/liveness").status_code == 200
-    assert client.get("/health/readiness").status_code == 200
-    assert client.get("/metrics").status_code == 200
+    for probe in ("/health/liveness", "/health/readiness"):
+        answer = client.get(probe)
+        assert (answer.status_code, answer.get_json()) == (200, {"status": "ok"})
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "taskpulse_events_total" in metrics.get_data(as_text=True)
 
 
 def test_calls_to_dapr_carry_the_dapr_token(env: Env) -> None:
