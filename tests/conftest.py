@@ -49,7 +49,7 @@ def store(database_url: str) -> Iterator[Store]:
 
 # How hard the property tests search. "ci" (the default) keeps the unit tier within about
 # a minute on two cores; "thorough" (`task test:thorough`) runs many more generated cases.
-settings.register_profile("ci", max_examples=400)
+settings.register_profile("ci", max_examples=300)
 settings.register_profile("thorough", max_examples=5_000)
 settings.load_profile(os.environ.get("TASKPULSE_HYPOTHESIS_PROFILE", "ci"))
 

@@ -7,7 +7,8 @@ of :mod:`taskpulse.dapr_app.verdict`)::
     ├── Permanent                  trying again cannot succeed -> DROP (dead letter)
     │   ├── DomainError            a rule of the domain is broken (taskpulse.domain)
     │   │   ├── InvalidTask, NotOwner, TaskNotFound, InvalidTransition
-    │   └── InvalidEvent           not what the contract says (taskpulse.events)
+    │   ├── InvalidEvent           not what the contract says (taskpulse.events)
+    │   └── RecurrenceError        a rule the engine refuses (taskpulse.recurrence)
     ├── Transient                  an outage or a race: a later try may succeed -> RETRY
     │   ├── PublishError           the broker did not take an event (taskpulse.ports)
     │   │   └── DaprUnavailable    Dapr did not answer, or failed (taskpulse.dapr)
@@ -18,8 +19,9 @@ of :mod:`taskpulse.dapr_app.verdict`)::
                                    its ``permanent`` flag is read by the reminder use
                                    case, which records the refusal instead of raising
 
-``RecurrenceError`` (a ``ValueError`` of the pure recurrence package) reaches no handler:
-the services turn it into an ``InvalidTask`` naming the rule.
+A ``RecurrenceError`` rarely reaches the table: creating a task turns it into an
+``InvalidTask`` naming the rule, and a stored series whose rule no longer compiles ends
+(``Series.next_step``) rather than refuse every completion.
 """
 
 from __future__ import annotations

@@ -181,3 +181,12 @@ def test_a_completion_time_may_run_ahead_of_ours_only_by_the_clock_skew() -> Non
     assert completion_time(NOW + CLOCK_SKEW, now=NOW) == NOW + CLOCK_SKEW
     with pytest.raises(InvalidTransition, match="is in the future"):
         completion_time(NOW + CLOCK_SKEW + timedelta(seconds=1), now=NOW)
+
+
+def test_a_stored_rule_the_engine_no_longer_accepts_ends_the_series() -> None:
+    # Stored when BYWEEKNO took all seven days of the week; read as RFC 5545 says (the
+    # day is DTSTART's), week 20 holds one instance, so position 2 never occurs. Every
+    # completion would otherwise be refused behind it: the series ends instead.
+    series = daily(rrule="FREQ=YEARLY;BYWEEKNO=20;BYSETPOS=2")
+    assert series.next_step(now=NOW) == Step(None, 0)
+    assert series.end_reason == "no-further-instance"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 
 import pytest
 
 from taskpulse.recurrence import (
     RecurrenceError,
     build_rule,
+    compile_rule,
     first_occurrence,
     next_occurrence,
     occurrences_after,
@@ -342,3 +344,15 @@ def test_occurrences_after_limit() -> None:
     assert occurrences_after(rule, datetime(2026, 1, 6, 16, 59, tzinfo=tokyo), limit=1) == [
         utc("2026-01-06T08:00")
     ]
+
+
+def test_count_stays_exact_past_the_last_checkpoint() -> None:
+    # A rule with a varying number of instances per period counts with checkpoints; far
+    # more forward queries than it keeps must still count exactly.
+    rule = "DTSTART:20200106T090000Z\nRRULE:FREQ=WEEKLY;BYDAY=MO,FR;BYMONTH=1,3,5;COUNT=400"
+    walked = occurrences_after(rule, utc("2020-01-01T00:00"), limit=500)
+    assert len(walked) == 400
+    compile_rule.cache_clear()
+    for previous, following in list(pairwise(walked))[::3]:
+        assert next_occurrence(rule, previous) == following
+    assert next_occurrence(rule, walked[-1]) is None

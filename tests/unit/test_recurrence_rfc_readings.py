@@ -120,6 +120,12 @@ def test_a_date_dtstart_ignores_the_time_parts(rrule: str, expected: list[str]) 
     assert next_occurrence(counted, utc("2026-01-05T23:00"), tz="Europe/Berlin") is None
 
 
+def test_a_sub_daily_rule_from_a_date_keeps_its_time_parts() -> None:
+    # An HOURLY rule has no dates to give: its BYHOUR still limits the hours.
+    rule = "DTSTART;VALUE=DATE:20260105\nRRULE:FREQ=HOURLY;BYHOUR=9,10"
+    assert listed(rule, 3) == ["2026-01-05 09:00", "2026-01-05 10:00", "2026-01-06 09:00"]
+
+
 # -- 3. A WEEKLY set starts at the beginning of its week ---------------------------------
 # Section 3.3.10: BYSETPOS "specifies ... the nth occurrence within the set of recurrence
 # instances specified by the rule ... A set of recurrence instances starts at the

@@ -197,7 +197,7 @@ class FunctionApp:
             HANDLE_SECONDS.labels(self.function.value, path).observe(time.perf_counter() - start)
             return verdict
 
-        if self.batch is None or len(entries) == 1:
+        if self.batch is None or len(entries) <= 1:
             # One event alone needs no batch: its own transaction spares the savepoint.
             return bulk.answer_in_order(entries, answer_one, nullcontext(self.handlers))
         return bulk.answer_in_order(entries, answer_one, self.batch())
@@ -223,7 +223,10 @@ class FunctionApp:
             # the reason whether or not that publish succeeds.
             topic = self.root_route(_known_type(event.type)).topic
             letter = event.model_dump(mode="json")
-            self.dead_letters().file(topic, letter, Verdict.drop(reason), self.function)
+            try:
+                self.dead_letters().file(topic, letter, Verdict.drop(reason), self.function)
+            except Exception:
+                log.exception("dead letter of a refused command not filed")
             return json_response({"error": reason}, 400)
         except Exception as error:
             log.exception("%s failed; the client should retry", self.function.value)

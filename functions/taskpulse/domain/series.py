@@ -74,10 +74,12 @@ class Series:
         """
         # Imported when a series steps, not when the domain loads: the functions that
         # never step one do not pay for the recurrence engine at a cold start.
-        from taskpulse.recurrence import build_rule, next_occurrence
+        from taskpulse.recurrence import next_occurrence
 
         not_before = now if completed_at is None else max(completed_at, now)
-        rule = build_rule(self.rrule, self.series_start, self.timezone)
+        rule = self._rule_text()
+        if rule is None:
+            return Step(None, 0)
         candidate = next_occurrence(rule, self.last_occurrence_at, tz=self.timezone)
         skipped = 0
         while candidate is not None and candidate <= not_before and skipped < SKIP_LIMIT:
@@ -87,12 +89,25 @@ class Series:
             candidate = next_occurrence(rule, not_before, tz=self.timezone)
         return Step(candidate, skipped)
 
+    def _rule_text(self) -> str | None:
+        """The stored rule with its DTSTART, or ``None`` when the engine no longer accepts
+        it (a reading of RFC 5545 that changed, a zone gone from the tz database): such a
+        series has no further instance, and ends rather than refuse every completion."""
+        from taskpulse.recurrence import RecurrenceError, build_rule
+
+        try:
+            return build_rule(self.rrule, self.series_start, self.timezone)
+        except RecurrenceError:
+            return None
+
     @property
     def end_reason(self) -> EndReason:
         """Why a series with no next instance ended: its COUNT, its UNTIL, or neither
-        (every instance left was excluded)."""
+        (every instance left was excluded, or the rule no longer occurs at all)."""
         from taskpulse.recurrence.syntax import parse_rrule
 
+        if self._rule_text() is None:
+            return "no-further-instance"
         rule = parse_rrule(self.rrule)
         if rule.count is not None:
             return "count"

@@ -241,6 +241,10 @@ class CompiledRule:
         counted = self._walk(start, anchor, before)
         if len(self._checkpoints) < _MAX_CHECKPOINTS:
             bisect.insort(self._checkpoints, (anchor, counted))
+        elif anchor > self._checkpoints[-1][0]:
+            # Full: a series moves forward, so the latest checkpoint gives way to a later
+            # one, and the next walk starts here rather than ever further back.
+            self._checkpoints[-1] = (anchor, counted)
         return counted
 
     def _walk(self, start: datetime, end: datetime, before: int) -> int:

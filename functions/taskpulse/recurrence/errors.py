@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from taskpulse.errors import Permanent
 
-class RecurrenceError(ValueError):
+
+class RecurrenceError(Permanent, ValueError):
     """A rule, zone or instant the engine cannot accept.
 
     The message names the offending part (``BYMONTH=13 out of range``,

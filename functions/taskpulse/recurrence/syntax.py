@@ -114,9 +114,10 @@ def parse_series(text: str, default_zone: str = "UTC") -> SeriesSpec:
         raise RecurrenceError("missing RRULE line")
     start, date_only, zone = dtstart
     rule = parse_rrule(rrule_value)
-    if date_only:
+    if date_only and rule.freq <= Freq.DAILY:
         # RFC 5545 section 3.3.10: with a DATE DTSTART, BYHOUR, BYMINUTE (and BYSECOND)
-        # "MUST be ignored"; the instances are dates, at the start of the day.
+        # "MUST be ignored"; the instances are dates, at the start of the day. An HOURLY
+        # or MINUTELY rule has no dates to give, so there they keep limiting the times.
         rule = replace(rule, byhour=(), byminute=())
     until = None if rule.until is None else _until_instant(rule.until, zone)
     exdates = frozenset(

@@ -89,9 +89,10 @@ class UnitOfWork:
             _finish(self._session, committed=self._committed)
         elif not self._committed:
             self._session.execute(_ROLLBACK_TO_SAVEPOINT)
-        if self._after_commit is not None and exc_type is None:
+        if self._after_commit is not None and (self._committed or exc_type is None):
             # Told after a read-only unit of work too: the publisher also sweeps now and
-            # then on the way. Not when the use case failed: nothing of it happened.
+            # then on the way. Not when the use case failed before committing: nothing of
+            # it happened.
             self._after_commit(self.outbox.added if self._committed else {})
 
     def commit(self) -> None:
