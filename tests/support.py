@@ -97,6 +97,7 @@ def create_tasks(
     task ``n``."""
     from taskpulse.events import TaskCreateData
     from taskpulse.services.create import create_task
+    from taskpulse.services.keys import Origin
 
     def owner(n: int) -> str:
         return user(n) if callable(user) else user
@@ -105,8 +106,7 @@ def create_tasks(
         create_task(
             unit_of_work,
             TaskCreateData(user_id=owner(n), title=f"task {n}"),
-            source=source,
-            event_id=str(n),
+            Origin(source, str(n)),
         )
         for n in range(count)
     ]

@@ -102,15 +102,9 @@ class IdempotencyLog(Protocol):
         must act, else what the first claim recorded. A concurrent claim of the same key
         waits for this transaction, and rolls back with it."""
 
-    def record(
-        self,
-        key: str,
-        *,
-        outcome: Outcome,
-        result_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        """Store what the effect produced, for the repeats to answer with."""
+    def reject(self, key: str, *, detail: str) -> None:
+        """Keep ``key`` claimed but mark its effect refused for good (``detail`` says why):
+        a repeat must not try again, and must not pass for a success."""
 
     def release(self, key: str) -> None:
         """Forget ``key`` so that a later delivery acts again (the effect did not happen)."""

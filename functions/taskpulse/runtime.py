@@ -191,10 +191,6 @@ class Runtime:
     ) -> Outcome:
         """Run a client command's use case once, identified by the event's source and id,
         in units of work of ``units`` (a batch's), else of :meth:`unit_of_work`."""
-        return use_case(
-            units or self.unit_of_work,
-            command,
-            source=event.source,
-            event_id=event.id,
-            traceparent=event.traceparent,
-        )
+        from taskpulse.services.keys import Origin
+
+        return use_case(units or self.unit_of_work, command, Origin.of(event))

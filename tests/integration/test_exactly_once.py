@@ -19,6 +19,7 @@ from support import RecordingPublisher, create_tasks
 from taskpulse.domain import InvalidTask, NotOwner, TaskStatus
 from taskpulse.events import TaskCreateData
 from taskpulse.services.create import Created, create_task
+from taskpulse.services.keys import Origin
 from taskpulse.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +49,7 @@ def test_twenty_concurrent_deliveries_make_one_task_and_twenty_identical_answers
     def deliver() -> None:
         barrier.wait()
         try:
-            result = create_task(store.unit_of_work, cmd, source="/clients/web", event_id="evt-1")
+            result = create_task(store.unit_of_work, cmd, Origin("/clients/web", "evt-1"))
         except BaseException as error:
             with lock:
                 errors.append(error)
@@ -74,9 +75,9 @@ def test_twenty_concurrent_deliveries_make_one_task_and_twenty_identical_answers
 
 
 def test_a_different_command_id_is_a_different_task(store: Store) -> None:
-    first = create_task(store.unit_of_work, command(), source="/clients/web", event_id="a")
-    second = create_task(store.unit_of_work, command(), source="/clients/web", event_id="b")
-    other_source = create_task(store.unit_of_work, command(), source="/clients/cli", event_id="a")
+    first = create_task(store.unit_of_work, command(), Origin("/clients/web", "a"))
+    second = create_task(store.unit_of_work, command(), Origin("/clients/web", "b"))
+    other_source = create_task(store.unit_of_work, command(), Origin("/clients/cli", "a"))
     assert len({first.task.id, second.task.id, other_source.task.id}) == 3
 
 
@@ -85,15 +86,14 @@ def test_invalid_commands_store_nothing(store: Store) -> None:
         create_task(
             store.unit_of_work,
             TaskCreateData(user_id="alice", title="x", remind_before=timedelta(minutes=5)),
-            source="/c",
-            event_id="1",
+            Origin("/c", "1"),
         )
     assert count(store, "tasks") == 0
     assert count(store, "processed_events") == 0
 
 
 def test_an_event_for_another_users_task_changes_nothing(store: Store) -> None:
-    created = create_task(store.unit_of_work, command("alice"), source="/c", event_id="1")
+    created = create_task(store.unit_of_work, command("alice"), Origin("/c", "1"))
     with store.unit_of_work() as uow:
         task = uow.tasks.get(created.task.id, for_update=True)
         assert task is not None
@@ -110,6 +110,7 @@ CRASHER = textwrap.dedent(
     import os, signal, sys
     from taskpulse.events import TaskCreateData
     from taskpulse.services.create import create_task
+    from taskpulse.services.keys import Origin
     from taskpulse.store import Store
 
     store = Store(sys.argv[1])
@@ -117,8 +118,7 @@ CRASHER = textwrap.dedent(
         create_task(
             store.unit_of_work,
             TaskCreateData(user_id=f"user-{n % 3}", title=f"task {n}"),
-            source="/crash-test",
-            event_id=str(n),
+            Origin("/crash-test", str(n)),
         )
     # Committed, not yet published: die the hardest way there is.
     os.kill(os.getpid(), signal.SIGKILL)
@@ -233,7 +233,7 @@ def test_concurrent_relays_publish_each_event_once_in_key_order(store: Store) ->
 
 
 def test_cleanup_purges_expired_idempotency_rows_and_old_published_events(store: Store) -> None:
-    create_task(store.unit_of_work, command(), source="/c", event_id="1")
+    create_task(store.unit_of_work, command(), Origin("/c", "1"))
     store.relay(RecordingPublisher()).sweep()
     assert store.cleanup() == (0, 0)
     later = Store(

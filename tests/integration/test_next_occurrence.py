@@ -14,6 +14,7 @@ from functions_env import Env, cloud_event, post, post_record, post_records
 from taskpulse.contract import TASK_EVENTS, EventType, Function, gate_of
 from taskpulse.events import TaskCreateData
 from taskpulse.services.create import create_task
+from taskpulse.services.keys import Origin
 from taskpulse.store import Store
 
 CREATE = EventType.TASK_CREATE.value
@@ -25,7 +26,7 @@ GATE = gate_of(TASK_EVENTS).path  # this function reads every record of task-eve
 
 def make_task(store: Store, **data: Any) -> dict[str, Any]:
     command = TaskCreateData.model_validate({"user_id": "alice", "title": "Standup", **data})
-    created = create_task(store.unit_of_work, command, source="/test", event_id=str(data))
+    created = create_task(store.unit_of_work, command, Origin("/test", str(data)))
     return created.event["data"]
 
 

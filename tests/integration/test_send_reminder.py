@@ -14,6 +14,7 @@ from recording import Recorded
 from taskpulse.contract import EventType, Function
 from taskpulse.events import TaskCreateData
 from taskpulse.services.create import create_task
+from taskpulse.services.keys import Origin
 from taskpulse.store import Store
 
 SCHEDULED = EventType.REMINDER_SCHEDULED.value
@@ -29,7 +30,7 @@ def reminder_for(store: Store, user: str = "alice", title: str = "Call mum") -> 
     command = TaskCreateData(
         user_id=user, title=title, due_at=DUE, remind_before=timedelta(minutes=30)
     )
-    created = create_task(store.unit_of_work, command, source="/t", event_id=user)
+    created = create_task(store.unit_of_work, command, Origin("/t", user))
     task = created.event["data"]
     return {
         "task_id": task["id"],

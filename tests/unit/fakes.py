@@ -140,16 +140,10 @@ class FakeIdempotencyLog:
             self._state.processed[key] = PriorResult(Outcome.DONE, result_id, None)
         return prior
 
-    def record(
-        self,
-        key: str,
-        *,
-        outcome: Outcome,
-        result_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
+    def reject(self, key: str, *, detail: str) -> None:
         if key in self._state.processed:
-            self._state.processed[key] = PriorResult(outcome, result_id, detail)
+            prior = self._state.processed[key]
+            self._state.processed[key] = PriorResult(Outcome.REJECTED, prior.result_id, detail)
 
     def release(self, key: str) -> None:
         self._state.processed.pop(key, None)

@@ -26,7 +26,7 @@ from taskpulse.events import (
 from taskpulse.ports import ChannelError, Mail, MailError, Outcome, PriorResult
 from taskpulse.services.create import Created, create_task
 from taskpulse.services.emit import task_data
-from taskpulse.services.keys import command_key, moment_key
+from taskpulse.services.keys import Origin, moment_key
 from taskpulse.services.reminders import RESCHEDULED, Delivery, deliver
 from taskpulse.services.series import Result, advance_on_schedule, cancel_task, complete_task
 
@@ -48,9 +48,7 @@ def store() -> FakeStore:
 
 def create(store: FakeStore, *, event_id: str | None = None, **fields: Any) -> Created:
     command = TaskCreateData.model_validate({"user_id": "alice", "title": "Standup", **fields})
-    return create_task(
-        store.unit_of_work, command, source="/app", event_id=event_id or str(uuid.uuid4())
-    )
+    return create_task(store.unit_of_work, command, Origin("/app", event_id or str(uuid.uuid4())))
 
 
 def recurring(store: FakeStore, rrule: str = "FREQ=DAILY", **fields: Any) -> Task:
@@ -64,7 +62,7 @@ def complete(
     store: FakeStore, task_id: str, *, user: str = "alice", event_id: str = "done", **data: Any
 ) -> Result:
     command = TaskCompletedData(task_id=task_id, user_id=user, **data)
-    return complete_task(store.unit_of_work, command, source="/app", event_id=event_id)
+    return complete_task(store.unit_of_work, command, Origin("/app", event_id))
 
 
 def cancel(
@@ -73,7 +71,7 @@ def cancel(
     command = TaskCancelledData.model_validate(
         {"task_id": task_id, "user_id": "alice", "scope": scope}
     )
-    return cancel_task(store.unit_of_work, command, source="/app", event_id=event_id)
+    return cancel_task(store.unit_of_work, command, Origin("/app", event_id))
 
 
 def json(model: Any) -> dict[str, Any]:
@@ -141,7 +139,7 @@ def test_create_stores_the_task_and_announces_it_with_its_reminder(store: FakeSt
         ("reminders", SCHEDULED, json(reminder)),
     ]
     assert store.state.processed == {
-        command_key("/app", "c1"): PriorResult(Outcome.DONE, task.id, None)
+        Origin("/app", "c1").key: PriorResult(Outcome.DONE, task.id, None)
     }
     assert [uow.committed for uow in store.units] == [True]
 
@@ -166,7 +164,7 @@ def test_create_of_a_recurring_task_starts_its_series_at_the_due_time(store: Fak
     )
     assert (task.occurrence_at, task.series_start, task.rrule) == (DUE, DUE, series.rrule)
     assert store.state.processed == {
-        command_key("/app", "c1"): PriorResult(Outcome.DONE, task.id, None)
+        Origin("/app", "c1").key: PriorResult(Outcome.DONE, task.id, None)
     }
 
 
@@ -184,7 +182,7 @@ def test_the_same_command_id_from_another_user_is_refused(store: FakeStore) -> N
     store.drain()
     command = TaskCreateData(user_id="mallory", title="Mine?", due_at=DUE)
     with pytest.raises(NotOwner, match="already created another user's task"):
-        create_task(store.unit_of_work, command, source="/app", event_id="c1")
+        create_task(store.unit_of_work, command, Origin("/app", "c1"))
     assert list(store.state.tasks) == [first.task.id]
     assert store.drain() == []
 
@@ -243,7 +241,7 @@ def test_another_users_completion_is_refused_and_changes_nothing(store: FakeStor
         complete(store, first.id, user="mallory", event_id="m1")
     # Nothing of it committed, not even the claim of its command id.
     assert store.state == before
-    assert command_key("/app", "m1") not in store.state.processed
+    assert Origin("/app", "m1").key not in store.state.processed
     assert store.units[-1].committed is False
 
 

@@ -35,6 +35,7 @@ from recording import recording_server
 from support import functions_framework_argv
 from taskpulse.events import TaskCreateData
 from taskpulse.services.create import create_task
+from taskpulse.services.keys import Origin
 from taskpulse.store import Store
 from taskpulse.store.migrate import migrate
 
@@ -110,8 +111,7 @@ def main() -> int:
             created = create_task(
                 store.unit_of_work,
                 TaskCreateData(user_id="alice", title="bench"),
-                source="/bench",
-                event_id=str(uuid.uuid4()),
+                Origin("/bench", str(uuid.uuid4())),
             )
             return event("task.completed", {"task_id": created.task.id, "user_id": "alice"})
 

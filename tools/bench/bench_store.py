@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from devstack.postgres import running_postgres
 from taskpulse.events import TaskCreateData
 from taskpulse.services.create import create_task
+from taskpulse.services.keys import Origin
 from taskpulse.store import Store
 from taskpulse.store.migrate import migrate
 
@@ -47,7 +48,7 @@ def creates(store: Store, threads: int) -> float:
     def work(n: int) -> None:
         while time.perf_counter() < stop:
             command = TaskCreateData(user_id=f"user-{n}", title=f"task {counts[n]}")
-            create_task(store.unit_of_work, command, source=f"/bench/{n}", event_id=str(counts[n]))
+            create_task(store.unit_of_work, command, Origin(f"/bench/{n}", str(counts[n])))
             counts[n] += 1
 
     start = time.perf_counter()

@@ -15,6 +15,7 @@ from typing import Literal
 
 from taskpulse.contract import RecurrenceMode
 from taskpulse.domain.errors import InvalidTransition
+from taskpulse.domain.tasks import Task
 
 SKIP_LIMIT = 100_000
 """How many missed instances we count before we stop counting (the result stays exact)."""
@@ -54,6 +55,23 @@ class Series:
     updated_at: datetime
     status: SeriesStatus = SeriesStatus.ACTIVE
     version: int = 1
+
+    @classmethod
+    def begun_by(cls, first: Task) -> Series:
+        """The series a recurring task starts, anchored at that first occurrence."""
+        if first.series_id is None or first.rrule is None or first.occurrence_at is None:
+            raise InvalidTransition(f"task {first.id} does not start a series")
+        return cls(
+            id=first.series_id,
+            user_id=first.user_id,
+            rrule=first.rrule,
+            timezone=first.timezone,
+            series_start=first.occurrence_at,
+            recurrence_mode=first.recurrence_mode,
+            last_occurrence_at=first.occurrence_at,
+            created_at=first.created_at,
+            updated_at=first.created_at,
+        )
 
     @property
     def is_active(self) -> bool:

@@ -13,7 +13,7 @@ from taskpulse.domain.tasks import new_id
 from taskpulse.events import TaskCreateData
 from taskpulse.ports import Outcome, UnitOfWork
 from taskpulse.services.emit import emit_created, task_created_event
-from taskpulse.services.keys import command_key
+from taskpulse.services.keys import Origin
 
 SOURCE = Function.CREATE_TASK
 
@@ -45,10 +45,7 @@ def _recurrence(command: TaskCreateData) -> str | None:
 def create_task(
     unit_of_work: Callable[[], UnitOfWork],
     command: TaskCreateData,
-    *,
-    source: str,
-    event_id: str,
-    traceparent: str | None = None,
+    origin: Origin,
 ) -> Created:
     """Create the task once per command (CloudEvent ``source`` + ``id``)."""
     tags = tuple(command.tags)
@@ -58,10 +55,9 @@ def create_task(
     if command.remind_before is not None and command.due_at is None:
         raise InvalidTask("remind_before needs due_at")
     rrule = _recurrence(command)
-    key = command_key(source, event_id)
     task_id = new_id()
     with unit_of_work() as uow:
-        prior = uow.processed.claim(key, result_id=task_id)
+        prior = uow.processed.claim(origin.key, result_id=task_id)
         if prior is not None:
             if prior.outcome is not Outcome.DONE or prior.result_id is None:
                 raise InvalidTask(prior.detail or "this command was rejected before")
@@ -72,10 +68,10 @@ def create_task(
                 # The same source + id from another user is not a repeat: answering it
                 # with the first user's task would show that task to a stranger.
                 raise NotOwner(
-                    f"command {event_id!r} from {source!r} already created another user's "
-                    "task: give each command a new CloudEvent id"
+                    f"command {origin.event_id!r} from {origin.source!r} already created "
+                    "another user's task: give each command a new CloudEvent id"
                 )
-            event = task_created_event(task, source=SOURCE, traceparent=traceparent)
+            event = task_created_event(task, source=SOURCE, traceparent=origin.traceparent)
             return Created(task, event, new=False)
         series_id = new_id() if rrule else None
         task = Task(
@@ -96,21 +92,9 @@ def create_task(
             created_at=uow.now,
             updated_at=uow.now,
         )
-        if series_id is not None and rrule is not None and command.due_at is not None:
-            uow.series.add(
-                Series(
-                    id=series_id,
-                    user_id=task.user_id,
-                    rrule=rrule,
-                    timezone=task.timezone,
-                    series_start=command.due_at,
-                    recurrence_mode=task.recurrence_mode,
-                    last_occurrence_at=command.due_at,
-                    created_at=uow.now,
-                    updated_at=uow.now,
-                )
-            )
+        if series_id is not None:
+            uow.series.add(Series.begun_by(task))
         uow.tasks.add(task)
-        event = emit_created(uow, task, source=SOURCE, traceparent=traceparent)
+        event = emit_created(uow, task, source=SOURCE, traceparent=origin.traceparent)
         uow.commit()
         return Created(task, event, new=True)

@@ -24,26 +24,7 @@ def derived_event_id(*parts: str) -> str:
 
 
 def task_data(task: Task) -> TaskData:
-    return TaskData(
-        id=task.id,
-        user_id=task.user_id,
-        title=task.title,
-        description=task.description,
-        status=task.status.value,
-        due_at=task.due_at,
-        timezone=task.timezone,
-        rrule=task.rrule,
-        series_id=task.series_id,
-        occurrence_at=task.occurrence_at,
-        recurrence_mode=task.recurrence_mode,
-        remind_before=task.remind_before,
-        priority=task.priority,
-        tags=list(task.tags),
-        created_at=task.created_at,
-        updated_at=task.updated_at,
-        completed_at=task.completed_at,
-        version=task.version,
-    )
+    return TaskData.model_validate(task, from_attributes=True)
 
 
 def task_created_event(task: Task, *, source: Function, traceparent: str | None) -> dict[str, Any]:

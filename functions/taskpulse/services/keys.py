@@ -7,12 +7,30 @@ is a rule of the service, and the log only keeps whichever key it is given.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from taskpulse.events import CloudEvent
 
 
-def command_key(source: str, event_id: str) -> str:
-    """A client command is identified by its CloudEvent ``source`` + ``id``."""
-    return f"cmd:{source}:{event_id}"
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a client command came from: its CloudEvent ``source`` + ``id`` identify it
+    (sending it again has no new effect), and ``traceparent`` carries its trace on."""
+
+    source: str
+    event_id: str
+    traceparent: str | None = None
+
+    @classmethod
+    def of(cls, event: CloudEvent) -> Origin:
+        return cls(event.source, event.id, event.traceparent)
+
+    @property
+    def key(self) -> str:
+        return f"cmd:{self.source}:{self.event_id}"
 
 
 def moment_key(user_id: str, task_id: str, at: datetime) -> str:

@@ -90,7 +90,7 @@ def deliver(
             if refused_for_good or retry_safe(error):
                 with unit_of_work() as uow:
                     if refused_for_good:  # kept, marked: sending again cannot help
-                        uow.processed.record(key, outcome=Outcome.REJECTED, detail=str(error)[:500])
+                        uow.processed.reject(key, detail=str(error)[:500])
                     else:  # certainly not sent: the next trigger sends
                         uow.processed.release(key)
                     uow.commit()
@@ -121,7 +121,7 @@ def deliver(
         retry_safe=lambda error: isinstance(error, MailError) and error.definitely_not_sent,
     )
     with unit_of_work() as uow:
-        if uow.processed.claim(f"reminder:sent:{reminder}") is None:
+        if uow.processed.claim(f"reminder:sent:{reminder}", result_id=task.id) is None:
             emit(
                 uow,
                 fact(
@@ -139,9 +139,6 @@ def deliver(
                     key=f"{reminder}:sent",
                 ),
                 TASK_UPDATES,
-            )
-            uow.processed.record(
-                f"reminder:sent:{reminder}", outcome=Outcome.DONE, result_id=task.id
             )
         uow.commit()
         return Delivery(tuple(delivered))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from taskpulse.contract import TASK_EVENTS, TASK_UPDATES, EventType, Function
 from taskpulse.domain import InvalidTransition, Task, TaskNotFound, TaskStatus
@@ -20,7 +20,7 @@ from taskpulse.domain.tasks import completion_time
 from taskpulse.events import SeriesEndedData, TaskCancelledData, TaskCompletedData
 from taskpulse.ports import UnitOfWork
 from taskpulse.services.emit import emit, emit_created, fact
-from taskpulse.services.keys import command_key, moment_key
+from taskpulse.services.keys import Origin, moment_key
 
 SOURCE = Function.COMPUTE_NEXT_OCCURRENCE
 
@@ -88,57 +88,67 @@ def _load(uow: UnitOfWork, task_id: str, user_id: str) -> Task:
     return task
 
 
-def _begin(
-    uow: UnitOfWork, data: TaskCompletedData | TaskCancelledData, *, source: str, event_id: str
-) -> Task | Result:
-    """Claim a client command and lock its task; a ``Result`` means a repeat: answer it."""
-    prior = uow.processed.claim(command_key(source, event_id), result_id=data.task_id)
-    if prior is not None:
+Command = TypeVar("Command", TaskCompletedData, TaskCancelledData)
+
+
+def _on_task(
+    unit_of_work: Callable[[], UnitOfWork],
+    data: Command,
+    origin: Origin,
+    change: Callable[[UnitOfWork, Task, Command, Origin], Result],
+) -> Result:
+    """Run a client command on its task once: claim the command, lock the task, ``change``
+    it; a repeat of the command answers what the first delivery did."""
+    with unit_of_work() as uow:
+        prior = uow.processed.claim(origin.key, result_id=data.task_id)
+        if prior is None:
+            return change(uow, _load(uow, data.task_id, data.user_id), data, origin)
         if prior.result_id != data.task_id:
             # Not a repeat: the same source + id was another command (another task, maybe
             # another user's). Answering SUCCESS would drop this one without a trace.
             raise InvalidTransition(
-                f"command {event_id!r} from {source!r} was already used for another task: "
-                "give each command a new CloudEvent id"
+                f"command {origin.event_id!r} from {origin.source!r} was already used for "
+                "another task: give each command a new CloudEvent id"
             )
         repeated = uow.tasks.get(data.task_id)
         if repeated is not None:
             repeated.ensure_owner(data.user_id)  # a stranger's copy is no repeat either
         return Result(prior.result_id, repeated=True)
-    return _load(uow, data.task_id, data.user_id)
 
 
 def complete_task(
-    unit_of_work: Callable[[], UnitOfWork],
-    data: TaskCompletedData,
-    *,
-    source: str,
-    event_id: str,
-    traceparent: str | None = None,
+    unit_of_work: Callable[[], UnitOfWork], data: TaskCompletedData, origin: Origin
 ) -> Result:
     """Record a completion; for an on_completion series, create the next occurrence."""
-    with unit_of_work() as uow:
-        task = _begin(uow, data, source=source, event_id=event_id)
-        if isinstance(task, Result):
-            return task
-        if task.status is TaskStatus.COMPLETED:
-            uow.commit()
-            return Result(task.id, note="already completed: nothing to do")
-        completed_at = completion_time(data.completed_at, now=uow.now)
-        done = task.complete(by=data.user_id, at=completed_at)
-        uow.tasks.save(done)
-        advanced = None
-        series = uow.series.get(task.series_id, for_update=True) if task.series_id else None
-        if series is not None and series.advances_on_completion:
-            advanced = advance(
-                uow, series, done, completed_at=completed_at, traceparent=traceparent
-            )
-        _emit_completed(uow, done, advanced, traceparent)
+    return _on_task(unit_of_work, data, origin, _complete)
+
+
+def cancel_task(
+    unit_of_work: Callable[[], UnitOfWork], data: TaskCancelledData, origin: Origin
+) -> Result:
+    """Cancel one occurrence (an on_completion series moves on) or end the whole series."""
+    return _on_task(unit_of_work, data, origin, _cancel)
+
+
+def _complete(uow: UnitOfWork, task: Task, data: TaskCompletedData, origin: Origin) -> Result:
+    if task.status is TaskStatus.COMPLETED:
         uow.commit()
-        note = None
-        if advanced is not None and advanced.skipped:
-            note = f"completed late: {advanced.skipped} past occurrence(s) skipped"
-        return Result(task.id, note=note)
+        return Result(task.id, note="already completed: nothing to do")
+    completed_at = completion_time(data.completed_at, now=uow.now)
+    done = task.complete(by=data.user_id, at=completed_at)
+    uow.tasks.save(done)
+    advanced = None
+    series = uow.series.get(task.series_id, for_update=True) if task.series_id else None
+    if series is not None and series.advances_on_completion:
+        advanced = advance(
+            uow, series, done, completed_at=completed_at, traceparent=origin.traceparent
+        )
+    _emit_completed(uow, done, advanced, origin.traceparent)
+    uow.commit()
+    note = None
+    if advanced is not None and advanced.skipped:
+        note = f"completed late: {advanced.skipped} past occurrence(s) skipped"
+    return Result(task.id, note=note)
 
 
 def _emit_completed(
@@ -164,40 +174,28 @@ def _emit_completed(
     emit(uow, event, TASK_UPDATES)
 
 
-def cancel_task(
-    unit_of_work: Callable[[], UnitOfWork],
-    data: TaskCancelledData,
-    *,
-    source: str,
-    event_id: str,
-    traceparent: str | None = None,
-) -> Result:
-    """Cancel one occurrence (an on_completion series moves on) or end the whole series."""
-    with unit_of_work() as uow:
-        task = _begin(uow, data, source=source, event_id=event_id)
-        if isinstance(task, Result):
-            return task
-        series = uow.series.get(task.series_id, for_update=True) if task.series_id else None
-        cancelled: list[Task] = []
-        if data.scope == "series":
-            if series is None:
-                raise InvalidTransition(f"task {task.id} is not part of a series")
-            if series.is_active:
-                uow.series.save(series.cancelled(now=uow.now))
-            for open_task in uow.tasks.open_in_series(series.id):
-                cancelled.append(open_task.cancel(by=data.user_id, at=uow.now))
-        elif task.status is TaskStatus.OPEN:
-            cancelled.append(task.cancel(by=data.user_id, at=uow.now))
-            if series is not None and series.advances_on_completion:
-                advance(uow, series, task, traceparent=traceparent)
-        elif task.status is TaskStatus.COMPLETED:
-            raise InvalidTransition(f"task {task.id} is completed and cannot be cancelled")
-        for item in cancelled:
-            uow.tasks.save(item)
-            emit(uow, _cancelled_fact(item, data.scope, traceparent), TASK_UPDATES)
-        uow.commit()
-        note = None if cancelled else "already cancelled: nothing to do"
-        return Result(task.id, note=note)
+def _cancel(uow: UnitOfWork, task: Task, data: TaskCancelledData, origin: Origin) -> Result:
+    series = uow.series.get(task.series_id, for_update=True) if task.series_id else None
+    cancelled: list[Task] = []
+    if data.scope == "series":
+        if series is None:
+            raise InvalidTransition(f"task {task.id} is not part of a series")
+        if series.is_active:
+            uow.series.save(series.cancelled(now=uow.now))
+        for open_task in uow.tasks.open_in_series(series.id):
+            cancelled.append(open_task.cancel(by=data.user_id, at=uow.now))
+    elif task.status is TaskStatus.OPEN:
+        cancelled.append(task.cancel(by=data.user_id, at=uow.now))
+        if series is not None and series.advances_on_completion:
+            advance(uow, series, task, traceparent=origin.traceparent)
+    elif task.status is TaskStatus.COMPLETED:
+        raise InvalidTransition(f"task {task.id} is completed and cannot be cancelled")
+    for item in cancelled:
+        uow.tasks.save(item)
+        emit(uow, _cancelled_fact(item, data.scope, origin.traceparent), TASK_UPDATES)
+    uow.commit()
+    note = None if cancelled else "already cancelled: nothing to do"
+    return Result(task.id, note=note)
 
 
 def _cancelled_fact(task: Task, scope: str, traceparent: str | None) -> dict[str, Any]:

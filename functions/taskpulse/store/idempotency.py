@@ -59,19 +59,11 @@ class IdempotencyLog:
         row = self._session.execute(_PRIOR, {"key": key}).one()
         return PriorResult(Outcome(row.status), row.result_id, row.detail)
 
-    def record(
-        self,
-        key: str,
-        *,
-        outcome: Outcome,
-        result_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        """Store what the effect produced, for the repeats to answer with."""
+    def reject(self, key: str, *, detail: str) -> None:
         self._session.execute(
             sa.update(_T)
             .where(_T.c.idempotency_key == key)
-            .values(status=outcome.value, result_id=result_id, detail=detail)
+            .values(status=Outcome.REJECTED.value, detail=detail)
         )
 
     def release(self, key: str) -> None:

@@ -3,11 +3,10 @@
 Usage in a use case::
 
     with unit_of_work() as uow:
-        if (prior := uow.processed.claim(key)) is not None:
+        if (prior := uow.processed.claim(key, result_id=task.id)) is not None:
             return prior            # a repeat: answer as the first time
         uow.tasks.add(task)
         uow.outbox.add(topic, user_id, event)
-        uow.processed.record(key, outcome=Outcome.DONE, result_id=task.id)
         uow.commit()
 
 What happens after the commit is the unit of work's, not the use case's: it hands the
