@@ -2,7 +2,7 @@
 
 Idempotent and quick when everything is there. System packages come from Debian's
 archive (as root, or through sudo); the heavy parts (daprd, the scheduler, Centrifugo,
-Kafka's jars, OpenTofu) are built or fetched once into ``~/.cache/taskpulse``.
+ORY Hydra, Kafka's jars, OpenTofu) are built or fetched once into ``~/.cache/taskpulse``.
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ REQUIREMENTS = (
         up_needs=_up_needs_maven,
     ),
     Requirement(
+        "a C compiler (cgo: ORY Hydra's in-memory SQLite)",
+        lambda: shutil.which("gcc") is not None or shutil.which("cc") is not None,
+        ("gcc", "libc6-dev"),
+    ),
+    Requirement(
         "setpriv (runs PostgreSQL unprivileged when we are root)",
         lambda: shutil.which("setpriv") is not None or os.geteuid() != 0,
         ("util-linux",),
@@ -106,7 +111,8 @@ def ensure_system(*, platform_only: bool = False) -> None:
         _apt(sorted({p for r in missing for p in r.debian_packages}))
     if shutil.which("go") is None:
         raise SystemExit(
-            "Go 1.26 or newer is needed to build daprd, the scheduler and Centrifugo once. "
+            "Go 1.26 or newer is needed to build daprd, the scheduler, Centrifugo and ORY "
+            "Hydra once. "
             "Install it (https://go.dev/doc/install) or put a daprd from the Dapr CLI on PATH."
         )
 
@@ -115,8 +121,27 @@ def fetch_parts() -> None:
     """Obtain every part of the local platform (each is reused when already there)."""
     from devstack import parts
 
-    if parts.fetch() != 0:
+    failed = parts.fetch() != 0
+    failed = not fetch_oidc_provider() or failed
+    if failed:
         raise SystemExit("some parts could not be obtained: read the lines above")
+
+
+def fetch_oidc_provider() -> bool:
+    """ORY Hydra, the local OpenID Connect provider of ``task up`` and the tests."""
+    import time
+
+    from devstack import oidc
+    from devstack.versions import HYDRA_VERSION
+
+    start = time.monotonic()
+    try:
+        where = oidc.binary()
+    except Exception as error:
+        say(f"ORY Hydra {HYDRA_VERSION}: FAILED: {error}")
+        return False
+    say(f"ORY Hydra {HYDRA_VERSION}: {where} [{time.monotonic() - start:.0f}s]")
+    return True
 
 
 def fetch_infra_tools() -> None:

@@ -31,3 +31,7 @@ CENTRIFUGO_VERSION = "6.9.1"
 
 JAVA_MIN_MAJOR = 17
 """The Kafka 4 broker needs Java 17 or newer."""
+
+HYDRA_VERSION = "2.3.0"
+"""github.com/ory/hydra/v2, the local OpenID Connect provider, built from the Go module proxy
+with the ``sqlite`` tag (cgo) so that it runs on ``DSN=memory`` (docs/decisions/0016)."""
