@@ -1,12 +1,20 @@
 """Centrifugo v6, the push gateway: built from the Go module proxy, configured per run.
 
-The configuration is generated at start: a random HMAC secret for client connection
-tokens and a random HTTP API key (both printed and written to .local/endpoints.json,
-never committed), and the namespace ``tasks`` whose user-limited channels
-(``tasks:user#<id>``) only user ``<id>`` may subscribe to (docs/contract.md#4-push-to-clients).
-Keys checked against centrifugo v6 internal/configtypes and internal/client/handler.go:
-a user-limited channel is allowed only through ``allow_user_limited_channels`` and the
-``#`` user list; ``allow_subscribe_for_client`` never opens it to other users.
+The configuration is generated at start: how client connection tokens are checked, a
+random HTTP API key (written to .local/endpoints.json, never committed), and the namespace
+``tasks`` whose user-limited channels (``tasks:user#<id>``) only user ``<id>`` may
+subscribe to (docs/contract.md#4-push-to-clients). Keys checked against centrifugo v6
+internal/configtypes and internal/client/handler.go: a user-limited channel is allowed only
+through ``allow_user_limited_channels`` and the ``#`` user list;
+``allow_subscribe_for_client`` never opens it to other users.
+
+Connection tokens are checked one of two ways, never both: Centrifugo v6.9.1 builds its
+verifier either from ``client.token.jwks_public_endpoint`` or, when that is empty, from the
+static keys (HMAC secret, RSA, ECDSA) (internal/jwtverify NewTokenVerifierJWT).
+- ``JwksTokens`` (``task up``): the OpenID Connect provider's access tokens, verified with
+  its JWKS, its issuer and the audience ``taskpulse``; the user is ``sub``.
+- an HMAC secret (the default of ``generate``): tokens a backend mints itself
+  (``connection_token``), for deployments without an OIDC provider and for tests.
 """
 
 from __future__ import annotations
@@ -40,14 +48,26 @@ def binary() -> Path:
 
 
 @dataclass(frozen=True)
+class JwksTokens:
+    """Connection tokens are an OIDC provider's access tokens."""
+
+    jwks_url: str
+    issuer: str
+    audience: str
+
+
+@dataclass(frozen=True)
 class CentrifugoConfig:
     port: int
-    token_secret: str
+    token_secret: str | None
+    """The HMAC secret of connection tokens; None when ``jwks`` checks them instead."""
     api_key: str
+    jwks: JwksTokens | None = None
 
     @classmethod
-    def generate(cls, port: int) -> CentrifugoConfig:
-        return cls(port, secrets.token_urlsafe(32), secrets.token_urlsafe(24))
+    def generate(cls, port: int, jwks: JwksTokens | None = None) -> CentrifugoConfig:
+        secret = None if jwks else secrets.token_urlsafe(32)
+        return cls(port, secret, secrets.token_urlsafe(24), jwks)
 
     @property
     def ws_url(self) -> str:
@@ -61,13 +81,26 @@ class CentrifugoConfig:
     def health_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/health"
 
+    def token_options(self) -> dict[str, str]:
+        if self.jwks is not None:
+            return {
+                "jwks_public_endpoint": self.jwks.jwks_url,
+                "issuer": self.jwks.issuer,
+                "audience": self.jwks.audience,
+            }
+        if self.token_secret is None:
+            raise ValueError("a Centrifugo configuration needs an HMAC secret or a JWKS")
+        return {"hmac_secret_key": self.token_secret}
+
     def document(self) -> dict[str, object]:
         return {
             "http_server": {"address": "127.0.0.1", "port": self.port},
             "log": {"level": "info"},
             "health": {"enabled": True},
             "client": {
-                "token": {"hmac_secret_key": self.token_secret},
+                "token": self.token_options(),
+                # A valid token without a user (no `sub`) is refused, not let in anonymous.
+                "disallow_anonymous_connection_tokens": True,
                 # Local web pages on any port may connect; the token still decides who.
                 "allowed_origins": ["*"],
             },
