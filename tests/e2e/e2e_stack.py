@@ -6,8 +6,10 @@ on a copy of the repo's dapr.yaml with every port left free), writes and reads b
 it again on the same ports and data (functions, daprd, Kafka, PostgreSQL).
 
 Observers use nothing of the project's code: confluent-kafka producers and consumers of
-their own, centrifuge-python clients with a connection token per user, the Maildir the SMTP
-server writes, and plain SQL on the database.
+their own, centrifuge-python clients connected with each user's access token from the local
+OpenID Connect provider (``Platform.oidc``: ``platform.oidc.token(user)``,
+``platform.oidc.service_token()``), the Maildir the SMTP server writes, and plain SQL on the
+database.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from centrifuge import (
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from devstack import up
-from devstack.centrifugo import connection_token
+from devstack.oidc import OidcProvider
 from devstack.supervisor import Running, Supervisor
 from support import wait_for
 from taskpulse.contract import push_channel
@@ -95,9 +97,12 @@ class Platform:
     state: Path
     stack: ExitStack
     engine: sa.Engine = field(init=False)
+    oidc: OidcProvider = field(init=False)
+    """The stack's OpenID Connect provider (Hydra): tokens for any local user."""
 
     def __post_init__(self) -> None:
         self.engine = sa.create_engine(self.endpoints["database_url"], pool_pre_ping=True)
+        self.oidc = OidcProvider.from_endpoints(self.endpoints)
 
     # -- lifecycle
     @classmethod
@@ -560,7 +565,8 @@ class PushClient:
 
     def __init__(self, platform: Platform, user: str, channel: str | None = None) -> None:
         self.url = platform.endpoints["centrifugo_ws"]
-        self.token = connection_token(platform.endpoints["centrifugo_token_secret"], user)
+        # The gateway takes the provider's access tokens (devstack.centrifugo).
+        self.token = platform.oidc.token(user)
         self.channel = channel or push_channel(user)
         self.publications: list[tuple[float, Any]] = []
         self.lock = threading.Lock()

@@ -1,9 +1,11 @@
 """``task demo``: against a running ``task up``, watch one recurring task live.
 
-It subscribes to a fresh user's channel on Centrifugo (as every open screen of that user
-would), sends a daily task with a reminder due in a few seconds, waits for the reminder,
-completes the task through Kafka, and shows the next occurrence arriving, in the user's
-time zone. Everything it prints came back through the push gateway.
+It signs in a fresh local user at the OpenID Connect provider (the flow ``task token``
+drives), subscribes to the user's channel on Centrifugo with that access token (as every
+open screen of that user would), sends a daily task with a reminder due in a few seconds
+with the same token, waits for the reminder, completes the task through Kafka, and shows
+the next occurrence arriving, in the user's time zone. Everything it prints came back
+through the push gateway.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from centrifuge import Client, PublicationContext, SubscriptionEventHandler
 
-from devstack.centrifugo import connection_token
+from devstack.oidc import OidcProvider
 from taskpulse.contract import PUBSUB_NAME, TASK_EVENTS, EventType, push_channel
 from taskpulse.events import CONTENT_TYPE
 
@@ -70,7 +72,8 @@ async def _until(inbox: _Inbox, start: float, *wanted: EventType) -> dict[str, d
 async def demo(endpoints: dict[str, Any]) -> None:
     user = f"demo-{uuid.uuid4().hex[:6]}"
     inbox = _Inbox()
-    token = connection_token(endpoints["centrifugo_token_secret"], user)
+    token = OidcProvider.from_endpoints(endpoints).token(user)
+    print(f"signed in as {user} at {endpoints['oidc_issuer']}")
     client = Client(endpoints["centrifugo_ws"], token=token)
     subscription = client.new_subscription(push_channel(user), inbox)
     await client.connect()
@@ -93,7 +96,11 @@ async def demo(endpoints: dict[str, Any]) -> None:
     )
     headers = {"content-type": CONTENT_TYPE}
     async with httpx.AsyncClient(timeout=10) as http:
-        answer = await http.post(endpoints["create_task"], json=create, headers=headers)
+        answer = await http.post(
+            endpoints["create_task"],
+            json=create,
+            headers={**headers, "authorization": f"Bearer {token}"},
+        )
         print(f"create-task answered {answer.status_code}")
         answer.raise_for_status()
         task = answer.json()["data"]

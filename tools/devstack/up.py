@@ -2,11 +2,12 @@
 
 Reads the Dapr Multi-App Run file (``dapr.yaml`` at the repo root), then starts, in this
 order and each only once the one before is ready: PostgreSQL (migrated), Kafka with the
-contract's topics, the Dapr scheduler, Centrifugo, the SMTP server, and for each app its
-function followed by its daprd. It prints every endpoint, writes them to
-``.local/endpoints.json`` (docs/contract.md#5-commands) while it runs, keeps every log under
-``.local/logs/``, and on Ctrl-C or SIGTERM stops everything in reverse order and removes
-the endpoints file. Each run starts from empty data (database, topics, jobs); the
+contract's topics, the Dapr scheduler, the OpenID Connect provider (Hydra and its login
+app, devstack.oidc), Centrifugo (which accepts the provider's access tokens), the SMTP
+server, and for each app its function followed by its daprd. It prints every endpoint,
+writes them to ``.local/endpoints.json`` (docs/contract.md#5-commands) while it runs, keeps
+every log under ``.local/logs/``, and on Ctrl-C or SIGTERM stops everything in reverse
+order and removes the endpoints file. Each run starts from empty data (database, topics, jobs); the
 mailbox in ``.local/mailbox`` is kept.
 """
 
@@ -33,6 +34,7 @@ import yaml
 
 from devstack import centrifugo as centrifugo_tools
 from devstack import daprd as dapr_tools
+from devstack import oidc
 from devstack.cache import say
 from devstack.gobuild import GoBuildError
 from devstack.kafka import KafkaUnavailable, create_topics, external_bootstrap, local_broker
@@ -59,7 +61,7 @@ class RunFileError(ValueError):
     pass
 
 
-SETUP_ERRORS = (KafkaUnavailable, PostgresUnavailable, GoBuildError)
+SETUP_ERRORS = (KafkaUnavailable, PostgresUnavailable, GoBuildError, oidc.OidcError)
 """Raised with what failed and what to install or set; shown without a traceback."""
 
 
@@ -225,7 +227,19 @@ def start_stack(
         )
     )
 
-    push = centrifugo_tools.CentrifugoConfig.generate(port_or_free(CENTRIFUGO_PORT))
+    provider = oidc.start_provider(
+        supervisor,
+        work,
+        public_port=port_or_free(oidc.PUBLIC_PORT),
+        admin_port=port_or_free(oidc.ADMIN_PORT),
+        login_port=port_or_free(oidc.LOGIN_PORT),
+    )
+    say(f"OpenID Connect issuer {provider.issuer} (Hydra; `task token -- <user>`)")
+
+    # The push gateway takes the provider's access tokens (Centrifugo checks connection
+    # tokens with a JWKS or with an HMAC secret, not both: docs/decisions/0016).
+    tokens = centrifugo_tools.JwksTokens(provider.jwks_url, provider.issuer, provider.audience)
+    push = centrifugo_tools.CentrifugoConfig.generate(port_or_free(CENTRIFUGO_PORT), tokens)
     push_file = push.write(work / "centrifugo.json")
     supervisor.start(
         Service(
@@ -280,6 +294,7 @@ def start_stack(
             # functions-framework reads these; the default host is every interface.
             "PORT": str(app_port),
             "HOST": "127.0.0.1",
+            **(oidc_env(provider) if app.app_id == Function.CREATE_TASK.value else {}),
             **app.env,
         }
         supervisor.start(
@@ -327,9 +342,11 @@ def start_stack(
         "dapr_http": dapr_http,
         "kafka": bootstrap,
         "centrifugo_ws": push.ws_url,
+        # None: the gateway checks the provider's tokens, not HMAC ones (decision 0016).
         "centrifugo_token_secret": push.token_secret,
         "smtp": f"127.0.0.1:{smtp_port}",
         "mailbox": str(mailbox),
+        "oidc_issuer": provider.issuer,
         # additions, for tools and tests that drive a running stack
         "functions": app_urls,
         "dapr_api_token": dapr_token,
@@ -340,6 +357,17 @@ def start_stack(
         "scheduler": scheduler_ports.address,
         "logs": str(logs),
         "daprd": f"{daprd_tool.version} ({daprd_tool.origin})",
+        # what `task token` and the tests need to obtain tokens (devstack.oidc)
+        **provider.endpoints(),
+    }
+
+
+def oidc_env(provider: oidc.OidcProvider) -> dict[str, str]:
+    """What create-task reads to check callers' tokens (docs/contract.md#3-the-functions)."""
+    return {
+        "OIDC_ISSUER": provider.issuer,
+        "OIDC_AUDIENCE": provider.audience,
+        "OIDC_SERVICE_SCOPE": provider.service_scope,
     }
 
 
@@ -361,6 +389,7 @@ def first_command(endpoints: Mapping[str, Any]) -> str:
     }
     return (
         f"curl -sS -X POST {endpoints['create_task']} "
+        '-H "Authorization: Bearer $(task token -- alice)" '
         "-H 'Content-Type: application/cloudevents+json' "
         f"-d '{json.dumps(event)}'"
     )
@@ -372,6 +401,7 @@ def describe(endpoints: Mapping[str, Any], path: Path) -> str:
     for app_id, url in endpoints["dapr_http"].items():
         lines.append(f"  daprd {app_id:<24}      {url}")
     lines += [
+        f"  OpenID Connect issuer                {endpoints['oidc_issuer']}",
         f"  Kafka bootstrap                      {endpoints['kafka']}",
         f"  Dapr scheduler                       {endpoints['scheduler']}",
         f"  Centrifugo WebSocket                 {endpoints['centrifugo_ws']}",
@@ -381,6 +411,7 @@ def describe(endpoints: Mapping[str, Any], path: Path) -> str:
         f"  logs                                 {endpoints['logs']}",
         f"  daprd                                {endpoints['daprd']}",
         f"Secrets and tokens of this run are in {path}.",
+        "An access token for any local user: task token -- <user>",
     ]
     if endpoints["create_task"]:
         lines += ["", "Send a first command:", f"  {first_command(endpoints)}"]
