@@ -8,13 +8,19 @@ only when a test asks for its fixture and stops at the end of the session; logs 
 Fixtures: ``platform_supervisor``, ``kafka_bootstrap`` (contract topics created),
 ``dapr_scheduler`` (address), ``echo_app`` + ``echo_daprd`` (a daprd calling a recording
 echo app through --app-channel-address/--app-port, with a pubsub.kafka component and a
-declarative subscription), ``centrifugo`` and ``smtp_mailbox``.
+declarative subscription), ``centrifugo`` (HMAC connection tokens), ``oidc_provider``
+(ORY Hydra and its login app: ``oidc_provider.token(user)``, ``.service_token()``...),
+``oidc_minter`` (tokens Hydra would not issue, signed with a key its JWKS publishes),
+``centrifugo_oidc`` (a Centrifugo that takes the provider's access tokens) and
+``smtp_mailbox``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,9 +30,10 @@ from typing import Any
 import pytest
 
 from devstack import daprd as dapr_tools
-from devstack.centrifugo import CentrifugoConfig
+from devstack.centrifugo import CentrifugoConfig, JwksTokens
 from devstack.centrifugo import argv as centrifugo_argv
 from devstack.kafka import create_topics, external_bootstrap, local_broker
+from devstack.oidc import OidcProvider, start_provider
 from devstack.ports import free_port
 from devstack.supervisor import Service, Supervisor, http_ok, tcp_open
 from support import wait_for
@@ -171,6 +178,92 @@ def centrifugo(platform_supervisor: Supervisor, platform_dir: Path) -> Centrifug
     path = config.write(platform_dir / "centrifugo.json")
     platform_supervisor.start(
         Service("centrifugo", centrifugo_argv(path), http_ok(config.health_url), timeout=60)
+    )
+    return config
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(platform_supervisor: Supervisor, platform_dir: Path) -> OidcProvider:
+    """The local OpenID Connect provider (real Hydra, real flows); tests that rotate its
+    signing key leave the newest key signing (they remove only the keys they retire)."""
+    return start_provider(platform_supervisor, platform_dir / "oidc")
+
+
+@dataclass(frozen=True)
+class TokenMinter:
+    """Signs access tokens with a key the provider publishes in its JWKS (Hydra never holds
+    its private half), so a test can make what Hydra would not issue: expired or not yet
+    valid tokens, another audience, other claims. Defaults are those of Hydra's tokens."""
+
+    kid: str
+    private_pem: bytes
+    issuer: str
+    audience: str
+
+    def mint(
+        self,
+        user: str = "alice",
+        *,
+        lifetime: float = 3600,
+        not_before: float = 0,
+        headers: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        """``lifetime`` and ``not_before`` are seconds from now (negative: in the past); a
+        claim given as None is left out."""
+        import jwt
+
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": [self.audience],
+            "sub": user,
+            "iat": now,
+            "nbf": now + int(not_before),
+            "exp": now + int(lifetime),
+            "jti": str(uuid.uuid4()),
+            "client_id": "taskpulse-cli",
+            "scp": ["openid", "email"],
+            "email": f"{user}@taskpulse.local",
+            "email_verified": True,
+            **claims,
+        }
+        return jwt.encode(
+            {name: value for name, value in body.items() if value is not None},
+            self.private_pem,
+            algorithm="RS256",
+            headers={"kid": self.kid, **(headers or {})},
+        )
+
+
+@pytest.fixture(scope="session")
+def oidc_minter(oidc_provider: OidcProvider) -> TokenMinter:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    kid = f"test-minter-{uuid.uuid4().hex[:8]}"
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    oidc_provider.publish_key({**public, "kid": kid, "alg": "RS256", "use": "sig"})
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return TokenMinter(kid, pem, oidc_provider.issuer, oidc_provider.audience)
+
+
+@pytest.fixture(scope="session")
+def centrifugo_oidc(
+    platform_supervisor: Supervisor, platform_dir: Path, oidc_provider: OidcProvider
+) -> CentrifugoConfig:
+    """Centrifugo as `task up` runs it: connection tokens are the provider's access tokens."""
+    tokens = JwksTokens(oidc_provider.jwks_url, oidc_provider.issuer, oidc_provider.audience)
+    config = CentrifugoConfig.generate(free_port(), tokens)
+    path = config.write(platform_dir / "centrifugo-oidc.json")
+    platform_supervisor.start(
+        Service("centrifugo-oidc", centrifugo_argv(path), http_ok(config.health_url), timeout=60)
     )
     return config
 

@@ -6,6 +6,7 @@ the real Dapr resources of dapr-components/, not the function code.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -48,6 +49,21 @@ def _run_file(tmp_path: Path) -> Path:
     return path
 
 
+def _oidc_env_of(tmp_path: Path, app_id: str) -> dict[str, str]:
+    """The OIDC_* environment of the running stand-in for ``app_id`` (found by the record
+    file its environment names)."""
+    marker = f"ECHO_RECORD={tmp_path / f'{app_id}.jsonl'}".encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            entries = environ.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in entries:
+            pairs = (e.decode().split("=", 1) for e in entries if e.startswith(b"OIDC_"))
+            return dict(pair for pair in pairs if len(pair) == 2)
+    raise AssertionError(f"no running process of {app_id}")
+
+
 def test_up_runs_the_stack_and_stops_cleanly(tmp_path: Path) -> None:
     state = tmp_path / "state"
     endpoints_file = state / "endpoints.json"
@@ -76,11 +92,35 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path: Path) -> None:
             "dapr_http",
             "kafka",
             "centrifugo_ws",
-            "centrifugo_token_secret",
             "smtp",
             "mailbox",
+            "oidc_issuer",
         ):
             assert endpoints[key], key
+        # The contract's key stays; the gateway checks the provider's tokens instead of
+        # HMAC ones, so there is no secret (docs/decisions/0016-local-oidc-provider.md).
+        assert "centrifugo_token_secret" in endpoints
+        assert endpoints["centrifugo_token_secret"] is None
+
+        # `task token -- alice` against this run: one line, a JWT from this issuer.
+        token = subprocess.run(
+            [sys.executable, "-m", "devstack.token", "--endpoints", str(endpoints_file), "alice"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert token.count("\n") == 1
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        assert (claims["iss"], claims["sub"]) == (endpoints["oidc_issuer"], "alice")
+        # create-task, and only create-task, is told whose tokens to accept.
+        oidc_env = {
+            "OIDC_ISSUER": endpoints["oidc_issuer"],
+            "OIDC_AUDIENCE": "taskpulse",
+            "OIDC_SERVICE_SCOPE": "taskpulse.service",
+        }
+        assert _oidc_env_of(tmp_path, Function.CREATE_TASK.value) == oidc_env
+        assert _oidc_env_of(tmp_path, Function.PUSH_UPDATE.value) == {}
         assert sorted(endpoints["dapr_http"]) == sorted(f.value for f in Function)
         assert endpoints_file.stat().st_mode & 0o777 == 0o600  # it holds local secrets
 
