@@ -8,7 +8,7 @@ import importlib
 import json
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,9 @@ class Env:
     centrifugo: RecordingServer
     inbox: MaildirHandler
     smtp_port: int
+    oidc_issuer: str = "https://issuer.invalid/"
+    token_for: Callable[[str], str] | None = None
+    """An access token of the issuer for a user: sent on create-task's public face."""
     runtimes: list[Runtime] = field(default_factory=list)
 
     def settings(self, **overrides: Any) -> Settings:
@@ -50,6 +53,7 @@ class Env:
             "centrifugo_api_key": "test-key",
             "smtp_host": "127.0.0.1",
             "smtp_port": self.smtp_port,
+            "oidc_issuer": self.oidc_issuer,
             **overrides,
         }
         return Settings(**values)
@@ -69,7 +73,9 @@ class Env:
         methods = ["GET", "POST", "PUT", "DELETE"]
         flask_app.add_url_rule("/", "root", view, methods=methods)
         flask_app.add_url_rule("/<path:path>", "any", view, methods=methods)
-        return flask_app.test_client()
+        client = flask_app.test_client()
+        client.token_for = self.token_for  # type: ignore[attr-defined]
+        return client
 
 
 @contextmanager
@@ -111,14 +117,29 @@ def cloud_event(
 
 
 def post(client: FlaskClient, path: str, event: dict[str, Any], **headers: str) -> Any:
+    """POST ``event``; on create-task's public ``POST /``, as the user its data names (a
+    token of theirs) unless the test sends its own ``Authorization`` (``""``: none)."""
+    headers = _as_its_user(client, path, event, headers)
     return client.post(
         path, data=json.dumps(event), headers={"content-type": STRUCTURED, **headers}
     )
 
 
+def _as_its_user(
+    client: FlaskClient, path: str, event: dict[str, Any], headers: dict[str, str]
+) -> dict[str, str]:
+    token_for = getattr(client, "token_for", None)
+    if path != "/" or token_for is None or "Authorization" in headers:
+        return headers
+    data = event.get("data")
+    user = data.get("user_id") if isinstance(data, dict) else None
+    return {**headers, "Authorization": f"Bearer {token_for(user or 'alice')}"}
+
+
 def post_binary(client: FlaskClient, path: str, event: dict[str, Any]) -> Any:
     headers = {f"ce-{k}": str(v) for k, v in event.items() if k not in ("data", "datacontenttype")}
     headers["content-type"] = "application/json"
+    headers = _as_its_user(client, path, event, headers)
     return client.post(path, data=json.dumps(event["data"]), headers=headers)
 
 

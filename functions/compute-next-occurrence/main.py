@@ -7,9 +7,9 @@ from flask import Request, Response
 
 from taskpulse.contract import Function
 from taskpulse.handlers.next_occurrence import build
-from taskpulse.runtime import Runtime
+from taskpulse.runtime import start
 
-app = build(Runtime(Function("compute-next-occurrence")))
+app = start(Function("compute-next-occurrence"), build)
 
 
 def handle(request: Request) -> Response:

@@ -7,9 +7,9 @@ from flask import Request, Response
 
 from taskpulse.contract import Function
 from taskpulse.handlers.create_task import build
-from taskpulse.runtime import Runtime
+from taskpulse.runtime import start
 
-app = build(Runtime(Function("create-task")))
+app = start(Function("create-task"), build)
 
 
 def handle(request: Request) -> Response:

@@ -7,9 +7,9 @@ from flask import Request, Response
 
 from taskpulse.contract import Function
 from taskpulse.handlers.push_update import build
-from taskpulse.runtime import Runtime
+from taskpulse.runtime import start
 
-app = build(Runtime(Function("push-update")))
+app = start(Function("push-update"), build)
 
 
 def handle(request: Request) -> Response:

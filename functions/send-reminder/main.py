@@ -7,9 +7,9 @@ from flask import Request, Response
 
 from taskpulse.contract import Function
 from taskpulse.handlers.send_reminder import build
-from taskpulse.runtime import Runtime
+from taskpulse.runtime import start
 
-app = build(Runtime(Function("send-reminder")))
+app = start(Function("send-reminder"), build)
 
 
 def handle(request: Request) -> Response:

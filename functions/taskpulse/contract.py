@@ -122,7 +122,30 @@ def consumer_group(function: Function, topic: Topic) -> str:
     return f"{function.value}-{topic.name}-v1"
 
 
+USER_ID_MAX = 255
+USER_ID_FORBIDDEN = frozenset(",#/\\")
+"""A user id is 1 to 255 printable ASCII characters without these or whitespace
+(docs/contract.md#3-the-functions): a ``,`` would make a push channel several users may
+join and a mail several recipients; ``#`` and ``/`` separate channel and path parts."""
+USER_ID_PATTERN = r'^[!"$-+\-.0-\[\]-~]{1,255}$'
+"""The same rule as a regular expression (for the JSON Schemas)."""
+
+
+def user_id_fault(value: str) -> str | None:
+    """What is wrong with ``value`` as a user id, or ``None``."""
+    if not 1 <= len(value) <= USER_ID_MAX:
+        return f"must be 1-{USER_ID_MAX} characters (got {len(value)})"
+    for char in value:
+        if not "!" <= char <= "~":
+            return f"may hold only printable ASCII without whitespace (not {char!r})"
+        if char in USER_ID_FORBIDDEN:
+            return f"may not contain {char!r}"
+    return None
+
+
 def push_channel(user_id: str) -> str:
+    if (fault := user_id_fault(user_id)) is not None:
+        raise ValueError(f"user_id {fault}")
     return f"{PUSH_CHANNEL_PREFIX}{user_id}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from taskpulse.ports import PublishError
 log = logging.getLogger("taskpulse.dapr")
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 JOB_NAME_MAX = 253
+_JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class DaprError(RuntimeError):
@@ -165,10 +167,16 @@ class DaprClient:
     def _jobs(self, method: str, name: str, **kwargs: Any) -> httpx.Response:
         if len(name) > JOB_NAME_MAX:
             raise DaprError(f"job name longer than {JOB_NAME_MAX} characters: {name[:40]}...")
+        if not _JOB_NAME.fullmatch(name):
+            # Names are built from validated ids; this guards the path all the same, since
+            # with the function's token ``../`` would reach another Dapr API.
+            raise DaprError(f"job name {name[:40]!r} may hold only letters, digits, . _ -")
         prefixes = [self._jobs_prefix] if self._jobs_prefix else ["/v1.0/jobs", "/v1.0-alpha1/jobs"]
         response: httpx.Response | None = None
         for prefix in prefixes:
-            response = self._call(f"jobs.{method.lower()}", method, f"{prefix}/{name}", **kwargs)
+            response = self._call(
+                f"jobs.{method.lower()}", method, f"{prefix}/{quote(name, safe='')}", **kwargs
+            )
             # Before 1.18 the stable route does not exist: the router answers 404/405.
             if (
                 response.status_code in (404, 405)

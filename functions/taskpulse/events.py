@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -21,15 +22,15 @@ from pydantic import (
     field_validator,
 )
 
-from taskpulse.contract import EventType, Function, RecurrenceMode
-from taskpulse.domain.tasks import (
-    DESCRIPTION_MAX,
-    TAG_MAX,
-    TAGS_MAX,
-    TITLE_MAX,
+from taskpulse.contract import (
     USER_ID_MAX,
-    Priority,
+    USER_ID_PATTERN,
+    EventType,
+    Function,
+    RecurrenceMode,
+    user_id_fault,
 )
+from taskpulse.domain.tasks import DESCRIPTION_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX, Priority
 from taskpulse.errors import Permanent
 
 SPECVERSION = "1.0"
@@ -44,8 +45,28 @@ class InvalidEvent(Permanent, ValueError):
         self.reason = reason
 
 
-UserId = Annotated[str, Field(min_length=1, max_length=USER_ID_MAX)]
-TaskId = Annotated[str, Field(min_length=1, max_length=128)]
+def _user_id(value: str) -> str:
+    if (fault := user_id_fault(value)) is not None:
+        raise ValueError(f"user_id {fault}")
+    return value
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"{value[:64]!r} is not a UUID") from None
+
+
+UserId = Annotated[
+    str,
+    AfterValidator(_user_id),
+    # In the schema only: the validator's message says which character is at fault.
+    Field(json_schema_extra={"minLength": 1, "maxLength": USER_ID_MAX, "pattern": USER_ID_PATTERN}),
+]
+"""Checked where it enters (docs/contract.md#3-the-functions), so that a channel name, a
+mail recipient or a job name built from it cannot name anything else."""
+TaskId = Annotated[str, AfterValidator(_uuid), Field(json_schema_extra={"format": "uuid"})]
 
 
 class _Data(BaseModel):

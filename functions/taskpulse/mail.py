@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import smtplib
+import ssl
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -46,7 +48,9 @@ class SmtpMailer:
         try:
             try:
                 if self.starttls:
-                    smtp.starttls()
+                    # Verified against the system's CAs: without a context smtplib
+                    # would encrypt to whoever answers, unverified.
+                    smtp.starttls(context=ssl.create_default_context())
                 if self.username and self.password:
                     smtp.login(self.username, self.password)
             except (OSError, smtplib.SMTPException) as error:
@@ -75,10 +79,19 @@ class SmtpMailer:
 
         message = EmailMessage()
         message["From"] = self.sender
-        message["To"] = mail.to
+        # One recipient, as an Address: a "," or a display name in the text cannot
+        # add another (ValueError: the message cannot be built, nothing is sent).
+        message["To"] = _address(mail.to)
         # A header is one line: a title with line breaks would be refused (ValueError).
         message["Subject"] = " ".join(mail.subject.split())
         message["Message-ID"] = mail.message_id
         message["Date"] = format_datetime(datetime.now(UTC))
         message.set_content(mail.body)
         return message
+
+
+def _address(text: str) -> Address:
+    username, at, domain = text.rpartition("@")
+    if not at or not username or not domain or any(c in text for c in ',;<>"\r\n '):
+        raise ValueError(f"not a single mail address: {text[:80]!r}")
+    return Address(username=username, domain=domain)

@@ -8,7 +8,7 @@ what a service calls; mypy checks the adapters against them where they are passe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -19,8 +19,9 @@ from taskpulse.errors import Transient
 if TYPE_CHECKING:  # annotations only: a function that never loads the domain stays light
     from datetime import datetime
 
-    from taskpulse.domain import Task
+    from taskpulse.domain import Task, TaskStatus
     from taskpulse.domain.series import Series
+    from taskpulse.domain.tasks import PagePosition
 
 
 class PublishError(Transient):
@@ -123,6 +124,17 @@ class TaskRepository(Protocol):
         """The series' open tasks, earliest occurrence first."""
 
     def in_series_at(self, series_id: str, occurrence_at: datetime) -> Task | None: ...
+
+    def page(
+        self,
+        user_id: str,
+        statuses: Collection[TaskStatus],
+        *,
+        limit: int,
+        after: PagePosition | None = None,
+    ) -> list[Task]:
+        """The user's tasks in these statuses, due time ascending (none last), then id;
+        those after ``after`` (the last of the previous page)."""
 
 
 class SeriesRepository(Protocol):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from taskpulse import ports
     from taskpulse.dapr import DaprClient
     from taskpulse.events import CloudEvent
+    from taskpulse.identity.tokens import TokenVerifier
     from taskpulse.mail import SmtpMailer
     from taskpulse.push import PushGateway
     from taskpulse.store import Store
@@ -161,6 +162,34 @@ class Runtime:
     def dead_letters(self) -> DeadLetters:
         return self._once("dead_letters", lambda: DeadLetters(self.dapr.publish))
 
+    @property
+    def verifier(self) -> TokenVerifier:
+        from taskpulse.identity.tokens import TokenRules, TokenVerifier
+
+        def build() -> TokenVerifier:
+            s = self.settings
+            if s.oidc_issuer is None:
+                raise RuntimeError("OIDC_ISSUER is not set: no access token can be checked")
+            rules = TokenRules(
+                issuer=s.oidc_issuer,
+                audience=s.oidc_audience,
+                user_claim=s.oidc_user_claim,
+                service_scope=s.oidc_service_scope,
+                jwks_url=s.oidc_jwks_url,
+                leeway_seconds=s.oidc_leeway_seconds,
+            )
+            return TokenVerifier(rules, self._fetch_json)
+
+        return self._once("verifier", build)
+
+    def _fetch_json(self, url: str) -> dict[str, Any]:
+        import httpx
+
+        response = httpx.get(url, timeout=self.settings.dapr_timeout_seconds)
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
+        return document
+
     def app_api_token(self) -> str | None:
         token = self.settings.app_api_token
         return token.get_secret_value() if token else None
@@ -194,3 +223,16 @@ class Runtime:
         from taskpulse.services.keys import Origin
 
         return use_case(units or self.unit_of_work, command, Origin.of(event))
+
+
+App = TypeVar("App")
+
+
+def start(function: Function, build: Callable[[Runtime], App]) -> App:
+    """The function's app, once its settings are safe to serve with (a function's
+    ``main.py``): refuses to start, saying what to set, when they are not."""
+    runtime = Runtime(function)
+    faults = runtime.settings.startup_faults(public=function is Function.CREATE_TASK)
+    if faults:
+        raise SystemExit(f"{function.value} will not start:\n- " + "\n- ".join(faults))
+    return build(runtime)

@@ -33,6 +33,26 @@ class Settings(BaseSettings):
         default=None, description="When set, every call from Dapr must carry it."
     )
     dapr_timeout_seconds: float = Field(default=5.0, gt=0)
+    insecure_local_dev: bool = Field(
+        default=False,
+        description="Lets a private function start without APP_API_TOKEN (never in a cluster).",
+    )
+
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="The OpenID Connect issuer of access tokens (the public face needs it).",
+    )
+    oidc_audience: str = Field(default="taskpulse", min_length=1)
+    oidc_user_claim: str = Field(default="sub", min_length=1)
+    oidc_service_scope: str = Field(
+        default="taskpulse.service",
+        min_length=1,
+        description="A token with this scope is a trusted backend: it may act for a user.",
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="The issuer's keys, when not found through discovery."
+    )
+    oidc_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
 
     centrifugo_api_url: str = Field(default="http://127.0.0.1:8000/api")
     centrifugo_api_key: SecretStr | None = None
@@ -75,6 +95,22 @@ class Settings(BaseSettings):
     )
     outbox_max_backoff: timedelta = timedelta(minutes=5)
     max_event_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    def startup_faults(self, *, public: bool) -> list[str]:
+        """What keeps a function from starting safely, each with what to do about it."""
+        faults = []
+        if self.app_api_token is None and not self.insecure_local_dev:
+            faults.append(
+                "APP_API_TOKEN is not set: without it anyone who reaches the function can "
+                "send it events and job triggers. Set it (and the same token in Dapr's "
+                "app-api-token), or set INSECURE_LOCAL_DEV=true on a developer machine"
+            )
+        if public and self.oidc_issuer is None:
+            faults.append(
+                "OIDC_ISSUER is not set: the public face cannot check access tokens. Set it "
+                "to your OpenID Connect issuer (locally: the oidc_issuer `task up` prints)"
+            )
+        return faults
 
     @field_validator("database_url")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def test_the_entry_point_serves_health_and_enforces_the_app_token(
         "APP_API_TOKEN": "entry-token",
         "DATABASE_URL": database_url,
         "PORT": str(port),
+        # Never fetched here: no request in this test carries a token.
+        "OIDC_ISSUER": "https://issuer.invalid/",
     }
     command = functions_framework_argv(REPO / "functions" / function.value / "main.py", port)
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -42,12 +45,54 @@ def test_the_entry_point_serves_health_and_enforces_the_app_token(
                 time.sleep(0.1)
         assert (health.status_code, health.json()) == (200, {"status": "ok"})
         unauthorised = httpx.post(f"http://127.0.0.1:{port}/", json={}, timeout=5)
+        public = function is Function.CREATE_TASK
         assert (unauthorised.status_code, unauthorised.json()) == (
             401,
-            {"error": "missing or wrong dapr-api-token"},
+            {"error": "no access token: send Authorization: Bearer <token>"}
+            if public
+            else {"error": "missing or wrong dapr-api-token"},
         )
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        if public:
+            hidden = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+            assert hidden.status_code == 401
+        metrics = httpx.get(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": "Bearer entry-token"},
+            timeout=5,
+        )
         assert "taskpulse_events_total" in metrics.text
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("function", list(Function), ids=lambda f: f.value)
+def test_a_function_without_its_tokens_refuses_to_start_and_says_what_to_set(
+    function: Function, database_url: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("APP_API_TOKEN", "OIDC_ISSUER")}
+    env |= {"DATABASE_URL": database_url, "INSECURE_LOCAL_DEV": "false"}
+    main = REPO / "functions" / function.value / "main.py"
+    done = subprocess.run(
+        [sys.executable, "-c", "import runpy; runpy.run_path('main.py')"],
+        cwd=main.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"{function.value} will not start:" in done.stderr
+    assert "APP_API_TOKEN is not set" in done.stderr
+    assert ("OIDC_ISSUER is not set" in done.stderr) is (function is Function.CREATE_TASK)
+    # On a developer machine, said explicitly, a private function starts without it.
+    env |= {"INSECURE_LOCAL_DEV": "true", "OIDC_ISSUER": "https://issuer.invalid/"}
+    local = subprocess.run(
+        [sys.executable, "-c", "import runpy; runpy.run_path('main.py')"],
+        cwd=main.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert local.returncode == 0, local.stderr

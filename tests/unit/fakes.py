@@ -21,7 +21,7 @@ and stays in the integration tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -29,6 +29,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from taskpulse.domain import Task, TaskStatus
 from taskpulse.domain.series import Series
+from taskpulse.domain.tasks import PagePosition, page_position
 from taskpulse.ports import Mail, Outcome, PriorResult
 
 
@@ -97,6 +98,18 @@ class FakeTaskRepository(_FakeRepository[Task]):
         if row.series_id is not None and self.in_series_at(row.series_id, row.occurrence_at):
             raise Refused(f"series {row.series_id} has an occurrence at {row.occurrence_at}")
         super().add(row)
+
+    def page(
+        self,
+        user_id: str,
+        statuses: Collection[TaskStatus],
+        *,
+        limit: int,
+        after: PagePosition | None = None,
+    ) -> list[Task]:
+        mine = [t for t in self._rows.values() if t.user_id == user_id and t.status in statuses]
+        ordered = sorted(mine, key=page_position)
+        return [t for t in ordered if after is None or page_position(t) > after][:limit]
 
     def open_in_series(self, series_id: str) -> list[Task]:
         found = [

@@ -10,6 +10,7 @@ functions-framework loads ``main.py``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ def modules_after_loading(function: str, *, then: str = "") -> list[str]:
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(then=then)],
         cwd=FUNCTIONS / function,
+        # Settings a function refuses to start without; none of them loads anything.
+        env={**os.environ, "APP_API_TOKEN": "t", "OIDC_ISSUER": "https://issuer.invalid/"},
         capture_output=True,
         text=True,
         check=True,

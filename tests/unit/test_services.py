@@ -257,7 +257,7 @@ def test_a_command_id_used_again_for_another_task_is_no_repeat(store: FakeStore)
 
 def test_completing_an_unknown_task_is_refused(store: FakeStore) -> None:
     with pytest.raises(TaskNotFound, match="does not exist"):
-        complete(store, "no-such-task")
+        complete(store, "00000000-0000-4000-8000-000000000000")
     assert store.state.processed == {}
 
 
@@ -572,7 +572,7 @@ def test_a_stale_reminder_is_not_delivered(store: FakeStore) -> None:
     complete(store, data.task_id)
     store.drain()
     assert send(store, data, pusher, mailer) == Delivery((), skipped="task is completed")
-    gone = data.model_copy(update={"task_id": "no-such-task"})
+    gone = data.model_copy(update={"task_id": "00000000-0000-4000-8000-000000000000"})
     assert send(store, gone, pusher, mailer) == Delivery((), skipped="task no longer exists")
     assert (pusher.sent, mailer.sent, store.drain()) == ([], [], [])
 

@@ -23,7 +23,6 @@ from taskpulse.dapr_app.router import (
     FunctionApp,
     Handlers,
     JobHandler,
-    RequestHandler,
 )
 from taskpulse.dapr_app.verdict import Status, Verdict
 
@@ -34,7 +33,6 @@ __all__ = [
     "FunctionApp",
     "Handlers",
     "JobHandler",
-    "RequestHandler",
     "Status",
     "Verdict",
 ]

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
 
@@ -39,12 +39,13 @@ from taskpulse.dapr_app.wire import (
     bulk_entries,
     bulk_response,
     dapr_response,
-    decode_request,
     json_response,
 )
-from taskpulse.errors import Permanent
-from taskpulse.events import CloudEvent, InvalidEvent, parse_envelope
+from taskpulse.events import CloudEvent
 from taskpulse.observability import EVENTS, HANDLE_SECONDS, trace_id, trace_id_of
+
+if TYPE_CHECKING:
+    from taskpulse.public.face import PublicFace
 
 log = logging.getLogger("taskpulse.dapr_app")
 
@@ -52,7 +53,6 @@ EventHandler = Callable[[CloudEvent], Verdict]
 Handlers = Mapping[EventType, EventHandler]
 """By CloudEvent type; each subscription path of a function accepts its own types."""
 JobHandler = Callable[[str, Any], Verdict]
-RequestHandler = Callable[[Request, CloudEvent], Response]
 
 
 @dataclass
@@ -63,8 +63,9 @@ class FunctionApp:
     app_api_token: Callable[[], str | None]
     max_event_bytes: int = 64 * 1024
     jobs: JobHandler | None = None
-    root: RequestHandler | None = None
-    """``POST /`` with a handler of its own (create-task answers with the created task)."""
+    public: PublicFace | None = None
+    """The public face (create-task): ``POST /`` and the reads, for end users' tokens;
+    then ``/metrics`` too needs the app token."""
     ready: Callable[[], bool] = lambda: True
     sweep_job: Callable[[], Verdict] | None = None
     """``POST /job/outbox-sweep``: publish what the outbox still holds."""
@@ -96,8 +97,10 @@ class FunctionApp:
 
     def __call__(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
+        if self.public is not None and self.public.serves(request.method, path):
+            return self.public(request)
         if request.method == "GET":
-            return self._get(path)
+            return self._get(path, request)
         if request.method != "POST":
             return json_response({"error": f"{request.method} is not supported"}, 405)
         if not self._authorised(request):
@@ -113,23 +116,28 @@ class FunctionApp:
             return json_response({"error": f"no route {path}", "status": "RETRY"}, 503)
         return json_response({"error": f"no route {path}"}, 404)
 
-    def _get(self, path: str) -> Response:
+    def _get(self, path: str, request: Request) -> Response:
         if path == "/health/liveness":
             return json_response({"status": "ok"})
         if path == "/health/readiness":
             ok = self.ready()
             return json_response({"status": "ok" if ok else "not ready"}, 200 if ok else 503)
         if path == "/metrics":
+            if self.public is not None and not self._authorised(request):
+                return json_response({"error": "metrics need the app token"}, 401)
             from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
             return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
         return json_response({"error": f"no route GET {path}"}, 404)
 
     def _authorised(self, request: Request) -> bool:
+        """Dapr's ``dapr-api-token``, or the same token as a bearer (a metrics scraper)."""
         expected = self.app_api_token()
         if not expected:
             return True
-        given = request.headers.get("dapr-api-token", "")
+        given = request.headers.get("dapr-api-token") or request.headers.get(
+            "Authorization", ""
+        ).removeprefix("Bearer ")
         return hmac.compare_digest(given.encode(), expected.encode())
 
     # -- job triggers ------------------------------------------------------------------
@@ -168,8 +176,6 @@ class FunctionApp:
             return bulk_response(entries, self._bulk(path, route, entries))
         start = time.perf_counter()
         try:
-            if path == "/" and self.root is not None:
-                return self._root(self.root, request, raw, headers)
             return dapr_response(self._answer(path, route, raw, headers, wrapped=route.gate))
         finally:
             HANDLE_SECONDS.labels(self.function.value, path).observe(time.perf_counter() - start)
@@ -201,39 +207,6 @@ class FunctionApp:
             # One event alone needs no batch: its own transaction spares the savepoint.
             return bulk.answer_in_order(entries, answer_one, nullcontext(self.handlers))
         return bulk.answer_in_order(entries, answer_one, self.batch())
-
-    def _root(
-        self, root: RequestHandler, request: Request, raw: bytes, headers: dict[str, str]
-    ) -> Response:
-        """A client, not Dapr, is waiting on ``POST /``: tell it what is wrong.
-
-        What ``root`` raises as ``Permanent`` is answered 400 with the reason; anything
-        else it raises is answered 503 (the client retries)."""
-        try:
-            event = parse_envelope(decode_request(headers, raw, self.max_event_bytes))
-        except InvalidEvent as error:
-            self._file_unreadable(self.root_route(), Unreadable(raw, headers, error.reason))
-            return json_response({"error": error.reason}, 400)
-        token = trace_id.set(trace_id_of(event.traceparent))
-        try:
-            return root(request, event)
-        except Permanent as error:
-            reason = str(error)
-            # Every invalid command is kept in the dead-letter topic; the client is told
-            # the reason whether or not that publish succeeds.
-            topic = self.root_route(_known_type(event.type)).topic
-            letter = event.model_dump(mode="json")
-            try:
-                self.dead_letters().file(topic, letter, Verdict.drop(reason), self.function)
-            except Exception:
-                log.exception("dead letter of a refused command not filed")
-            return json_response({"error": reason}, 400)
-        except Exception as error:
-            log.exception("%s failed; the client should retry", self.function.value)
-            body = {"error": f"temporarily unavailable, retry: {type(error).__name__}"}
-            return json_response(body, 503)
-        finally:
-            trace_id.reset(token)
 
     def _answer(
         self,
@@ -313,10 +286,3 @@ class FunctionApp:
             return verdict
         finally:
             trace_id.reset(token)
-
-
-def _known_type(value: str) -> EventType | None:
-    try:
-        return EventType(value)
-    except ValueError:
-        return None

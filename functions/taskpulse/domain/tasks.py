@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from taskpulse.contract import RecurrenceMode
+from taskpulse.contract import RecurrenceMode, user_id_fault
 from taskpulse.domain.errors import InvalidTask, InvalidTransition, NotOwner
 
 TITLE_MAX = 500
 DESCRIPTION_MAX = 10_000
 TAGS_MAX = 20
 TAG_MAX = 64
-USER_ID_MAX = 128
 CLOCK_SKEW = timedelta(minutes=5)
 """How far a client's ``completed_at`` may run ahead of ours: a completion time in the
 future would skip every instance until then."""
@@ -122,8 +121,8 @@ def validate_fields(
     *, user_id: str, title: str, description: str | None, tags: tuple[str, ...]
 ) -> None:
     """The limits every task obeys; the message names the field at fault."""
-    if not user_id or len(user_id) > USER_ID_MAX:
-        raise InvalidTask(f"user_id must be 1-{USER_ID_MAX} characters")
+    if (fault := user_id_fault(user_id)) is not None:
+        raise InvalidTask(f"user_id {fault}")
     if not title.strip() or len(title) > TITLE_MAX:
         raise InvalidTask(f"title must be 1-{TITLE_MAX} characters (got {len(title)})")
     if description is not None and len(description) > DESCRIPTION_MAX:
@@ -135,3 +134,14 @@ def validate_fields(
     for tag in tags:
         if not tag.strip() or len(tag) > TAG_MAX:
             raise InvalidTask(f"each tag must be 1-{TAG_MAX} characters (got {tag!r})")
+
+
+NO_DUE = datetime.max.replace(tzinfo=UTC)
+"""Where a task without a due time sorts: after every task that has one."""
+
+PagePosition = tuple[datetime, str]
+"""Where a page of a user's tasks ends: (due time or ``NO_DUE``, task id)."""
+
+
+def page_position(task: Task) -> PagePosition:
+    return (task.due_at or NO_DUE, task.id)

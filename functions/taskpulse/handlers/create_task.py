@@ -1,15 +1,27 @@
-"""create-task: a create command over HTTP (answered with the created task) or from Kafka."""
+"""create-task: the public face over HTTP (commands and reads), and create from Kafka."""
 
 from __future__ import annotations
 
 import json
+import logging
 
-from flask import Request, Response
+from flask import Response
 
-from taskpulse.contract import EventType, Function
+from taskpulse.contract import TASK_EVENTS, EventType, Function
 from taskpulse.dapr_app import FunctionApp, Verdict
-from taskpulse.events import CONTENT_TYPE, CloudEvent, InvalidEvent, TaskCreateData, parse_data
+from taskpulse.dapr_app.wire import json_response
+from taskpulse.events import (
+    CONTENT_TYPE,
+    CloudEvent,
+    TaskCancelledData,
+    TaskCompletedData,
+    TaskCreateData,
+    parse_data,
+)
+from taskpulse.public.face import Command, PublicFace, Reads, Unread
 from taskpulse.runtime import Runtime
+
+log = logging.getLogger("taskpulse.create_task")
 
 
 def build(runtime: Runtime) -> FunctionApp:
@@ -24,16 +36,50 @@ def build(runtime: Runtime) -> FunctionApp:
         create(event)
         return Verdict.success()
 
-    def over_http(request: Request, event: CloudEvent) -> Response:
-        """Verdict 201 (new) or 200 (repeat) with ``task.created``. What breaks a rule
-        raises: FunctionApp answers 400 naming the fault and dead-letters the command."""
-        if event.type != EventType.TASK_CREATE:
-            raise InvalidEvent(f"POST / takes {EventType.TASK_CREATE.value}, not {event.type}")
+    def create_over_http(event: CloudEvent) -> Response:
+        """201 (new) or 200 (repeat) with ``task.created``."""
         created = create(event)
         return Response(
             json.dumps(created.event), status=201 if created.new else 200, mimetype=CONTENT_TYPE
         )
 
+    def queue(model: type[TaskCompletedData] | type[TaskCancelledData]) -> Command:
+        def accept(event: CloudEvent) -> Response:
+            """202 once the command is queued for task-events (again for a repeat)."""
+            from taskpulse.services.commands import queue_command
+            from taskpulse.services.keys import Origin
+
+            letter = event.model_dump(mode="json", exclude_none=True)
+            queue_command(runtime.unit_of_work, parse_data(event, model), Origin.of(event), letter)
+            return json_response({"id": event.id, "status": "accepted"}, 202)
+
+        return accept
+
+    def refused(event: CloudEvent | Unread, reason: str) -> None:
+        letters, me = runtime.dead_letters(), Function.CREATE_TASK
+        if isinstance(event, Unread):
+            limit = runtime.settings.max_event_bytes
+            verdict = letters.file_unreadable(
+                TASK_EVENTS, event.headers, event.raw, reason, me, limit=limit
+            )
+        else:
+            verdict = letters.file(
+                TASK_EVENTS, event.model_dump(mode="json"), Verdict.drop(reason), me
+            )
+        if verdict.status != "SUCCESS":
+            log.error("refused command not dead-lettered: %s", verdict.reason)
+
+    public = PublicFace(
+        verifier=lambda: runtime.verifier,
+        commands={
+            EventType.TASK_CREATE: create_over_http,
+            EventType.TASK_COMPLETED: queue(TaskCompletedData),
+            EventType.TASK_CANCELLED: queue(TaskCancelledData),
+        },
+        reads=Reads(runtime.unit_of_work),
+        refused=refused,
+        max_event_bytes=runtime.settings.max_event_bytes,
+    )
     return FunctionApp(
         Function.CREATE_TASK,
         handlers={EventType.TASK_CREATE: from_topic},
@@ -41,5 +87,5 @@ def build(runtime: Runtime) -> FunctionApp:
         app_api_token=runtime.app_api_token,
         sweep_job=runtime.publisher.sweep_job,
         max_event_bytes=runtime.settings.max_event_bytes,
-        root=over_http,
+        public=public,
     )

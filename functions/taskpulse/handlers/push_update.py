@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from taskpulse.contract import EventType, Function
+from taskpulse.contract import EventType, Function, user_id_fault
 from taskpulse.dapr_app import FunctionApp, Verdict
 from taskpulse.events import CloudEvent
 from taskpulse.push import Publication, PushError
@@ -22,13 +22,15 @@ from taskpulse.runtime import Runtime
 
 
 def _publication(event: CloudEvent) -> Publication | Verdict:
-    user_id = event.partitionkey or (
-        event.data.get("user_id") if isinstance(event.data, dict) else None
-    )
-    if not user_id:
-        return Verdict.drop("event names no user (partitionkey or data.user_id)")
+    # The channel comes from data.user_id, checked: partitionkey only routes the record
+    # and is never checked, so a channel built from it could name anyone's.
+    user_id = event.data.get("user_id") if isinstance(event.data, dict) else None
+    if not isinstance(user_id, str):
+        return Verdict.drop("event names no user (data.user_id)")
+    if (fault := user_id_fault(user_id)) is not None:
+        return Verdict.drop(f"data.user_id {fault}")
     return Publication(
-        str(user_id), event.model_dump(mode="json", exclude_none=True), idempotency_key=event.id
+        user_id, event.model_dump(mode="json", exclude_none=True), idempotency_key=event.id
     )
 
 

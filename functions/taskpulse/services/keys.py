@@ -30,7 +30,14 @@ class Origin:
 
     @property
     def key(self) -> str:
+        """The command carried out (by the function whose use case it is)."""
         return f"cmd:{self.source}:{self.event_id}"
+
+    @property
+    def queue_key(self) -> str:
+        """The command accepted over HTTP and queued; its own key, as the function that
+        carries it out claims ``key`` from the same log."""
+        return f"queued:{self.source}:{self.event_id}"
 
 
 def moment_key(user_id: str, task_id: str, at: datetime) -> str:

@@ -9,6 +9,7 @@ called, so a series is added before the tasks that refer to it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from sqlmodel import Session
 
 from taskpulse.domain import Priority, RecurrenceMode, Task, TaskStatus
 from taskpulse.domain.series import Series, SeriesStatus
+from taskpulse.domain.tasks import NO_DUE, PagePosition
 from taskpulse.errors import Transient
 from taskpulse.store.tables import SeriesRow, TaskRow
 
@@ -125,6 +127,28 @@ class TaskRepository:
         )
         row = self._session.execute(statement).first()
         return _task_from_row(row) if row else None
+
+    def page(
+        self,
+        user_id: str,
+        statuses: Collection[TaskStatus],
+        *,
+        limit: int,
+        after: PagePosition | None = None,
+    ) -> list[Task]:
+        due = sa.func.coalesce(_TASKS.c.due_at, sa.literal(NO_DUE, sa.DateTime(timezone=True)))
+        statement = (
+            sa.select(_TASKS)
+            .where(
+                _TASKS.c.user_id == user_id,
+                _TASKS.c.status.in_([s.value for s in statuses]),
+            )
+            .order_by(due, _TASKS.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            statement = statement.where(sa.tuple_(due, _TASKS.c.id) > sa.tuple_(*after))
+        return [_task_from_row(row) for row in self._session.execute(statement)]
 
 
 class SeriesRepository:

@@ -1,0 +1,1 @@
+"""The public face: end users and their apps over HTTP, with OpenID Connect tokens."""
