@@ -3,8 +3,27 @@
 
 locals {
   centrifugo_labels = { "app.kubernetes.io/name" = "centrifugo", "app.kubernetes.io/part-of" = "taskpulse" }
+  centrifugo_jwks   = var.centrifugo_token_verification == "jwks"
+  # Connection tokens (Centrifugo v6 client.token, internal/configtypes/types.go Token at
+  # v6.9.1). "jwks": the users' access tokens, as create-task takes them: the issuer's keys,
+  # its iss and aud, and the same user claim, so that the connection's user is the user of
+  # tasks:user#<user>. With a JWKS endpoint Centrifugo never uses the HMAC key
+  # (internal/jwtverify/token_verifier_jwt.go, NewTokenVerifierJWT), so the two are
+  # exclusive. "hmac": the key comes from the Secret as an environment variable (below), and
+  # the backend that mints the tokens puts the user in sub and names no issuer or audience.
+  centrifugo_token = local.centrifugo_jwks ? {
+    jwks_public_endpoint = var.oidc_jwks_url
+    issuer               = var.oidc_issuer
+    audience             = var.oidc_audience
+    user_id_claim        = var.oidc_user_claim
+  } : {}
   centrifugo_config = {
-    client = { allowed_origins = var.centrifugo_allowed_origins }
+    client = {
+      allowed_origins = var.centrifugo_allowed_origins
+      token           = local.centrifugo_token
+      # A valid token without the user claim would connect as the anonymous user "".
+      disallow_anonymous_connection_tokens = true
+    }
     channel = {
       namespaces = [{ name = "tasks", allow_user_limited_channels = true }]
     }
@@ -27,7 +46,9 @@ resource "kubernetes_secret_v1" "centrifugo" {
     namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
     labels    = local.centrifugo_labels
   }
-  # push-update reads http-api-key; whoever issues client tokens reads token-hmac-secret-key.
+  # push-update reads http-api-key. token-hmac-secret-key is made either way, so that
+  # switching centrifugo_token_verification to "hmac" needs no new Secret; only then does
+  # Centrifugo read it, and the backend that mints connection tokens with it.
   data_wo          = { for k, v in ephemeral.random_password.centrifugo : k => v.result }
   data_wo_revision = var.secrets.revision
 }
@@ -93,12 +114,16 @@ resource "kubernetes_deployment_v1" "centrifugo" {
           command           = ["centrifugo"]
           args              = ["--config", "/centrifugo/config.json"]
 
-          env {
-            name = "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"
-            value_from {
-              secret_key_ref {
-                name = kubernetes_secret_v1.centrifugo[0].metadata[0].name
-                key  = "token-hmac-secret-key"
+          # Only with HMAC verification: with a JWKS endpoint Centrifugo would ignore the key.
+          dynamic "env" {
+            for_each = local.centrifugo_jwks ? [] : ["token-hmac-secret-key"]
+            content {
+              name = "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"
+              value_from {
+                secret_key_ref {
+                  name = kubernetes_secret_v1.centrifugo[0].metadata[0].name
+                  key  = env.value
+                }
               }
             }
           }

@@ -54,6 +54,27 @@ output "centrifugo_url" {
 }
 
 output "centrifugo_secret" {
-  description = "Secret with Centrifugo's keys: http-api-key (push-update) and token-hmac-secret-key (client connection tokens)."
+  description = "Secret with Centrifugo's keys: http-api-key (push-update) and token-hmac-secret-key (client connection tokens, read only with centrifugo_token_verification = \"hmac\")."
   value       = local.c.centrifugo ? "centrifugo" : null
+}
+
+output "centrifugo_token_verification" {
+  description = "How Centrifugo verifies connection tokens: \"jwks\" (the users' access tokens from the issuer) or \"hmac\" (tokens the backend mints); null without Centrifugo."
+  value       = local.c.centrifugo ? var.centrifugo_token_verification : null
+}
+
+output "identity_config_map" {
+  description = "ConfigMap with the OpenID Connect settings create-task reads, one key per environment variable (OIDC_ISSUER, OIDC_AUDIENCE, OIDC_USER_CLAIM, OIDC_SERVICE_SCOPE, and OIDC_JWKS_URL when set)."
+  value       = kubernetes_config_map_v1.identity.metadata[0].name
+}
+
+output "oidc" {
+  description = "The OpenID Connect settings in force (public values): what create-task and Centrifugo accept."
+  value = {
+    issuer        = var.oidc_issuer
+    audience      = var.oidc_audience
+    user_claim    = var.oidc_user_claim
+    service_scope = var.oidc_service_scope
+    jwks_url      = var.oidc_jwks_url
+  }
 }

@@ -206,3 +206,107 @@ variable "deployer_subjects" {
     error_message = "deployer_subjects kind must be User, Group or ServiceAccount."
   }
 }
+
+# --- identity: the OpenID Connect issuer whose access tokens create-task and Centrifugo accept --
+
+variable "oidc_issuer" {
+  description = <<-EOT
+    The OpenID Connect issuer of the users' access tokens: exactly their `iss` claim (a
+    trailing slash is part of it), with discovery at `<issuer>/.well-known/openid-configuration`.
+    create-task reads it as OIDC_ISSUER; Centrifugo checks it as client.token.issuer. Entra ID:
+    `https://login.microsoftonline.com/<tenant-id>/v2.0`. Must be https unless environment is
+    "local".
+  EOT
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^https?://[^/?#[:space:]]+(/[^?#[:space:]]*)?$", var.oidc_issuer))
+    error_message = "oidc_issuer must be an absolute http(s) URL without query, fragment or whitespace: the iss claim of the tokens."
+  }
+  validation {
+    condition     = var.environment == "local" || startswith(var.oidc_issuer, "https://")
+    error_message = "oidc_issuer must use https outside a laptop cluster (environment = \"aks\"): the keys that sign users' tokens cannot come over plain HTTP."
+  }
+}
+
+variable "oidc_audience" {
+  description = "The `aud` that access tokens must carry (OIDC_AUDIENCE; Centrifugo's client.token.audience). Entra ID v2.0 tokens carry the API app registration's application (client) id; v1.0 tokens its `api://...` Application ID URI."
+  type        = string
+  default     = "taskpulse"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[^[:space:]]{1,255}$", var.oidc_audience))
+    error_message = "oidc_audience must be 1 to 255 characters without whitespace."
+  }
+}
+
+variable "oidc_user_claim" {
+  description = "The claim that names the user (OIDC_USER_CLAIM; Centrifugo's client.token.user_id_claim, so that a connection's user is the user of `tasks:user#<user>`). `sub` for most issuers; `oid` on Entra ID (the user's object id, the same for every application of the tenant; Entra's `sub` differs per application)."
+  type        = string
+  default     = "sub"
+  nullable    = false
+
+  validation {
+    # A top-level claim name: Centrifugo reads user_id_claim as a GJSON path, where . * ? | # @ mean more.
+    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_-]{0,63}$", var.oidc_user_claim))
+    error_message = "oidc_user_claim must be a top-level claim name (letters, digits, _ and -, at most 64 characters), such as sub or oid."
+  }
+}
+
+variable "oidc_service_scope" {
+  description = "The scope that marks a trusted backend, which may act for the user named in a command's data.user_id (OIDC_SERVICE_SCOPE)."
+  type        = string
+  default     = "taskpulse.service"
+  nullable    = false
+
+  validation {
+    # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+    condition     = can(regex("^[!#-\\[\\]-~]{1,255}$", var.oidc_service_scope))
+    error_message = "oidc_service_scope must be one OAuth 2 scope token (RFC 6749 3.3: printable ASCII without space, \" or \\)."
+  }
+}
+
+variable "oidc_jwks_url" {
+  description = <<-EOT
+    Where the issuer's signing keys are (JWKS). null: create-task finds them through discovery.
+    When set, create-task reads them here (OIDC_JWKS_URL) instead; Centrifugo always needs it
+    with centrifugo_token_verification = "jwks", as it does no discovery. On a laptop cluster
+    it is also how pods reach an issuer that tokens name by a host-only address (127.0.0.1).
+    Must be https unless environment is "local".
+  EOT
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.oidc_jwks_url == null || can(regex("^https?://[^/?#[:space:]]+(/[^#[:space:]]*)?$", var.oidc_jwks_url))
+    error_message = "oidc_jwks_url must be an absolute http(s) URL."
+  }
+  validation {
+    condition     = var.oidc_jwks_url == null || var.environment == "local" || startswith(coalesce(var.oidc_jwks_url, "https://"), "https://")
+    error_message = "oidc_jwks_url must use https outside a laptop cluster (environment = \"aks\")."
+  }
+}
+
+variable "centrifugo_token_verification" {
+  description = <<-EOT
+    How Centrifugo verifies client connection tokens. "jwks": the users' access tokens from
+    oidc_issuer, checked against oidc_jwks_url with issuer, audience and the user claim (a
+    browser connects with the token it already has). "hmac": tokens that the deployment's own
+    backend mints with the `token-hmac-secret-key` of the Secret `centrifugo` (HS256, the user in
+    `sub`). Centrifugo v6 takes one or the other: with a JWKS endpoint it ignores the HMAC key.
+  EOT
+  type        = string
+  default     = "jwks"
+  nullable    = false
+
+  validation {
+    condition     = contains(["jwks", "hmac"], var.centrifugo_token_verification)
+    error_message = "centrifugo_token_verification must be jwks or hmac."
+  }
+  validation {
+    condition     = !var.components.centrifugo || var.centrifugo_token_verification != "jwks" || var.oidc_jwks_url != null
+    error_message = "centrifugo_token_verification = \"jwks\" needs oidc_jwks_url: Centrifugo takes the JWKS address itself and does not read the issuer's discovery document."
+  }
+}

@@ -29,6 +29,12 @@ variables {
   }
   storage_class     = "managed-csi-premium"
   deployer_subjects = [{ kind = "Group", name = "taskpulse-deployers" }]
+
+  # Entra ID v2.0 access tokens for the API's app registration.
+  oidc_issuer     = "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0"
+  oidc_audience   = "00000000-0000-0000-0000-000000000003"
+  oidc_user_claim = "oid"
+  oidc_jwks_url   = "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/discovery/v2.0/keys"
 }
 
 run "aks_leaves_addons_to_aks" {
@@ -170,4 +176,46 @@ run "an_empty_dapr_trust_bundle_stops_the_apply" {
   }
 
   expect_failures = [kubernetes_config_map_v1.dapr_trust_anchors]
+}
+
+run "aks_identity_from_entra_id" {
+  command = plan
+
+  assert {
+    condition = (
+      kubernetes_config_map_v1.identity.data["OIDC_ISSUER"] == "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0" &&
+      kubernetes_config_map_v1.identity.data["OIDC_AUDIENCE"] == "00000000-0000-0000-0000-000000000003" &&
+      kubernetes_config_map_v1.identity.data["OIDC_USER_CLAIM"] == "oid"
+    )
+    error_message = "create-task gets Entra ID's issuer, the API's client id and the oid claim."
+  }
+
+  assert {
+    condition = (
+      jsondecode(kubernetes_config_map_v1.centrifugo[0].data["config.json"]).client.token.user_id_claim == "oid" &&
+      jsondecode(kubernetes_config_map_v1.centrifugo[0].data["config.json"]).client.token.issuer == kubernetes_config_map_v1.identity.data["OIDC_ISSUER"] &&
+      jsondecode(kubernetes_config_map_v1.centrifugo[0].data["config.json"]).client.token.audience == kubernetes_config_map_v1.identity.data["OIDC_AUDIENCE"]
+    )
+    error_message = "Centrifugo accepts exactly the tokens create-task accepts, and names the same user."
+  }
+}
+
+run "aks_refuses_a_plain_http_issuer" {
+  command = plan
+
+  variables {
+    oidc_issuer = "http://login.example.com/"
+  }
+
+  expect_failures = [var.oidc_issuer]
+}
+
+run "aks_refuses_plain_http_keys" {
+  command = plan
+
+  variables {
+    oidc_jwks_url = "http://login.example.com/keys"
+  }
+
+  expect_failures = [var.oidc_jwks_url]
 }

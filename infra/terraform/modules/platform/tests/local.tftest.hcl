@@ -7,6 +7,10 @@ mock_provider "random" {}
 
 variables {
   environment = "local"
+  # ORY Hydra of `task up` on the host: tokens name it by 127.0.0.1, pods reach its keys
+  # through the host's address as minikube publishes it.
+  oidc_issuer   = "http://127.0.0.1:4444/"
+  oidc_jwks_url = "http://host.minikube.internal:4444/.well-known/jwks.json"
 }
 
 run "local_installs_every_component" {
@@ -254,4 +258,181 @@ run "knative_manifests_run_dapr_shared_instead" {
     condition     = length(kubernetes_secret_v1.dapr_tokens) == 4 && kubernetes_config_map_v1.dapr_trust_anchors.metadata[0].name == "dapr-trust-anchors"
     error_message = "The token Secrets and trust anchors that knative/ manifests use are still made."
   }
+}
+
+# --- identity: one set of OpenID Connect settings for create-task and Centrifugo -------------
+
+run "identity_reaches_create_task_through_one_config_map" {
+  command = plan
+
+  assert {
+    condition = kubernetes_config_map_v1.identity.metadata[0].name == "taskpulse-identity" && kubernetes_config_map_v1.identity.data == tomap({
+      OIDC_ISSUER        = "http://127.0.0.1:4444/"
+      OIDC_AUDIENCE      = "taskpulse"
+      OIDC_USER_CLAIM    = "sub"
+      OIDC_SERVICE_SCOPE = "taskpulse.service"
+      OIDC_JWKS_URL      = "http://host.minikube.internal:4444/.well-known/jwks.json"
+    })
+    error_message = "taskpulse-identity must carry every OIDC_* setting create-task reads, with the defaults of the code."
+  }
+
+  assert {
+    condition     = output.identity_config_map == "taskpulse-identity" && output.oidc.user_claim == "sub"
+    error_message = "The outputs name the ConfigMap and the settings in force."
+  }
+
+  assert {
+    condition     = !contains(keys(kubernetes_config_map_v1.identity.data), "INSECURE_LOCAL_DEV")
+    error_message = "Nothing in the cluster turns the functions' token checks off."
+  }
+}
+
+run "centrifugo_verifies_the_users_access_tokens" {
+  command = plan
+
+  assert {
+    condition = jsondecode(kubernetes_config_map_v1.centrifugo[0].data["config.json"]).client.token == {
+      jwks_public_endpoint = "http://host.minikube.internal:4444/.well-known/jwks.json"
+      issuer               = "http://127.0.0.1:4444/"
+      audience             = "taskpulse"
+      user_id_claim        = "sub"
+    }
+    error_message = "Centrifugo must check the issuer's keys, iss, aud and take the user from the same claim as create-task."
+  }
+
+  assert {
+    condition     = !contains([for e in kubernetes_deployment_v1.centrifugo[0].spec[0].template[0].spec[0].container[0].env : e.name], "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY")
+    error_message = "With JWKS, Centrifugo gets no HMAC key (it would ignore it)."
+  }
+
+  assert {
+    condition     = output.centrifugo_token_verification == "jwks"
+    error_message = "JWKS is the default."
+  }
+
+  assert {
+    condition     = jsondecode(kubernetes_config_map_v1.centrifugo[0].data["config.json"]).client.disallow_anonymous_connection_tokens == true
+    error_message = "A token without the user claim must not connect as the anonymous user."
+  }
+}
+
+run "centrifugo_hmac_for_backends_that_mint_their_own_tokens" {
+  command = plan
+
+  variables {
+    centrifugo_token_verification = "hmac"
+    oidc_jwks_url                 = null
+  }
+
+  assert {
+    condition     = jsondecode(kubernetes_config_map_v1.centrifugo[0].data["config.json"]).client.token == {}
+    error_message = "With HMAC, Centrifugo checks no JWKS, issuer or audience of the IdP."
+  }
+
+  assert {
+    condition = [
+      for e in kubernetes_deployment_v1.centrifugo[0].spec[0].template[0].spec[0].container[0].env :
+      e.value_from[0].secret_key_ref[0].key if e.name == "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"
+    ] == ["token-hmac-secret-key"]
+    error_message = "With HMAC, Centrifugo reads its key from the Secret."
+  }
+
+  assert {
+    condition     = !contains(keys(kubernetes_config_map_v1.identity.data), "OIDC_JWKS_URL")
+    error_message = "Without a JWKS URL create-task gets none (its reference is optional) and uses discovery."
+  }
+}
+
+run "jwks_verification_needs_a_jwks_url" {
+  command = plan
+
+  variables {
+    oidc_jwks_url = null
+  }
+
+  expect_failures = [var.centrifugo_token_verification]
+}
+
+run "without_centrifugo_no_jwks_url_is_needed" {
+  command = plan
+
+  variables {
+    oidc_jwks_url = null
+    components    = { centrifugo = false }
+  }
+
+  assert {
+    condition     = output.centrifugo_token_verification == null && length(kubernetes_config_map_v1.centrifugo) == 0
+    error_message = "Without Centrifugo, create-task alone needs only the issuer."
+  }
+}
+
+run "an_unknown_verification_is_refused" {
+  command = plan
+
+  variables {
+    centrifugo_token_verification = "none"
+  }
+
+  expect_failures = [var.centrifugo_token_verification]
+}
+
+run "the_issuer_must_be_a_url" {
+  command = plan
+
+  variables {
+    oidc_issuer = "login.example.com"
+  }
+
+  expect_failures = [var.oidc_issuer]
+}
+
+run "the_issuer_has_no_query" {
+  command = plan
+
+  variables {
+    oidc_issuer = "https://login.example.com/?tenant=1"
+  }
+
+  expect_failures = [var.oidc_issuer]
+}
+
+run "the_audience_is_not_empty" {
+  command = plan
+
+  variables {
+    oidc_audience = ""
+  }
+
+  expect_failures = [var.oidc_audience]
+}
+
+run "the_user_claim_is_a_top_level_claim" {
+  command = plan
+
+  variables {
+    oidc_user_claim = "profile.email"
+  }
+
+  expect_failures = [var.oidc_user_claim]
+}
+
+run "the_service_scope_is_one_scope" {
+  command = plan
+
+  variables {
+    oidc_service_scope = "taskpulse.service admin"
+  }
+
+  expect_failures = [var.oidc_service_scope]
+}
+
+run "the_jwks_url_must_be_a_url" {
+  command = plan
+
+  variables {
+    oidc_jwks_url = "host.minikube.internal:4444/.well-known/jwks.json"
+  }
+
+  expect_failures = [var.oidc_jwks_url]
 }

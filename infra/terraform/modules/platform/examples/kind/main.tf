@@ -37,6 +37,11 @@ module "platform" {
   environment = "local"
   components  = { monitoring = false }
   kafka       = { mode = "redpanda", storage_size = "5Gi" }
+
+  # Tokens from the ORY Hydra of `task up` on this machine; pods fetch its keys through the
+  # gateway of kind's Docker network (docker network inspect kind).
+  oidc_issuer   = "http://127.0.0.1:4444/"
+  oidc_jwks_url = "http://172.18.0.1:4444/.well-known/jwks.json"
 }
 
 output "dapr_http_endpoints" {
