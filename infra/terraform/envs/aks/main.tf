@@ -43,6 +43,14 @@ module "aks" {
   postgres = var.postgres
 }
 
+# Entra ID publishes each tenant's keys at a fixed address (jwks_uri of
+# https://login.microsoftonline.com/<tenant-id>/v2.0/.well-known/openid-configuration):
+# derived here so that Centrifugo, which does no discovery, gets it without another setting.
+locals {
+  entra_tenant  = one(regexall("^https://login\\.microsoftonline\\.com/([^/]+)/v2\\.0/?$", var.oidc_issuer)[*][0])
+  oidc_jwks_url = var.oidc_jwks_url != null ? var.oidc_jwks_url : (local.entra_tenant == null ? null : "https://login.microsoftonline.com/${local.entra_tenant}/discovery/v2.0/keys")
+}
+
 # The cluster's API server, with Entra ID tokens from kubelogin (local accounts are off).
 locals {
   # AKS's Entra ID server application id (the same in every tenant).
@@ -82,7 +90,14 @@ module "platform" {
   storage_class     = "managed-csi-premium"
   deployer_subjects = var.deployer_subjects
 
-  centrifugo_allowed_origins = var.centrifugo_allowed_origins
+  centrifugo_allowed_origins    = var.centrifugo_allowed_origins
+  centrifugo_token_verification = var.centrifugo_token_verification
+
+  oidc_issuer        = var.oidc_issuer
+  oidc_audience      = var.oidc_audience
+  oidc_user_claim    = var.oidc_user_claim
+  oidc_service_scope = var.oidc_service_scope
+  oidc_jwks_url      = local.oidc_jwks_url
 
   # With the AKS Dapr extension, Dapr's trust bundle exists only once module.aks has
   # installed it; the platform reads it (dapr.tf), so it waits for the whole cluster.

@@ -23,6 +23,11 @@ output "installed" {
   value       = module.platform.installed
 }
 
+output "oidc" {
+  description = "The OpenID Connect settings create-task (ConfigMap taskpulse-identity) and Centrifugo accept tokens by."
+  value       = merge(module.platform.oidc, { centrifugo = module.platform.centrifugo_token_verification })
+}
+
 output "next_steps" {
   description = "What to run next."
   value       = <<-EOT
@@ -32,6 +37,8 @@ output "next_steps" {
          kn func deploy --path functions/${f} --namespace ${module.platform.namespace} --image ${var.registry}/${f}@sha256:<digest>
            # env DAPR_HTTP_ENDPOINT=${ep}, tokens from Secret ${f}-dapr-tokens, serviceAccountName ${f}
     %{endfor~}
+           # create-task also reads OIDC_* from ConfigMap ${module.platform.identity_config_map} (issuer ${var.oidc_issuer})
     3. Public routes go through Kourier: kubectl -n kourier-system get svc kourier
+       Callers send Entra ID access tokens for audience ${var.oidc_audience}; Centrifugo takes the same.
   EOT
 }

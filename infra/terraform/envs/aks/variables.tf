@@ -124,3 +124,64 @@ variable "registry" {
   type        = string
   default     = "<your-registry>.azurecr.io/taskpulse"
 }
+
+# --- identity: Entra ID (or another OpenID Connect issuer) ---------------------------------
+
+variable "oidc_issuer" {
+  description = <<-EOT
+    The issuer of the users' access tokens, exactly their `iss` claim. Entra ID v2.0 tokens:
+    `https://login.microsoftonline.com/<tenant-id>/v2.0` (the API's app registration must ask
+    for v2.0 access tokens, `requestedAccessTokenVersion = 2` in its manifest; v1.0 tokens carry
+    `https://sts.windows.net/<tenant-id>/` instead).
+  EOT
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^/?#[:space:]]+(/[^?#[:space:]]*)?$", var.oidc_issuer))
+    error_message = "oidc_issuer must be an https URL without query or fragment, such as https://login.microsoftonline.com/<tenant-id>/v2.0."
+  }
+}
+
+variable "oidc_audience" {
+  description = "The `aud` of the access tokens: with Entra ID v2.0 tokens the API app registration's application (client) id; with v1.0 tokens its Application ID URI (`api://...`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^[:space:]]{1,255}$", var.oidc_audience))
+    error_message = "oidc_audience must be 1 to 255 characters without whitespace (the client id or api:// URI of the API's app registration)."
+  }
+}
+
+variable "oidc_user_claim" {
+  description = "The claim that names the user. `oid` on Entra ID: the user's object id, one value per user in the tenant, whichever app asks (Entra's `sub` is pairwise, different for each application). Also what Centrifugo takes as the connection's user."
+  type        = string
+  default     = "oid"
+
+  validation {
+    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_-]{0,63}$", var.oidc_user_claim))
+    error_message = "oidc_user_claim must be a top-level claim name, such as oid or sub."
+  }
+}
+
+variable "oidc_service_scope" {
+  description = "The scope (in Entra ID: the value of the app role or delegated scope) that marks a trusted backend allowed to act for the user it names."
+  type        = string
+  default     = "taskpulse.service"
+}
+
+variable "oidc_jwks_url" {
+  description = "The issuer's signing keys (JWKS). null: for an Entra ID issuer, its tenant's `https://login.microsoftonline.com/<tenant-id>/discovery/v2.0/keys` (what its discovery document names); for another issuer, nothing (create-task uses discovery), and then Centrifugo needs centrifugo_token_verification = \"hmac\" or this set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.oidc_jwks_url == null || can(regex("^https://[^/?#[:space:]]+(/[^#[:space:]]*)?$", var.oidc_jwks_url))
+    error_message = "oidc_jwks_url must be an https URL."
+  }
+}
+
+variable "centrifugo_token_verification" {
+  description = "How Centrifugo verifies connection tokens: \"jwks\" (the users' Entra ID access tokens, as create-task) or \"hmac\" (tokens your backend mints with the key in Secret centrifugo)."
+  type        = string
+  default     = "jwks"
+}

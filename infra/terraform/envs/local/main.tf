@@ -10,6 +10,15 @@ provider "helm" {
   }
 }
 
+# The issuer runs on this machine: tokens name it by 127.0.0.1, which inside a pod is the pod
+# itself, so the keys are fetched through the host's address as the cluster sees it.
+locals {
+  oidc_jwks_url = var.oidc_jwks_url != null ? var.oidc_jwks_url : format(
+    "%s/.well-known/jwks.json",
+    trimsuffix(replace(var.oidc_issuer, "/^(https?://)(127\\.0\\.0\\.1|localhost)([:/]|$)/", "$${1}${var.host_address}$${3}"), "/"),
+  )
+}
+
 module "platform" {
   source = "../../modules/platform"
 
@@ -21,5 +30,12 @@ module "platform" {
     replicas     = 1
     storage_size = "5Gi"
   }
-  centrifugo_allowed_origins = ["http://localhost:3000", "http://127.0.0.1:3000"]
+  centrifugo_allowed_origins    = ["http://localhost:3000", "http://127.0.0.1:3000"]
+  centrifugo_token_verification = var.centrifugo_token_verification
+
+  oidc_issuer        = var.oidc_issuer
+  oidc_audience      = var.oidc_audience
+  oidc_user_claim    = var.oidc_user_claim
+  oidc_service_scope = var.oidc_service_scope
+  oidc_jwks_url      = local.oidc_jwks_url
 }

@@ -23,5 +23,12 @@ output "next_steps" {
     3. Reach Knative routes through Kourier: `minikube tunnel`, or on kind
        `kubectl -n kourier-system port-forward svc/kourier 8080:80`.
     4. Centrifugo: kubectl -n ${module.platform.namespace} port-forward svc/centrifugo 8000:8000
+    5. Tokens: `task up` runs the issuer ${var.oidc_issuer}; `task token -- <user>` prints one.
+       Pods fetch its keys from ${local.oidc_jwks_url}: Hydra must listen where the cluster reaches it.
   EOT
+}
+
+output "oidc" {
+  description = "The OpenID Connect settings create-task (ConfigMap taskpulse-identity) and Centrifugo accept tokens by."
+  value       = merge(module.platform.oidc, { centrifugo = module.platform.centrifugo_token_verification })
 }

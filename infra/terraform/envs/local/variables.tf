@@ -53,3 +53,68 @@ variable "registry" {
   type        = string
   default     = "localhost:5000/taskpulse"
 }
+
+# --- identity: the ORY Hydra that `task up` runs on this machine -----------------------------
+
+variable "oidc_issuer" {
+  description = "The issuer of the local users' access tokens, exactly their `iss`: the ORY Hydra of `task up` (`oidc_issuer` in .local/endpoints.json)."
+  type        = string
+  default     = "http://127.0.0.1:4444/"
+
+  validation {
+    condition     = can(regex("^https?://[^/?#[:space:]]+(/[^?#[:space:]]*)?$", var.oidc_issuer))
+    error_message = "oidc_issuer must be an absolute http(s) URL without query or fragment."
+  }
+}
+
+variable "oidc_audience" {
+  description = "The `aud` of the access tokens (what `task token` asks Hydra for)."
+  type        = string
+  default     = "taskpulse"
+
+  validation {
+    condition     = can(regex("^[^[:space:]]{1,255}$", var.oidc_audience))
+    error_message = "oidc_audience must be 1 to 255 characters without whitespace."
+  }
+}
+
+variable "oidc_user_claim" {
+  description = "The claim that names the user (Hydra puts the login's subject in `sub`)."
+  type        = string
+  default     = "sub"
+}
+
+variable "oidc_service_scope" {
+  description = "The scope that marks a trusted backend."
+  type        = string
+  default     = "taskpulse.service"
+}
+
+variable "host_address" {
+  description = <<-EOT
+    How pods reach this machine, where Hydra listens: `host.minikube.internal` on minikube;
+    on kind the gateway of its Docker network
+    (`docker network inspect kind -f '{{(index .IPAM.Config 0).Gateway}}'`). Tokens still name
+    the issuer by oidc_issuer; only the keys are fetched through this address, so Hydra must
+    listen on an address the cluster can reach, not only 127.0.0.1.
+  EOT
+  type        = string
+  default     = "host.minikube.internal"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9.-]+$", var.host_address))
+    error_message = "host_address must be a host name or an IPv4 address."
+  }
+}
+
+variable "oidc_jwks_url" {
+  description = "Where pods fetch the issuer's keys. null: Hydra's `/.well-known/jwks.json` at oidc_issuer with a 127.0.0.1/localhost host replaced by host_address."
+  type        = string
+  default     = null
+}
+
+variable "centrifugo_token_verification" {
+  description = "How Centrifugo verifies connection tokens: \"jwks\" (Hydra's access tokens, as create-task) or \"hmac\" (tokens minted with the key in Secret centrifugo)."
+  type        = string
+  default     = "jwks"
+}
