@@ -71,8 +71,13 @@ def test_the_image_command_serves_the_function(fn: Function, tmp_path: Path) -> 
             "PORT": str(port),
             "HOME": str(tmp_path),
             "TMPDIR": str(tmp_path),
+            # What the cluster gives every function (its <function>-dapr-tokens Secret) and
+            # create-task (the taskpulse-identity ConfigMap): without them it will not start.
+            "APP_API_TOKEN": "image-test-app-token",
         }
     )
+    if fn.is_public:
+        env["OIDC_ISSUER"] = "https://issuer.example"
     assert env["WORKERS"].isdigit() and env["THREADS"].isdigit()
     log = (tmp_path / "function.log").open("wb")
     process = subprocess.Popen(

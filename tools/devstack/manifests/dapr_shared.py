@@ -106,9 +106,10 @@ def dapr_shared(function: Function) -> list[Manifest]:
             },
         },
         secret_env("DAPR_API_TOKEN", tokens_secret(function), "dapr-api-token"),
+        # Sent with every delivery and job trigger, to create-task too: the function tells
+        # them by it from what a client sends to its public face.
+        secret_env("APP_API_TOKEN", tokens_secret(function), "app-api-token"),
     ]
-    if not function.is_public:
-        env.append(secret_env("APP_API_TOKEN", tokens_secret(function), "app-api-token"))
     if group is not None:
         env.append({"name": CONSUMER_GROUP_ENV, "value": group})
     healthz = {"httpGet": {"path": "/v1.0/healthz", "port": "public"}}

@@ -11,8 +11,37 @@ from __future__ import annotations
 from typing import Any
 
 from devstack.manifests._common import NAMESPACE, Manifest
-from devstack.manifests.knative import SIZING, FromSecret, function_settings
+from devstack.manifests.knative import (
+    SIZING,
+    FromConfigMap,
+    FromSecret,
+    Setting,
+    function_settings,
+)
 from taskpulse.contract import Function
+
+
+def func_envs(function: Function) -> list[Manifest]:
+    """``run.envs``: func's own templates for Secret and ConfigMap keys.
+
+    func turns ``{{ configMap:<name>:<key> }}`` into a required reference (knative/func
+    ``ProcessEnvs``) and has no optional form, so an optional setting (``OIDC_JWKS_URL``,
+    absent when create-task uses discovery) is left out here; deploy from knative/ to have
+    it, or add it with ``func config envs``."""
+    envs: list[Manifest] = []
+    for name, value in function_settings(function):
+        if isinstance(value, FromConfigMap) and value.optional:
+            continue
+        envs.append({"name": name, "value": _func_value(value)})
+    return envs
+
+
+def _func_value(value: Setting) -> str:
+    if isinstance(value, FromSecret):
+        return f"{{{{ secret:{value.secret}:{value.key} }}}}"
+    if isinstance(value, FromConfigMap):
+        return f"{{{{ configMap:{value.config_map}:{value.key} }}}}"
+    return value
 
 
 def func_yaml(function: Function) -> Manifest:
@@ -24,17 +53,7 @@ def func_yaml(function: Function) -> Manifest:
         "namespace": NAMESPACE,
         "created": "2026-11-27T00:00:00Z",
         "invoke": "http",
-        "run": {
-            "envs": [
-                {
-                    "name": name,
-                    "value": f"{{{{ secret:{value.secret}:{value.key} }}}}"
-                    if isinstance(value, FromSecret)
-                    else value,
-                }
-                for name, value in function_settings(function)
-            ]
-        },
+        "run": {"envs": func_envs(function)},
         "deploy": {
             "namespace": NAMESPACE,
             "annotations": {

@@ -28,6 +28,21 @@ DATABASE_SECRET = "taskpulse-database"  # noqa: S105 - the name of a Secret, not
 CENTRIFUGO_SECRET = "centrifugo"  # noqa: S105 - the name of a Secret, not a value
 """Made by modules/platform beside Centrifugo (keys http-api-key, token-hmac-secret-key)."""
 SMTP_SECRET = "taskpulse-smtp"  # noqa: S105 - the name of a Secret, not a value
+IDENTITY_CONFIGMAP = "taskpulse-identity"
+"""Made by modules/platform (identity.tf) from its oidc_* variables: one key per setting."""
+OIDC_SETTINGS = (
+    "OIDC_ISSUER",
+    "OIDC_AUDIENCE",
+    "OIDC_USER_CLAIM",
+    "OIDC_SERVICE_SCOPE",
+    "OIDC_JWKS_URL",
+)
+"""What create-task's public face reads to verify access tokens (contract section 3). Each
+is the key of the same name in ``IDENTITY_CONFIGMAP``, so the cluster has one place for
+every value; Centrifugo's token checks come from the same Terraform variables."""
+OIDC_OPTIONAL = frozenset({"OIDC_JWKS_URL"})
+"""Absent from the ConfigMap when the keys are found through discovery: referenced as
+optional, so the variable is then unset rather than empty."""
 
 
 def dapr_http_endpoint(function: Function) -> str:
@@ -82,17 +97,40 @@ class FromSecret:
     key: str
 
 
-def function_settings(function: Function) -> list[tuple[str, str | FromSecret]]:
+@dataclass(frozen=True, slots=True)
+class FromConfigMap:
+    """An environment value taken from key ``key`` of the ConfigMap ``config_map``; an
+    ``optional`` one leaves the variable unset when the key is absent."""
+
+    config_map: str
+    key: str
+    optional: bool = False
+
+
+Setting = str | FromSecret | FromConfigMap
+
+
+def function_settings(function: Function) -> list[tuple[str, Setting]]:
     """The environment of a function (names as in taskpulse.settings), for the Knative
-    Service and func.yaml alike. Secrets are referenced, never written."""
+    Service and func.yaml alike. Secrets are referenced, never written.
+
+    Every function gets ``APP_API_TOKEN``, create-task too: its daprd brings it Kafka records
+    and job triggers, and the token is what tells those calls from a client's (a private
+    function refuses to start without it; nothing here sets ``INSECURE_LOCAL_DEV``). Clients
+    of create-task's public face prove who they are with an access token instead, checked
+    with the ``OIDC_SETTINGS`` from ``IDENTITY_CONFIGMAP``."""
     tokens = tokens_secret(function)
-    settings: list[tuple[str, str | FromSecret]] = [
+    settings: list[tuple[str, Setting]] = [
         ("DAPR_HTTP_ENDPOINT", dapr_http_endpoint(function)),
         ("DAPR_API_TOKEN", FromSecret(tokens, "dapr-api-token")),
+        ("APP_API_TOKEN", FromSecret(tokens, "app-api-token")),
         ("DATABASE_URL", FromSecret(DATABASE_SECRET, "url")),
     ]
-    if not function.is_public:
-        settings.insert(2, ("APP_API_TOKEN", FromSecret(tokens, "app-api-token")))
+    if function.is_public:
+        settings += [
+            (name, FromConfigMap(IDENTITY_CONFIGMAP, name, optional=name in OIDC_OPTIONAL))
+            for name in OIDC_SETTINGS
+        ]
     if function is Function.PUSH_UPDATE:
         settings += [
             (
@@ -121,13 +159,19 @@ def function_settings(function: Function) -> list[tuple[str, str | FromSecret]]:
     return settings
 
 
+def _env(name: str, value: Setting) -> Manifest:
+    if isinstance(value, FromSecret):
+        return secret_env(name, value.secret, value.key)
+    if isinstance(value, FromConfigMap):
+        ref: Manifest = {"name": value.config_map, "key": value.key}
+        if value.optional:
+            ref["optional"] = True
+        return {"name": name, "valueFrom": {"configMapKeyRef": ref}}
+    return {"name": name, "value": value}
+
+
 def function_env(function: Function) -> list[Manifest]:
-    env = [
-        secret_env(name, value.secret, value.key)
-        if isinstance(value, FromSecret)
-        else {"name": name, "value": value}
-        for name, value in function_settings(function)
-    ]
+    env = [_env(name, value) for name, value in function_settings(function)]
     env.append({"name": "TMPDIR", "value": "/tmp"})  # noqa: S108 - an emptyDir (read-only root)
     return env
 
