@@ -107,13 +107,9 @@ class Function(StrEnum):
 
     @property
     def is_public(self) -> bool:
-        """Clients call it directly (``POST /`` with the create command).
-
-        A public function runs without ``APP_API_TOKEN``: with the token set every caller
-        but Dapr gets 401 (docs/contract.md#3-the-functions). What it accepts from Dapr is the same
-        public command, so nothing is lost; end users are authenticated in front of it
-        (an ingress that checks the caller is ``data.user_id``).
-        """
+        """End users call it directly, with an OpenID Connect access token
+        (docs/contract.md#the-public-face-create-task-over-http); its Dapr routes and its
+        metrics still need ``APP_API_TOKEN`` (docs/decisions/0018-the-public-face.md)."""
         return self is Function.CREATE_TASK
 
 

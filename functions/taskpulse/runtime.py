@@ -232,7 +232,7 @@ def start(function: Function, build: Callable[[Runtime], App]) -> App:
     """The function's app, once its settings are safe to serve with (a function's
     ``main.py``): refuses to start, saying what to set, when they are not."""
     runtime = Runtime(function)
-    faults = runtime.settings.startup_faults(public=function is Function.CREATE_TASK)
+    faults = runtime.settings.startup_faults(public=function.is_public)
     if faults:
         raise SystemExit(f"{function.value} will not start:\n- " + "\n- ".join(faults))
     return build(runtime)

@@ -99,6 +99,7 @@ class Platform:
     engine: sa.Engine = field(init=False)
     oidc: OidcProvider = field(init=False)
     """The stack's OpenID Connect provider (Hydra): tokens for any local user."""
+    _tokens: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.engine = sa.create_engine(self.endpoints["database_url"], pool_pre_ping=True)
@@ -220,11 +221,18 @@ class Platform:
 
     # -- client side
     def create(self, data: dict[str, Any], *, event_id: str | None = None) -> httpx.Response:
+        """The create command, sent as its user would: with their access token."""
         event = cloud_event("dev.taskpulse.task.create.v1", data, event_id=event_id)
+        user = str(data.get("user_id", "alice"))
+        if user not in self._tokens:
+            self._tokens[user] = self.oidc.token(user)
         return httpx.post(
             self.endpoints["create_task"],
             content=json.dumps(event),
-            headers={"content-type": "application/cloudevents+json"},
+            headers={
+                "content-type": "application/cloudevents+json",
+                "Authorization": f"Bearer {self._tokens[user]}",
+            },
             timeout=30,
         )
 

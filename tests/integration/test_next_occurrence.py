@@ -279,9 +279,12 @@ def tasks_of(store: Store, task: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_completing_an_unknown_task_is_dead_lettered(env: Env) -> None:
-    assert complete(env, {"id": "no-such-task"}).get_json() == {"status": "SUCCESS"}
-    (letter,) = env.dapr.published("task-events-dlq")
-    assert "does not exist" in letter["deadletterreason"]
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert complete(env, {"id": missing}).get_json() == {"status": "SUCCESS"}
+    assert complete(env, {"id": "../no-such-task"}).get_json() == {"status": "SUCCESS"}
+    first, second = env.dapr.published("task-events-dlq")
+    assert first["deadletterreason"] == f"task {missing} does not exist"
+    assert "'../no-such-task' is not a UUID" in second["deadletterreason"]
 
 
 def test_cancelling_the_series_stops_it(env: Env, store: Store) -> None:

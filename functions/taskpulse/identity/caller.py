@@ -56,9 +56,10 @@ class Caller:
 
 
 def _scopes(claims: Mapping[str, Any]) -> list[str]:
-    """``scope`` (RFC 8693/9068: space-separated) or ``scp`` (a list, or a string)."""
+    """``scope`` (RFC 9068: space-separated), ``scp`` (a list, or a string), and ``roles``
+    (Entra ID puts an application permission of a client-credentials token there)."""
     found: list[str] = []
-    for name in ("scope", "scp"):
+    for name in ("scope", "scp", "roles"):
         value = claims.get(name)
         if isinstance(value, str):
             found.extend(value.split())
