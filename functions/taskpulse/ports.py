@@ -8,7 +8,7 @@ what a service calls; mypy checks the adapters against them where they are passe
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -19,9 +19,9 @@ from taskpulse.errors import Transient
 if TYPE_CHECKING:  # annotations only: a function that never loads the domain stays light
     from datetime import datetime
 
-    from taskpulse.domain import Task, TaskStatus
+    from taskpulse.domain import Task
     from taskpulse.domain.series import Series
-    from taskpulse.domain.tasks import PagePosition
+    from taskpulse.domain.tasks import PageQuery
 
 
 class PublishError(Transient):
@@ -125,16 +125,7 @@ class TaskRepository(Protocol):
 
     def in_series_at(self, series_id: str, occurrence_at: datetime) -> Task | None: ...
 
-    def page(
-        self,
-        user_id: str,
-        statuses: Collection[TaskStatus],
-        *,
-        limit: int,
-        after: PagePosition | None = None,
-    ) -> list[Task]:
-        """The user's tasks in these statuses, due time ascending (none last), then id;
-        those after ``after`` (the last of the previous page)."""
+    def page(self, user_id: str, query: PageQuery) -> list[Task]: ...
 
 
 class SeriesRepository(Protocol):
@@ -143,6 +134,13 @@ class SeriesRepository(Protocol):
     def get(self, series_id: str, *, for_update: bool = False) -> Series | None: ...
 
     def save(self, series: Series) -> None: ...
+
+
+class UserDirectory(Protocol):
+    def remember_email(self, user_id: str, email: str) -> None:
+        """Keep the address the user's issuer verified (the newest one wins)."""
+
+    def email_of(self, user_id: str) -> str | None: ...
 
 
 class Outbox(Protocol):
@@ -159,6 +157,9 @@ class UnitOfWork(Protocol):
 
     @property
     def series(self) -> SeriesRepository: ...
+
+    @property
+    def users(self) -> UserDirectory: ...
 
     @property
     def outbox(self) -> Outbox: ...

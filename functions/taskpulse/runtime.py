@@ -156,8 +156,10 @@ class Runtime:
 
         return self._once("mailer", build)
 
-    def mail_to(self, user_id: str) -> str:
-        return f"{user_id}@{self.settings.mail_domain}"
+    def mail_to(self, user_id: str) -> str | None:
+        """Where a user's mail goes when their issuer verified no address."""
+        domain = self.settings.mail_domain
+        return f"{user_id}@{domain}" if domain else None
 
     def dead_letters(self) -> DeadLetters:
         return self._once("dead_letters", lambda: DeadLetters(self.dapr.publish))
@@ -171,11 +173,11 @@ class Runtime:
             if s.oidc_issuer is None:
                 raise RuntimeError("OIDC_ISSUER is not set: no access token can be checked")
             rules = TokenRules(
-                issuer=s.oidc_issuer,
-                audience=s.oidc_audience,
-                user_claim=s.oidc_user_claim,
-                service_scope=s.oidc_service_scope,
-                jwks_url=s.oidc_jwks_url,
+                s.oidc_issuer,
+                s.oidc_audience,
+                s.oidc_user_claim,
+                s.oidc_service_scope,
+                s.oidc_jwks_url,
                 leeway_seconds=s.oidc_leeway_seconds,
             )
             return TokenVerifier(rules, self._fetch_json)

@@ -63,9 +63,10 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
-    mail_domain: str = Field(
+    mail_domain: str | None = Field(
         default="taskpulse.local",
-        description="Reminders go to <user_id>@<mail_domain> unless a user directory is set.",
+        description="Reminders of a user with no verified address go to "
+        "<user_id>@<mail_domain>; empty: to nobody.",
     )
 
     idempotency_retention: timedelta = Field(

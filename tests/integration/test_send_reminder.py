@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from devstack.ports import free_port
 from functions_env import Env, cloud_event, post
+from platform_fixtures import TokenMinter
 from recording import Recorded
 from taskpulse.contract import EventType, Function
 from taskpulse.events import TaskCreateData
@@ -303,3 +304,30 @@ def test_the_jobs_api_falls_back_to_alpha1_on_older_dapr(env: Env, store: Store)
         f"/v1.0-alpha1/jobs/reminder-{data['task_id']}",
         f"/v1.0-alpha1/jobs/reminder-{data['task_id']}",
     ]
+
+
+def test_the_mail_goes_to_the_address_the_users_issuer_verified(
+    env: Env, store: Store, oidc_minter: TokenMinter
+) -> None:
+    """create-task keeps the token's verified ``email``; an unverified one, or a trusted
+    backend's, changes nothing; with no address and no MAIL_DOMAIN there is no mail."""
+    public = env.client(Function.CREATE_TASK)
+    create = cloud_event("dev.taskpulse.task.create.v1", {"title": "hello"})
+    for token in (
+        oidc_minter.mint("erin", email="erin.w@example.org", email_verified=True),
+        oidc_minter.mint("erin", email="mallory@evil.example", email_verified=False),
+        oidc_minter.mint(
+            "erin", email="mallory@evil.example", email_verified=True, scp=["taskpulse.service"]
+        ),
+    ):
+        answer = post(public, "/", {**create, "id": token[-12:]}, Authorization=f"Bearer {token}")
+        assert answer.status_code == 201, answer.get_json()
+    name, body = schedule(env, reminder_for(store, user="erin"))
+    assert fire(env.client(Function.SEND_REMINDER), name, body) == DONE
+    (mail,) = env.inbox.messages()
+    assert mail["To"] == "erin.w@example.org"
+
+    name, body = schedule(env, reminder_for(store, user="frank"))
+    assert fire(env.client(Function.SEND_REMINDER, mail_domain=""), name, body) == DONE
+    assert len(env.inbox.messages()) == 1  # frank: no verified address, no domain: no mail
+    assert [p["channel"] for p in pushes(env)] == ["tasks:user#erin", "tasks:user#frank"]

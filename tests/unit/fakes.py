@@ -21,7 +21,7 @@ and stays in the integration tests.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -29,7 +29,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from taskpulse.domain import Task, TaskStatus
 from taskpulse.domain.series import Series
-from taskpulse.domain.tasks import PagePosition, page_position
+from taskpulse.domain.tasks import PageQuery, page_position
 from taskpulse.ports import Mail, Outcome, PriorResult
 
 
@@ -51,10 +51,17 @@ class State:
     processed: dict[str, PriorResult] = field(default_factory=dict)
     outbox: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     """``(topic, partition key, event)`` in the order the use cases added them."""
+    emails: dict[str, str] = field(default_factory=dict)
 
     def copy(self) -> State:
         # Shallow copies do: the domain objects and PriorResult are frozen.
-        return State(dict(self.tasks), dict(self.series), dict(self.processed), list(self.outbox))
+        return State(
+            dict(self.tasks),
+            dict(self.series),
+            dict(self.processed),
+            list(self.outbox),
+            dict(self.emails),
+        )
 
 
 class _Row(Protocol):
@@ -99,17 +106,14 @@ class FakeTaskRepository(_FakeRepository[Task]):
             raise Refused(f"series {row.series_id} has an occurrence at {row.occurrence_at}")
         super().add(row)
 
-    def page(
-        self,
-        user_id: str,
-        statuses: Collection[TaskStatus],
-        *,
-        limit: int,
-        after: PagePosition | None = None,
-    ) -> list[Task]:
-        mine = [t for t in self._rows.values() if t.user_id == user_id and t.status in statuses]
-        ordered = sorted(mine, key=page_position)
-        return [t for t in ordered if after is None or page_position(t) > after][:limit]
+    def page(self, user_id: str, query: PageQuery) -> list[Task]:
+        rows = self._rows.values()
+        mine = [t for t in rows if t.user_id == user_id and t.status in query.statuses]
+        after = query.after
+        ordered = [
+            t for t in sorted(mine, key=page_position) if not after or page_position(t) > after
+        ]
+        return ordered[: query.limit]
 
     def open_in_series(self, series_id: str) -> list[Task]:
         found = [
@@ -162,6 +166,17 @@ class FakeIdempotencyLog:
         self._state.processed.pop(key, None)
 
 
+class FakeUserDirectory:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    def remember_email(self, user_id: str, email: str) -> None:
+        self._state.emails[user_id] = email
+
+    def email_of(self, user_id: str) -> str | None:
+        return self._state.emails.get(user_id)
+
+
 class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self._store = store
@@ -174,6 +189,7 @@ class FakeUnitOfWork:
         self.series = FakeSeriesRepository(self._state)
         self.outbox = FakeOutbox(self._state)
         self.processed = FakeIdempotencyLog(self._state)
+        self.users = FakeUserDirectory(self._state)
         return self
 
     def commit(self) -> None:

@@ -14,7 +14,14 @@ import pytest
 from fakes import FakeMailer, FakePusher, FakeStore
 
 from taskpulse.contract import EventType, RecurrenceMode
-from taskpulse.domain import InvalidTransition, NotOwner, Task, TaskNotFound, TaskStatus
+from taskpulse.domain import (
+    InvalidTask,
+    InvalidTransition,
+    NotOwner,
+    Task,
+    TaskNotFound,
+    TaskStatus,
+)
 from taskpulse.domain.series import SeriesStatus
 from taskpulse.events import (
     ReminderScheduledData,
@@ -24,11 +31,14 @@ from taskpulse.events import (
     TaskCreateData,
 )
 from taskpulse.ports import ChannelError, Mail, MailError, Outcome, PriorResult
+from taskpulse.services.commands import Queued, queue_command
 from taskpulse.services.create import Created, create_task
 from taskpulse.services.emit import task_data
 from taskpulse.services.keys import Origin, moment_key
+from taskpulse.services.reads import get_task, list_tasks
 from taskpulse.services.reminders import RESCHEDULED, Delivery, deliver
 from taskpulse.services.series import Result, advance_on_schedule, cancel_task, complete_task
+from taskpulse.services.users import remember_email
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 DUE = NOW + timedelta(days=1)
@@ -583,3 +593,66 @@ def test_a_reminder_for_another_users_task_is_refused(store: FakeStore) -> None:
     with pytest.raises(NotOwner):
         send(store, data.model_copy(update={"user_id": "mallory"}), pusher, mailer)
     assert (pusher.sent, mailer.sent, store.drain()) == ([], [], [])
+
+
+# -- the public face's use cases: reads, queued commands, the verified address ----------
+
+
+def test_pages_list_only_the_users_tasks_by_due_time_then_id(store: FakeStore) -> None:
+    late = create(store, due_at=DUE + DAY).task
+    undated = create(store).task
+    early = create(store, due_at=DUE).task
+    create(store, due_at=DUE, user_id="bob")
+    done = create(store, due_at=DUE - DAY).task
+    complete(store, done.id)
+    first = list_tasks(store.unit_of_work, "alice", limit=2)
+    assert [t.id for t in first.tasks] == [early.id, late.id] and first.next is not None
+    rest = list_tasks(store.unit_of_work, "alice", limit=2, cursor=first.next)
+    assert ([t.id for t in rest.tasks], rest.next) == ([undated.id], None)
+    everything = list_tasks(store.unit_of_work, "alice", status="all").tasks
+    assert [t.id for t in everything] == [done.id, early.id, late.id, undated.id]
+    assert [t.id for t in list_tasks(store.unit_of_work, "alice", status="done").tasks] == [done.id]
+    with pytest.raises(InvalidTask, match="cursor is not one this API gave"):
+        list_tasks(store.unit_of_work, "alice", cursor="bm9wZQ")
+    with pytest.raises(InvalidTask, match="limit must be 1-200"):
+        list_tasks(store.unit_of_work, "alice", limit=0)
+    assert get_task(store.unit_of_work, "alice", early.id) == early
+    assert get_task(store.unit_of_work, "bob", early.id) is None
+
+
+def test_a_command_is_queued_once_and_only_for_the_owner_of_its_task(store: FakeStore) -> None:
+    task = create(store).task
+    store.drain()
+    command = TaskCompletedData(task_id=task.id, user_id="alice")
+    event = {"type": COMPLETED, "partitionkey": "alice", "data": json(command)}
+    assert queue_command(store.unit_of_work, command, Origin("/app", "q1"), event) == Queued(True)
+    assert queue_command(store.unit_of_work, command, Origin("/app", "q1"), event) == Queued(False)
+    assert store.drain() == [("task-events", COMPLETED, json(command))]
+    # The queue's key is its own: the function that carries the command out claims its own.
+    assert Origin("/app", "q1").key not in store.state.processed
+    strangers = TaskCompletedData(task_id=task.id, user_id="mallory")
+    missing = TaskCompletedData(task_id=str(uuid.uuid4()), user_id="alice")
+    for data in (strangers, missing):
+        with pytest.raises(TaskNotFound, match=f"task {data.task_id} not found"):
+            queue_command(store.unit_of_work, data, Origin("/app", "q2"), event)
+    assert store.drain() == []
+
+
+def test_the_mail_goes_to_the_verified_address_else_the_fallback_else_nowhere(
+    store: FakeStore,
+) -> None:
+    data = reminder(store)
+    remember_email(store.unit_of_work, "alice", "alice.w@example.org")
+    pusher, mailer = FakePusher(), FakeMailer()
+    assert send(store, data, pusher, mailer) == Delivery(("push", "email"))
+    assert [m.to for m in mailer.sent] == ["alice.w@example.org"]
+
+    other = FakeStore(NOW)
+    data = reminder(other)
+    pusher, mailer = FakePusher(), FakeMailer()
+    delivery = deliver(other.unit_of_work, data, pusher=pusher, mailer=mailer, mail_to=no_mail)
+    assert (delivery, mailer.sent, len(pusher.sent)) == (Delivery(("push",)), [], 1)
+
+
+def no_mail(_user: str) -> None:
+    return None

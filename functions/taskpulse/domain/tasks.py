@@ -143,5 +143,15 @@ PagePosition = tuple[datetime, str]
 """Where a page of a user's tasks ends: (due time or ``NO_DUE``, task id)."""
 
 
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """A page of a user's tasks in ``statuses``: due time ascending (none last), then id,
+    at most ``limit`` of them, those after ``after`` (the last of the previous page)."""
+
+    statuses: frozenset[TaskStatus]
+    limit: int
+    after: PagePosition | None = None
+
+
 def page_position(task: Task) -> PagePosition:
     return (task.due_at or NO_DUE, task.id)

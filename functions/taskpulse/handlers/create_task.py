@@ -18,10 +18,13 @@ from taskpulse.events import (
     TaskCreateData,
     parse_data,
 )
+from taskpulse.identity import Caller
 from taskpulse.public.face import Command, PublicFace, Reads, Unread
 from taskpulse.runtime import Runtime
 
 log = logging.getLogger("taskpulse.create_task")
+KNOWN_MAX = 10_000
+"""Users whose address this instance wrote; past that it starts over (writes again)."""
 
 
 def build(runtime: Runtime) -> FunctionApp:
@@ -69,6 +72,20 @@ def build(runtime: Runtime) -> FunctionApp:
         if verdict.status != "SUCCESS":
             log.error("refused command not dead-lettered: %s", verdict.reason)
 
+    known: dict[str, str] = {}
+
+    def met(caller: Caller) -> None:
+        """Keep the user's verified address, written once per address and instance (a
+        service token's address is the backend's, not the user's)."""
+        from taskpulse.services.users import remember_email
+
+        if caller.email is None or caller.service or known.get(caller.user_id) == caller.email:
+            return
+        remember_email(runtime.unit_of_work, caller.user_id, caller.email)
+        if len(known) >= KNOWN_MAX:
+            known.clear()
+        known[caller.user_id] = caller.email
+
     public = PublicFace(
         verifier=lambda: runtime.verifier,
         commands={
@@ -79,6 +96,7 @@ def build(runtime: Runtime) -> FunctionApp:
         reads=Reads(runtime.unit_of_work),
         refused=refused,
         max_event_bytes=runtime.settings.max_event_bytes,
+        met=met,
     )
     return FunctionApp(
         Function.CREATE_TASK,

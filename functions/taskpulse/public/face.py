@@ -57,6 +57,8 @@ class PublicFace:
     reads: Reads
     refused: Refused
     max_event_bytes: int
+    met: Callable[[Caller], None] = lambda _caller: None
+    """Sees every caller whose command is read: keeps what their token vouches for."""
 
     @staticmethod
     def serves(method: str, path: str) -> bool:
@@ -95,6 +97,7 @@ class PublicFace:
         return self.reads.page(caller.user_id, request.args)
 
     def _command(self, caller: Caller, request: Request) -> Response:
+        self.met(caller)
         length = request.content_length
         if length is not None and length > self.max_event_bytes:
             return _too_large(self.max_event_bytes)

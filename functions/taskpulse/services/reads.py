@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from taskpulse.domain import InvalidTask, Task, TaskStatus
-from taskpulse.domain.tasks import PagePosition, page_position
+from taskpulse.domain.tasks import PagePosition, PageQuery, page_position
 from taskpulse.ports import UnitOfWork
 
 StatusFilter = Literal["open", "done", "all"]
@@ -44,7 +44,7 @@ def list_tasks(
     after = _decode(cursor) if cursor else None
     with unit_of_work() as uow:
         # One more than asked tells whether another page follows.
-        found = uow.tasks.page(user_id, STATUSES[status], limit=limit + 1, after=after)
+        found = uow.tasks.page(user_id, PageQuery(STATUSES[status], limit + 1, after))
     tasks = found[:limit]
     more = len(found) > limit
     return Page(tasks, _encode(page_position(tasks[-1])) if more else None)

@@ -41,10 +41,13 @@ def deliver(
     *,
     pusher: Pusher,
     mailer: Mailer,
-    mail_to: Callable[[str], str],
+    mail_to: Callable[[str], str | None],
     traceparent: str | None = None,
 ) -> Delivery:
-    """Deliver a fired reminder unless it went stale (task done, cancelled, rescheduled)."""
+    """Deliver a fired reminder unless it went stale (task done, cancelled, rescheduled).
+
+    The mail goes to the address the user's issuer verified, else to ``mail_to(user)``
+    (a deployment whose user ids are mailbox names); with neither, there is no mail."""
     with unit_of_work() as uow:
         task = uow.tasks.get(data.task_id)
         if task is None:
@@ -54,6 +57,7 @@ def deliver(
             return Delivery((), skipped=f"task is {task.status.value}")
         if task.remind_at != data.remind_at:
             return Delivery((), skipped=RESCHEDULED)
+        address = uow.users.email_of(task.user_id) or mail_to(task.user_id)
     reminder = moment_key(data.user_id, data.task_id, data.remind_at)
     delivered: list[Literal["push", "email"]] = []
     """Channels that delivered, in this trigger or an earlier one: what reminder.sent says."""
@@ -106,20 +110,24 @@ def deliver(
         lambda: pusher.publish(task.user_id, push_data, idempotency_key=reminder),
         retry_safe=lambda _error: True,
     )
-    once(
-        "email",
-        lambda: mailer.send(
-            Mail(
-                to=mail_to(task.user_id),
-                subject=f"Reminder: {task.title}",
-                body=f"{task.title}\nDue {data.due_at.isoformat()}\n",
-                message_id=f"<{reminder}@taskpulse>",
-            )
-        ),
-        # Only what the mailer knows was not accepted; anything else may have been sent
-        # (at most once: the claim stays, and the reminder says it was).
-        retry_safe=lambda error: isinstance(error, MailError) and error.definitely_not_sent,
-    )
+    if address is None:
+        log.info("reminder %s: no verified e-mail address for the user; push only", reminder)
+    else:
+        to = address
+        once(
+            "email",
+            lambda: mailer.send(
+                Mail(
+                    to=to,
+                    subject=f"Reminder: {task.title}",
+                    body=f"{task.title}\nDue {data.due_at.isoformat()}\n",
+                    message_id=f"<{reminder}@taskpulse>",
+                )
+            ),
+            # Only what the mailer knows was not accepted; anything else may have been
+            # sent (at most once: the claim stays, and the reminder says it was).
+            retry_safe=lambda error: isinstance(error, MailError) and error.definitely_not_sent,
+        )
     with unit_of_work() as uow:
         if uow.processed.claim(f"reminder:sent:{reminder}", result_id=task.id) is None:
             emit(

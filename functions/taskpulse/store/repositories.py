@@ -9,7 +9,6 @@ called, so a series is added before the tasks that refer to it.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from sqlmodel import Session
 
 from taskpulse.domain import Priority, RecurrenceMode, Task, TaskStatus
 from taskpulse.domain.series import Series, SeriesStatus
-from taskpulse.domain.tasks import NO_DUE, PagePosition
+from taskpulse.domain.tasks import NO_DUE, PageQuery
 from taskpulse.errors import Transient
 from taskpulse.store.tables import SeriesRow, TaskRow
 
@@ -128,26 +127,19 @@ class TaskRepository:
         row = self._session.execute(statement).first()
         return _task_from_row(row) if row else None
 
-    def page(
-        self,
-        user_id: str,
-        statuses: Collection[TaskStatus],
-        *,
-        limit: int,
-        after: PagePosition | None = None,
-    ) -> list[Task]:
+    def page(self, user_id: str, query: PageQuery) -> list[Task]:
         due = sa.func.coalesce(_TASKS.c.due_at, sa.literal(NO_DUE, sa.DateTime(timezone=True)))
         statement = (
             sa.select(_TASKS)
             .where(
                 _TASKS.c.user_id == user_id,
-                _TASKS.c.status.in_([s.value for s in statuses]),
+                _TASKS.c.status.in_([s.value for s in query.statuses]),
             )
             .order_by(due, _TASKS.c.id)
-            .limit(limit)
+            .limit(query.limit)
         )
-        if after is not None:
-            statement = statement.where(sa.tuple_(due, _TASKS.c.id) > sa.tuple_(*after))
+        if query.after is not None:
+            statement = statement.where(sa.tuple_(due, _TASKS.c.id) > sa.tuple_(*query.after))
         return [_task_from_row(row) for row in self._session.execute(statement)]
 
 
@@ -175,3 +167,29 @@ class SeriesRepository:
 
 class ConcurrentUpdate(Transient, RuntimeError):
     """Another transaction changed the row first: transient, the event is retried."""
+
+
+_USERS = sa.table("users", sa.column("id"), sa.column("email"), sa.column("verified_at"))
+
+
+class UserDirectory:
+    def __init__(self, session: Session, *, now: datetime) -> None:
+        self._session = session
+        self._now = now
+
+    def remember_email(self, user_id: str, email: str) -> None:
+        from sqlalchemy.dialects.postgresql import insert
+
+        row = {"id": user_id, "email": email, "verified_at": self._now}
+        statement = insert(_USERS).values(row)
+        self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["id"],
+                set_={"email": statement.excluded.email, "verified_at": self._now},
+            )
+        )
+
+    def email_of(self, user_id: str) -> str | None:
+        statement = sa.select(_USERS.c.email).where(_USERS.c.id == user_id)
+        email: str | None = self._session.execute(statement).scalar()
+        return email

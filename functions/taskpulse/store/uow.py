@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from taskpulse.store.idempotency import IdempotencyLog
 from taskpulse.store.outbox import Outbox
-from taskpulse.store.repositories import SeriesRepository, TaskRepository
+from taskpulse.store.repositories import SeriesRepository, TaskRepository, UserDirectory
 
 AfterCommit = Callable[[Mapping[str, Sequence[int]]], None]
 """Told the outbox ids a transaction committed, per partition key (maybe none)."""
@@ -74,6 +74,7 @@ class UnitOfWork:
         self.now = self._clock()
         self.tasks = TaskRepository(self._session)
         self.series = SeriesRepository(self._session)
+        self.users = UserDirectory(self._session, now=self.now)
         self.outbox = Outbox(self._session, now=self.now)
         self.processed = IdempotencyLog(self._session, retention=self._retention, now=self.now)
         return self
