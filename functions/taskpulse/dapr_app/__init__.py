@@ -6,7 +6,9 @@
 * :mod:`.reading`: from a delivery's bytes to the event a handler takes;
 * :mod:`.dead_letters`: ``<topic>-dlq`` with the reason;
 * :mod:`.bulk`: the ordering rule of a bulk delivery;
-* :mod:`.router`: ``FunctionApp``, which routes a request to them and to the handlers.
+* :mod:`.deliveries`: a delivery from daprd, single or bulk, through the above to its handler;
+* :mod:`.jobs`: job triggers;
+* :mod:`.router`: ``FunctionApp``, which routes a request to them and to the public face.
 
 On a topic's gate (``Subscription.gate``) daprd delivers each Kafka record unparsed, in
 its ``rawPayload`` envelope, so bytes that are not a CloudEvent are dead-lettered with
