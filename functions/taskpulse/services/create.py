@@ -16,6 +16,11 @@ from taskpulse.services.emit import emit_created, task_created_event
 from taskpulse.services.keys import Origin
 
 SOURCE = Function.CREATE_TASK
+AS_GIVEN: set[str] = {
+    *("user_id", "title", "description", "due_at", "timezone"),
+    *("recurrence_mode", "remind_before", "priority"),
+}
+"""What a new task takes from its command as the client gave it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +80,12 @@ def create_task(
             return Created(task, event, new=False)
         series_id = new_id() if rrule else None
         task = Task(
+            **command.model_dump(include=AS_GIVEN),
             id=task_id,
-            user_id=command.user_id,
-            title=command.title,
-            description=command.description,
-            due_at=command.due_at,
-            timezone=command.timezone,
             rrule=rrule,
             series_id=series_id,
             series_start=command.due_at if rrule else None,
             occurrence_at=command.due_at if rrule else None,
-            recurrence_mode=command.recurrence_mode,
-            remind_before=command.remind_before,
-            priority=command.priority,
             tags=tags,
             created_at=uow.now,
             updated_at=uow.now,

@@ -23,6 +23,11 @@ def derived_event_id(*parts: str) -> str:
     return str(uuid.uuid5(_EVENT_IDS, ":".join(parts)))
 
 
+def about(task: Task) -> dict[str, str]:
+    """The fields of an event's data that name the task it is about, and its user."""
+    return {"task_id": task.id, "user_id": task.user_id}
+
+
 def task_data(task: Task) -> TaskData:
     return TaskData.model_validate(task, from_attributes=True)
 
@@ -59,8 +64,7 @@ def emit_created(
                 EventType.REMINDER_SCHEDULED,
                 task,
                 ReminderScheduledData(
-                    task_id=task.id,
-                    user_id=task.user_id,
+                    **about(task),
                     remind_at=remind_at,
                     due_at=task.due_at,
                     title=task.title,

@@ -20,7 +20,7 @@ from taskpulse.contract import TASK_UPDATES, EventType, Function
 from taskpulse.domain import TaskStatus
 from taskpulse.events import ReminderScheduledData, ReminderSentData
 from taskpulse.ports import ChannelError, Mail, Mailer, MailError, Outcome, Pusher, UnitOfWork
-from taskpulse.services.emit import emit, fact
+from taskpulse.services.emit import about, emit, fact
 from taskpulse.services.keys import moment_key
 
 log = logging.getLogger("taskpulse.reminders")
@@ -136,8 +136,7 @@ def deliver(
                     EventType.REMINDER_SENT,
                     task,
                     ReminderSentData(
-                        task_id=task.id,
-                        user_id=task.user_id,
+                        **about(task),
                         remind_at=data.remind_at,
                         sent_at=uow.now,
                         channels=delivered,

@@ -19,7 +19,7 @@ from taskpulse.domain.series import Series
 from taskpulse.domain.tasks import completion_time
 from taskpulse.events import SeriesEndedData, TaskCancelledData, TaskCompletedData
 from taskpulse.ports import UnitOfWork
-from taskpulse.services.emit import emit, emit_created, fact
+from taskpulse.services.emit import about, emit, emit_created, fact
 from taskpulse.services.keys import Origin, moment_key
 
 SOURCE = Function.COMPUTE_NEXT_OCCURRENCE
@@ -159,8 +159,7 @@ def _emit_completed(
         EventType.TASK_COMPLETED,
         done,
         TaskCompletedData(
-            task_id=done.id,
-            user_id=done.user_id,
+            **about(done),
             completed_at=done.completed_at,
             next_task_id=next_task.id if next_task else None,
             next_occurrence_at=next_task.occurrence_at if next_task else None,
@@ -203,8 +202,7 @@ def _cancelled_fact(task: Task, scope: str, traceparent: str | None) -> dict[str
         EventType.TASK_CANCELLED,
         task,
         TaskCancelledData(
-            task_id=task.id,
-            user_id=task.user_id,
+            **about(task),
             scope=scope,  # type: ignore[arg-type]
             remind_at=task.remind_at,
         ),
