@@ -113,6 +113,14 @@ class Settings(BaseSettings):
             )
         return faults
 
+    @field_validator(
+        "app_api_token", "dapr_api_token", "oidc_issuer", "oidc_jwks_url", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``APP_API_TOKEN=""`` is no token: it must not pass for one (and skip the check)."""
+        return None if value == "" else value
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, value: str) -> str:
