@@ -294,12 +294,32 @@ def test_monitoring_chart_scrapes_the_pods_the_manifests_make(helm, tmp_path):
     daprds = [d for d in knative if d["kind"] == "Deployment"]
     assert len(functions) == len(daprds) == len(contract.Function)
 
-    selector = monitors["taskpulse-functions"]["spec"]["selector"]["matchLabels"]
+    public = [f.value for f in contract.Function if f.is_public]
+    selector = monitors["taskpulse-functions"]["spec"]["selector"]
+    assert selector["matchExpressions"] == [
+        {"key": "taskpulse.dev/function", "operator": "NotIn", "values": public}
+    ]
     (endpoint,) = monitors["taskpulse-functions"]["spec"]["podMetricsEndpoints"]
     assert endpoint == {"port": "user-port", "path": "/metrics"}
     for ksvc in functions:
+        name = ksvc["metadata"]["name"]
         labels = ksvc["spec"]["template"]["metadata"]["labels"]
-        assert selector.items() <= labels.items(), ksvc["metadata"]["name"]
+        assert selector["matchLabels"].items() <= labels.items(), name
+        if name in public:
+            # Its /metrics need the app token: Prometheus sends the function's own.
+            guarded = monitors[f"taskpulse-{name}"]["spec"]
+            assert guarded["selector"]["matchLabels"].items() <= labels.items()
+            assert labels["taskpulse.dev/function"] == name
+            (endpoint,) = guarded["podMetricsEndpoints"]
+            assert endpoint["authorization"] == {
+                "type": "Bearer",
+                "credentials": {"name": f"{name}-dapr-tokens", "key": "app-api-token"},
+            }
+            env = {e["name"]: e for e in ksvc["spec"]["template"]["spec"]["containers"][0]["env"]}
+            assert env["APP_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+                "name": f"{name}-dapr-tokens",
+                "key": "app-api-token",
+            }
 
     (expression,) = monitors["taskpulse-daprd"]["spec"]["selector"]["matchExpressions"]
     (endpoint,) = monitors["taskpulse-daprd"]["spec"]["podMetricsEndpoints"]
