@@ -8,7 +8,7 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter(
     "taskpulse_events_total",
@@ -35,6 +35,21 @@ DAPR_CALL_ERRORS = Counter(
 )
 OUTBOX_PUBLISHED = Counter(
     "taskpulse_outbox_published_total", "Outbox events published, by function.", ["function"]
+)
+OUTBOX_OLDEST_PENDING = Gauge(
+    "taskpulse_outbox_oldest_pending_seconds",
+    "Age of the oldest committed event not yet published (0: none), read at each scrape.",
+    ["function"],
+)
+DEAD_LETTERS = Counter(
+    "taskpulse_dead_letters_total",
+    "Events filed in a dead-letter topic, by function and the topic they came from.",
+    ["function", "topic"],
+)
+REMINDER_LATENESS = Histogram(
+    "taskpulse_reminder_lateness_seconds",
+    "How long after its remind_at a reminder reached the user (push or mail).",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 )
 
 trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from taskpulse.contract import Function
 from taskpulse.dapr_app import DeadLetters
-from taskpulse.observability import configure_logging
+from taskpulse.observability import OUTBOX_OLDEST_PENDING, configure_logging
 from taskpulse.publisher import OutboxPublisher
 from taskpulse.settings import Settings
 
@@ -117,14 +117,18 @@ class Runtime:
 
     @property
     def relay(self) -> OutboxRelay:
-        return self._once(
-            "relay",
-            lambda: self.store.relay(
+        def build() -> OutboxRelay:
+            relay = self.store.relay(
                 self.dapr,
                 batch_size=self.settings.outbox_batch_size,
                 max_backoff=self.settings.outbox_max_backoff,
-            ),
-        )
+            )
+            OUTBOX_OLDEST_PENDING.labels(self.function.value).set_function(
+                lambda: _or_nan(relay.oldest_pending_age)
+            )
+            return relay
+
+        return self._once("relay", build)
 
     @property
     def push(self) -> PushGateway:
@@ -225,6 +229,15 @@ class Runtime:
         from taskpulse.services.keys import Origin
 
         return use_case(units or self.unit_of_work, command, Origin.of(event))
+
+
+def _or_nan(read: Callable[[], float]) -> float:
+    """A gauge read at scrape time: NaN when the database does not answer, so that the
+    scrape still shows every other metric (and the outage shows as a gap)."""
+    try:
+        return read()
+    except Exception:
+        return float("nan")
 
 
 App = TypeVar("App")

@@ -656,3 +656,11 @@ def test_the_mail_goes_to_the_verified_address_else_the_fallback_else_nowhere(
 
 def no_mail(_user: str) -> None:
     return None
+
+
+def test_only_the_trigger_that_finishes_a_delivery_announces_it(store: FakeStore) -> None:
+    data = reminder(store)
+    pusher, mailer = FakePusher(), FakeMailer()
+    first, again = (send(store, data, pusher, mailer) for _ in range(2))
+    assert (first.announced, again.announced) == (True, False)
+    assert first == again == Delivery(("push", "email"))

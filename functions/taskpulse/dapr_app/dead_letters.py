@@ -14,7 +14,7 @@ from typing import Any
 from taskpulse.contract import Function, Topic
 from taskpulse.dapr_app.verdict import Verdict
 from taskpulse.dapr_app.wire import salvage
-from taskpulse.observability import EVENTS
+from taskpulse.observability import DEAD_LETTERS, EVENTS
 
 log = logging.getLogger("taskpulse.dapr_app")
 
@@ -42,6 +42,7 @@ class DeadLetters:
             self.send(topic, event, reason, function)
         except Exception as error:
             return Verdict.retry(f"dead letter not published ({error}); original reason: {reason}")
+        DEAD_LETTERS.labels(function.value, topic.name).inc()
         return Verdict("SUCCESS", f"dead-lettered to {topic.dead_letter}: {reason}")
 
     def file_unreadable(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,6 +16,7 @@ from taskpulse.events import (
     TaskCompletedData,
     parse_data,
 )
+from taskpulse.observability import REMINDER_LATENESS
 from taskpulse.runtime import Runtime
 
 JOB_PREFIX = "reminder-"
@@ -68,6 +70,9 @@ def build(runtime: Runtime) -> FunctionApp:
             mailer=runtime.mailer,
             mail_to=runtime.mail_to,
         )
+        if delivery.announced and delivery.sent:
+            late = datetime.now(UTC) - data.remind_at
+            REMINDER_LATENESS.observe(max(0.0, late.total_seconds()))
         if delivery.skipped != RESCHEDULED:
             # A rescheduled reminder's job was overwritten under the same name: keep it.
             runtime.dapr.finish_job(name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from taskpulse.contract import TASK_UPDATES, EventType, Function
@@ -33,6 +33,8 @@ class Delivery:
     sent: tuple[str, ...]
     """Channels that delivered, in this trigger or an earlier one."""
     skipped: str | None = None
+    announced: bool = field(default=False, compare=False)
+    """This trigger finished the delivery (and emitted ``reminder.sent``): a repeat did not."""
 
 
 def deliver(
@@ -129,7 +131,8 @@ def deliver(
             retry_safe=lambda error: isinstance(error, MailError) and error.definitely_not_sent,
         )
     with unit_of_work() as uow:
-        if uow.processed.claim(f"reminder:sent:{reminder}", result_id=task.id) is None:
+        announced = uow.processed.claim(f"reminder:sent:{reminder}", result_id=task.id) is None
+        if announced:
             emit(
                 uow,
                 fact(
@@ -148,4 +151,4 @@ def deliver(
                 TASK_UPDATES,
             )
         uow.commit()
-        return Delivery(tuple(delivered))
+        return Delivery(tuple(delivered), announced=announced)

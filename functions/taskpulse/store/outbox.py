@@ -150,6 +150,15 @@ _LOCK_KEYS = sa.text(
 ).bindparams(lock_class=_KEY_LOCK_CLASS)
 
 
+_OLDEST_PENDING = (
+    sa.select(sa.func.extract("epoch", sa.func.now() - _T.c.created_at))
+    .where(_T.c.published_at.is_(None))
+    .order_by(_T.c.id)
+    .limit(1)
+)
+"""Ids grow with commits, and the pending rows are a partial index: one row read."""
+
+
 def _by_topic(rows: Sequence[Any]) -> list[tuple[str, list[Any]]]:
     """Rows grouped by topic, each group in id order, groups in order of their first row."""
     groups: dict[str, list[Any]] = {}
@@ -270,6 +279,12 @@ class OutboxRelay:
         """The keys whose advisory lock this transaction took (one round trip); another
         relay holds the others. Trying never waits, so two relays cannot deadlock."""
         return set(session.execute(_LOCK_KEYS, {"keys": keys}).scalars())
+
+    def oldest_pending_age(self) -> float:
+        """Seconds since the oldest unpublished row was committed; 0 when none is."""
+        with self._session_factory() as session:
+            age = session.execute(_OLDEST_PENDING).scalar()
+            return float(age or 0.0)
 
     def pending(self) -> int:
         """Rows not published yet, those waiting out a failure's backoff included."""
