@@ -1,13 +1,15 @@
 """All configuration, read once from the environment (names are the env variables).
 
-In the cluster the secrets (tokens, the database password, the push gateway key) reach
-the environment through the Dapr secret store / Kubernetes secrets; nothing secret has a
-default here.
+In the cluster the secrets (tokens, the push gateway key) reach the environment through
+Kubernetes secrets; nothing secret has a default here. On AKS the database takes no password
+at all: DATABASE_AUTH=entra signs in with the pod's workload identity.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +23,28 @@ class Settings(BaseSettings):
         description="PostgreSQL URL; postgres:// and postgresql:// are accepted.",
     )
     database_pool_size: int = Field(default=5, ge=1, le=100)
+    database_auth: Literal["password", "entra"] = Field(
+        default="password",
+        description="password: DATABASE_URL's password, or DATABASE_PASSWORD_FILE read for "
+        "every new connection; entra: an Entra ID token of the pod's workload identity "
+        "(Azure Database for PostgreSQL; needs taskpulse[entra]). See store/credentials.py.",
+    )
+    database_password_file: Path | None = Field(
+        default=None,
+        description="A file holding the password, read again for every new connection "
+        "(a mounted Secret that rotates).",
+    )
+    database_token_scope: str = Field(
+        default="https://ossrdbms-aad.database.windows.net/.default",
+        min_length=1,
+        description="The scope of the Entra ID token (another value in sovereign clouds).",
+    )
+    database_token_refresh_before: timedelta = Field(
+        default=timedelta(minutes=5),
+        ge=timedelta(0),
+        le=timedelta(minutes=30),
+        description="How long before its expiry an Entra ID token is replaced.",
+    )
 
     dapr_http_endpoint: str = Field(
         default="http://127.0.0.1:3500",
