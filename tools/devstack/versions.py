@@ -35,3 +35,8 @@ JAVA_MIN_MAJOR = 17
 HYDRA_VERSION = "2.3.0"
 """github.com/ory/hydra/v2, the local OpenID Connect provider, built from the Go module proxy
 with the ``sqlite`` tag (cgo) so that it runs on ``DSN=memory`` (docs/decisions/0016)."""
+
+KNATIVE_SERVING_MODULE_VERSION = "0.50.0"
+"""knative.dev/serving, the Go module of Knative Serving 1.23 (Knative 1.N is module v0.(N+27)),
+the release that the Knative Operator pinned in infra/terraform installs; go/knative-validate
+runs its webhook's defaulting and validation over our Services (tests/manifests)."""
