@@ -175,6 +175,9 @@ def main(argv: list[str]) -> int:
             libs()  # the tests run Kafka themselves, whatever broker `task up` would use
             # Built here, before the tests, so that no test waits on a compiler.
             fetch_infra_tools()
+            from devstack import knative_validate
+
+            knative_validate.binary()  # Knative's webhook checks for tests/manifests
     return 0
 
 
