@@ -197,9 +197,9 @@ func admit(ctx context.Context, cfg *revconfig.Config, raw json.RawMessage, pods
 	}
 
 	// The defaulting webhook (webhook.serving.knative.dev, /defaulting). The webhook itself
-	// decodes leniently because the API server has already pruned unknown fields against the
-	// CRD schema; decoding strictly here turns what the API server would silently drop (a
-	// misspelt field) into a refusal.
+	// decodes leniently (its CRDs have schemas), so a misspelt field is pruned by the API
+	// server or ignored by the decode: dropped without a word. Decoding strictly here turns
+	// it into a refusal.
 	svc := &v1.Service{}
 	if err := webhookjson.Decode(raw, svc, true); err != nil {
 		return refused(r, "decode", fmt.Errorf("cannot decode incoming new object: %w", err))
