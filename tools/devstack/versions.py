@@ -36,6 +36,14 @@ HYDRA_VERSION = "2.3.0"
 """github.com/ory/hydra/v2, the local OpenID Connect provider, built from the Go module proxy
 with the ``sqlite`` tag (cgo) so that it runs on ``DSN=memory`` (docs/decisions/0016)."""
 
+KUBERNETES_VERSION = "1.35.4"
+"""k8s.io/kubernetes, whose kube-apiserver devstack.kube builds for tests/infra: a real API
+server that server-side dry runs and ``tofu apply`` of envs/local talk to (docs/decisions/0020).
+Its staging modules (k8s.io/api, k8s.io/apiserver, ...) are the matching ``v0.35.4``."""
+
+ETCD_VERSION = "3.6.5"
+"""go.etcd.io/etcd/server/v3, the store behind that kube-apiserver."""
+
 KNATIVE_SERVING_MODULE_VERSION = "0.50.0"
 """knative.dev/serving, the Go module of Knative Serving 1.23 (Knative 1.N is module v0.(N+27)),
 the release that the Knative Operator pinned in infra/terraform installs; go/knative-validate

@@ -1,0 +1,531 @@
+"""A real Kubernetes API server on 127.0.0.1: etcd + kube-apiserver, no kubelet.
+
+Both are built from the Go module proxy into the cache (``devstack.gobuild``); versions come
+from ``devstack.versions``. k8s.io/kubernetes is not meant to be used as a module: its go.mod
+requires its 31 staging modules (k8s.io/api, k8s.io/apiserver, ...) at ``v0.0.0`` and replaces
+them with ``./staging/...`` folders, which a wrapper module cannot use. The wrapper therefore
+replaces each of them with its published release ``v0.<minor>.<patch>`` (read from upstream's
+go.mod, so the list never drifts), and the linker stamps the version (otherwise the server
+reports ``v0.0.0-master``).
+
+``ApiServer.start`` runs etcd (own client and peer ports, data in a temporary folder) and
+kube-apiserver (self-signed serving certificate, one static bearer token, service-account keys
+from ``openssl``), waits for ``/readyz`` and writes a kubeconfig. Nothing runs Pods: it is an
+admission and storage target (server-side dry runs, ``tofu apply``), not a cluster.
+docs/decisions/0020-a-real-api-server.md says what it can and cannot prove.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devstack.cache import cache_dir, progress, say
+from devstack.gobuild import GoBuildError, GoCommand, _go, _run, build, upstream_replaces
+from devstack.ports import free_port
+from devstack.versions import (
+    DAPR_VERSION,
+    ETCD_VERSION,
+    KNATIVE_SERVING_MODULE_VERSION,
+    KUBERNETES_VERSION,
+)
+
+KUBE_APISERVER = GoCommand(
+    name="kube-apiserver",
+    module="k8s.io/kubernetes",
+    version=f"v{KUBERNETES_VERSION}",
+    package="k8s.io/kubernetes/cmd/kube-apiserver",
+)
+ETCD = GoCommand(
+    name="etcd",
+    module="go.etcd.io/etcd/server/v3",
+    version=f"v{ETCD_VERSION}",
+    package="go.etcd.io/etcd/server/v3",
+)
+
+_STAGING_PREFIX = "./staging/src/"
+
+
+def staging_replaces(go_mod: str, version: str) -> list[str]:
+    """``k8s.io/<m> => k8s.io/<m> v0.<minor>.<patch>`` for each staging module of ``go_mod``.
+
+    ``version`` is the kubernetes tag (``v1.35.4``); staging modules are tagged ``v0.35.4``.
+    """
+    published = "v0." + version.removeprefix("v").split(".", 1)[1]
+    lines: list[str] = []
+    for raw in go_mod.splitlines():
+        line = raw.split("//", 1)[0].strip().removeprefix("replace ").strip()
+        if "=>" not in line:
+            continue
+        module, target = (part.strip() for part in line.split("=>", 1))
+        if target.startswith(_STAGING_PREFIX):
+            name = module.split()[0]
+            lines.append(f"{name} => {name} {published}")
+    return lines
+
+
+def _build_kubernetes(command: GoCommand) -> Path:
+    """``devstack.gobuild.build`` for k8s.io/kubernetes: staging replaces and a stamped version."""
+    binary = cache_dir("bin", command.key) / command.name
+    if binary.exists():
+        return binary
+    go = _go()
+    work = cache_dir("build", command.key)
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", **command.env}
+    with progress(f"go: downloading {command.module} {command.version}"):
+        mod_info = json.loads(
+            _run([go, "mod", "download", "-json", f"{command.module}@{command.version}"], work, env)
+        )
+    upstream = Path(mod_info["GoMod"]).read_text()
+    replaces = staging_replaces(upstream, command.version) + upstream_replaces(upstream)
+    if len(replaces) < 20:
+        raise GoBuildError(f"{command.module} {command.version}: no staging modules found")
+    go_version = _run([go, "env", "GOVERSION"], work, env).strip().removeprefix("go")
+    (work / "go.mod").write_text(
+        f"module taskpulse.local/build/{command.name}\n\ngo {go_version}\n\n"
+        f"require {command.module} {command.version}\n\nreplace (\n"
+        + "".join(f"\t{r}\n" for r in replaces)
+        + ")\n"
+    )
+    upstream_sum = Path(mod_info.get("Dir", "")) / "go.sum"
+    if mod_info.get("Dir") and upstream_sum.exists():
+        shutil.copyfile(upstream_sum, work / "go.sum")
+    (work / "tools.go").write_text(
+        f'//go:build tools\n\npackage tools\n\nimport _ "{command.package}"\n'
+    )
+    with progress(f"go: resolving modules for {command.name} {command.version}"):
+        _run([go, "mod", "tidy"], work, env)
+    major, minor = command.version.removeprefix("v").split(".")[:2]
+    stamp = "k8s.io/component-base/version"
+    ldflags = (
+        f"-s -w -X {stamp}.gitVersion={command.version} -X {stamp}.gitMajor={major}"
+        f" -X {stamp}.gitMinor={minor} -X {stamp}.gitTreeState=clean"
+    )
+    staging = binary.with_suffix(".partial")
+    with progress(f"go: building {command.name} {command.version} (first time only, ~12 min)"):
+        _run(
+            [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging), command.package],
+            work,
+            env,
+        )
+    staging.rename(binary)
+    say(f"{command.name} cached at {binary}")
+    return binary
+
+
+def kube_apiserver() -> Path:
+    return _build_kubernetes(KUBE_APISERVER)
+
+
+def etcd() -> Path:
+    return build(ETCD)
+
+
+def binaries() -> tuple[Path, Path]:
+    """Build (once) and return etcd and kube-apiserver."""
+    return etcd(), kube_apiserver()
+
+
+# ----------------------------------------------------------------------------- CRDs
+
+DAPR_MODULE = "github.com/dapr/dapr"
+KNATIVE_SERVING_MODULE = "knative.dev/serving"
+
+
+def module_dir(module: str, version: str) -> Path:
+    """The unpacked source of ``module@version`` from the Go module proxy (cached by Go)."""
+    go = _go()
+    env = {**os.environ, "GOFLAGS": "-mod=mod"}
+    info = json.loads(
+        _run([go, "mod", "download", "-json", f"{module}@{version}"], cache_dir(), env)
+    )
+    return Path(info["Dir"])
+
+
+def _crds_in(folder: Path, pattern: str = "*.yaml") -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for path in sorted(folder.glob(pattern)):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                found.append(doc)
+    if not found:
+        raise FileNotFoundError(f"no CustomResourceDefinition in {folder}/{pattern}")
+    return found
+
+
+def dapr_crds() -> list[dict[str, Any]]:
+    """The CRDs of the pinned Dapr chart: ``charts/dapr/crds`` of github.com/dapr/dapr at
+    DAPR_VERSION (the chart's own ``crds/`` folder, which Helm installs before templates)."""
+    return _crds_in(module_dir(DAPR_MODULE, f"v{DAPR_VERSION}") / "charts" / "dapr" / "crds")
+
+
+def knative_serving_crds() -> list[dict[str, Any]]:
+    """The serving.knative.dev and autoscaling CRDs of Knative Serving 1.23 (what the pinned
+    operator installs): ``config/core/300-resources`` of knative.dev/serving."""
+    root = module_dir(KNATIVE_SERVING_MODULE, f"v{KNATIVE_SERVING_MODULE_VERSION}")
+    return _crds_in(root / "config" / "core" / "300-resources")
+
+
+# ----------------------------------------------------------------------------- the server
+
+TOKEN_USER = "taskpulse-admin"  # noqa: S105 - a user name, not a secret
+SERVICE_CIDR = "10.96.0.0/16"
+
+
+class ApiError(RuntimeError):
+    """The API server answered a request with an error status."""
+
+    def __init__(self, status: int, body: dict[str, Any], what: str) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(f"{what}: HTTP {status}: {body.get('message', body)}")
+
+
+@dataclass
+class Response:
+    status: int
+    body: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ApiServer:
+    """A running etcd + kube-apiserver; ``url``, ``token`` and ``ca_file`` reach it."""
+
+    url: str
+    token: str
+    ca_file: Path
+    kubeconfig: Path
+    context: str
+    logs: Path
+    _ssl: ssl.SSLContext = field(init=False, repr=False)
+    _kinds: dict[tuple[str, str], tuple[str, bool]] = field(
+        init=False, repr=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        self._ssl = ssl.create_default_context(cafile=str(self.ca_file))
+
+    # -- raw requests ----------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        content_type: str = "application/json",
+        check: bool = True,
+    ) -> Response:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(  # noqa: S310 - https to our own server
+            self.url + path, data=data, method=method
+        )
+        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, context=self._ssl, timeout=60) as answer:  # noqa: S310
+                raw = answer.read()
+                status, headers = answer.status, answer.headers
+        except urllib.error.HTTPError as error:
+            raw, status, headers = error.read(), error.code, error.headers
+        try:
+            parsed = json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            parsed = {"message": raw.decode(errors="replace")}
+        warnings = [w.split('"', 1)[-1].rstrip('"') for w in headers.get_all("Warning") or []]
+        response = Response(status, parsed if isinstance(parsed, dict) else {"items": parsed})
+        response.warnings = warnings
+        if check and status >= 400:
+            raise ApiError(status, response.body, f"{method} {path}")
+        return response
+
+    # -- objects by kind ------------------------------------------------------------------
+
+    def resource(self, api_version: str, kind: str) -> tuple[str, bool]:
+        """(plural, namespaced) of ``kind`` in ``api_version``, from discovery."""
+        key = (api_version, kind)
+        if key not in self._kinds:
+            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            found = self.request("GET", base).body
+            for item in found.get("resources", []):
+                if "/" not in item["name"]:
+                    self._kinds[(api_version, item["kind"])] = (item["name"], item["namespaced"])
+        if key not in self._kinds:
+            raise KeyError(f"the API server does not serve {kind} in {api_version}")
+        return self._kinds[key]
+
+    def path(self, obj: Mapping[str, Any], *, named: bool, namespace: str | None = None) -> str:
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        plural, namespaced = self.resource(api_version, kind)
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        if namespaced:
+            ns = obj.get("metadata", {}).get("namespace") or namespace or "default"
+            base += f"/namespaces/{ns}"
+        base += f"/{plural}"
+        return base + (f"/{obj['metadata']['name']}" if named else "")
+
+    def apply(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        namespace: str | None = None,
+        check: bool = True,
+    ) -> Response:
+        """Server-side apply as ``kubectl apply --server-side`` sends it (strict field
+        validation: an unknown field is refused); ``dry_run`` adds ``dryRun=All``: every
+        admission step runs, nothing is stored."""
+        query = "?fieldManager=taskpulse-tests&force=true&fieldValidation=Strict"
+        query += "&dryRun=All" if dry_run else ""
+        return self.request(
+            "PATCH",
+            self.path(obj, named=True, namespace=namespace) + query,
+            obj,
+            content_type="application/apply-patch+yaml",
+            check=check,
+        )
+
+    def create(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        namespace: str | None = None,
+        check: bool = True,
+    ) -> Response:
+        query = "?fieldValidation=Strict" + ("&dryRun=All" if dry_run else "")
+        path = self.path(obj, named=False, namespace=namespace)
+        return self.request("POST", path + query, obj, check=check)
+
+    def listable(self) -> list[tuple[str, str, bool]]:
+        """(api path, plural, namespaced) of every resource that can be listed: each once,
+        at the first version of its group that serves it (the preferred version first; a
+        group's kinds may be spread over versions, as Dapr's are)."""
+        bases = ["/api/v1"]
+        for group in self.request("GET", "/apis").body.get("groups", []):
+            preferred = group["preferredVersion"]["groupVersion"]
+            others = [
+                v["groupVersion"] for v in group["versions"] if v["groupVersion"] != preferred
+            ]
+            bases += [f"/apis/{v}" for v in [preferred, *others]]
+        found: dict[tuple[str, str], tuple[str, str, bool]] = {}
+        for base in bases:
+            group = base.rsplit("/", 1)[0]
+            for item in self.request("GET", base).body.get("resources", []):
+                if "/" not in item["name"] and "list" in item.get("verbs", []):
+                    found.setdefault(
+                        (group, item["name"]), (base, item["name"], item["namespaced"])
+                    )
+        return list(found.values())
+
+    def objects(self, namespace: str | None = None) -> set[tuple[str, str, str]]:
+        """Every stored object as (api path/plural, namespace, name); events excluded."""
+        found: set[tuple[str, str, str]] = set()
+        for base, plural, namespaced in self.listable():
+            if plural == "events" or (namespace is not None and not namespaced):
+                continue
+            where = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+            for item in self.request("GET", where).body.get("items", []):
+                meta = item["metadata"]
+                found.add((f"{base}/{plural}", meta.get("namespace", ""), meta["name"]))
+        return found
+
+    def forget_discovery(self) -> None:
+        """Read discovery again (after CRDs were installed)."""
+        self._kinds.clear()
+
+    def install_crds(self, crds: list[Mapping[str, Any]], timeout: float = 60.0) -> None:
+        """Create (server-side apply) the CRDs and wait until each is Established."""
+        for crd in crds:
+            self.apply(crd)
+        deadline = time.monotonic() + timeout
+        for crd in crds:
+            name = crd["metadata"]["name"]
+            while True:
+                got = self.request(
+                    "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+                ).body
+                conditions = got.get("status", {}).get("conditions", [])
+                established = any(
+                    c["type"] == "Established" and c["status"] == "True" for c in conditions
+                )
+                # Established comes first; the storage answers lists (not 429) a moment later.
+                if established and all(
+                    self.request(
+                        "GET",
+                        f"/apis/{crd['spec']['group']}/{v['name']}/"
+                        f"{crd['spec']['names']['plural']}?limit=1",
+                        check=False,
+                    ).status
+                    == 200
+                    for v in crd["spec"]["versions"]
+                    if v.get("served")
+                ):
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"CRD {name} not Established after {timeout:.0f}s")
+                time.sleep(0.2)
+        self.forget_discovery()
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("openssl is needed to make the API server's service-account key")
+    subprocess.run(  # noqa: S603 - fixed argv
+        [openssl, *args], cwd=cwd, check=True, capture_output=True
+    )
+
+
+def _kubeconfig(path: Path, url: str, ca: Path, token: str, context: str) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": context, "cluster": {"server": url, "certificate-authority": str(ca)}}
+        ],
+        "users": [{"name": TOKEN_USER, "user": {"token": token}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": TOKEN_USER}}],
+        "current-context": context,
+    }
+    # JSON is YAML: kubectl, client-go and the tofu providers all read it.
+    path.write_text(json.dumps(config, indent=2))
+    path.chmod(0o600)
+
+
+def _wait_ready(
+    server: ApiServer, processes: list[subprocess.Popen[bytes]], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                name = Path(str(process.args[0])).name  # type: ignore[index]
+                raise RuntimeError(
+                    f"{name} exited with {process.returncode} (logs in {server.logs})"
+                )
+        try:
+            answer = server.request("GET", "/readyz", check=False)
+            if answer.status == 200:
+                return
+            last = str(answer.body.get("message", answer.status))[-500:]
+        except (OSError, ssl.SSLError) as error:
+            last = str(error)
+        time.sleep(0.25)
+    raise TimeoutError(
+        f"kube-apiserver not ready after {timeout:.0f}s: {last} (logs in {server.logs})"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def running_apiserver(
+    *, context: str = "kind-taskpulse-apiserver", ready_timeout: float = 120.0
+) -> Iterator[ApiServer]:
+    """etcd + kube-apiserver on 127.0.0.1 for the ``with`` block; everything in a temp dir.
+
+    ``context`` names the kubeconfig context (envs/local accepts only laptop-cluster names).
+    """
+    etcd_bin, apiserver_bin = binaries()
+    with tempfile.TemporaryDirectory(prefix="taskpulse-kube-") as tmp:
+        root = Path(tmp)
+        certs = root / "certs"
+        certs.mkdir()
+        _openssl("genrsa", "-out", "sa.key", "2048", cwd=certs)
+        _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=certs)
+        token = secrets.token_urlsafe(32)
+        tokens = root / "tokens.csv"
+        tokens.write_text(f'{token},{TOKEN_USER},{TOKEN_USER},"system:masters"\n')
+        tokens.chmod(0o600)
+        etcd_port, etcd_peer, secure_port = free_port(), free_port(), free_port()
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            with (root / "etcd.log").open("wb") as etcd_log:
+                processes.append(
+                    subprocess.Popen(  # noqa: S603 - fixed argv
+                        [
+                            str(etcd_bin),
+                            "--name=taskpulse",
+                            f"--data-dir={root / 'etcd'}",
+                            f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+                            f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+                            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+                            f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+                            f"--initial-cluster=taskpulse=http://127.0.0.1:{etcd_peer}",
+                            "--unsafe-no-fsync",
+                            "--log-level=warn",
+                        ],
+                        stdout=etcd_log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+            with (root / "kube-apiserver.log").open("wb") as api_log:
+                processes.append(
+                    subprocess.Popen(  # noqa: S603 - fixed argv
+                        [
+                            str(apiserver_bin),
+                            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                            "--bind-address=127.0.0.1",
+                            "--advertise-address=127.0.0.1",
+                            f"--secure-port={secure_port}",
+                            f"--cert-dir={certs}",
+                            f"--token-auth-file={tokens}",
+                            "--authorization-mode=RBAC",
+                            f"--service-account-key-file={certs / 'sa.pub'}",
+                            f"--service-account-signing-key-file={certs / 'sa.key'}",
+                            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                            f"--service-cluster-ip-range={SERVICE_CIDR}",
+                            "--enable-priority-and-fairness=false",
+                            "--profiling=false",
+                            "--v=1",
+                        ],
+                        stdout=api_log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+            url = f"https://127.0.0.1:{secure_port}"
+            ca = certs / "apiserver.crt"
+            deadline = time.monotonic() + ready_timeout
+            while not ca.exists():  # the server writes its self-signed pair at start
+                if time.monotonic() > deadline or processes[-1].poll() is not None:
+                    raise RuntimeError(f"kube-apiserver made no certificate (logs in {root})")
+                time.sleep(0.1)
+            kubeconfig = root / "kubeconfig"
+            _kubeconfig(kubeconfig, url, ca, token, context)
+            server = ApiServer(url, token, ca, kubeconfig, context, root)
+            _wait_ready(server, processes, max(1.0, deadline - time.monotonic()))
+            yield server
+        finally:
+            for process in reversed(processes):
+                _stop(process)
