@@ -282,7 +282,7 @@ def test_monitoring_chart_scrapes_the_pods_the_manifests_make(helm, tmp_path):
     them, on ports those pods name (Knative names the user container's port user-port)."""
     docs = _render(helm, "taskpulse-monitoring", {}, tmp_path)
     monitors = {d["metadata"]["name"]: d for d in docs}
-    assert {d["kind"] for d in docs} == {"PodMonitor"}
+    assert {d["kind"] for d in docs} == {"PodMonitor", "PrometheusRule", "ConfigMap"}
     assert {d["metadata"]["namespace"] for d in docs} == {"ns"}
     knative = [
         d

@@ -48,3 +48,7 @@ KNATIVE_SERVING_MODULE_VERSION = "0.50.0"
 """knative.dev/serving, the Go module of Knative Serving 1.23 (Knative 1.N is module v0.(N+27)),
 the release that the Knative Operator pinned in infra/terraform installs; go/knative-validate
 runs its webhook's defaulting and validation over our Services (tests/manifests)."""
+
+PROMETHEUS_MODULE_VERSION = "0.316.0"
+"""github.com/prometheus/prometheus (Prometheus 3.x; its Go module is v0.3xx), whose
+``promtool`` checks and unit-tests the alert rules of the monitoring chart (tests/infra)."""

@@ -43,9 +43,11 @@ resource "helm_release" "kafka_cluster" {
     topics       = local.topics
     # Only the Dapr Shared daprd pods (label dapr.io/app-id) of the functions' namespace.
     clients = { namespace = var.namespace, podLabel = "dapr.io/app-id" }
+    # Consumer lag for the alerts; scraped when this module installs Prometheus.
+    exporter = { enabled = true, podMonitor = local.c.monitoring }
   })]
 
-  depends_on = [helm_release.strimzi]
+  depends_on = [helm_release.strimzi, helm_release.monitoring]
 }
 
 resource "helm_release" "redpanda" {

@@ -85,7 +85,12 @@ resource "helm_release" "monitoring" {
 
   values = [
     yamlencode({
-      grafana      = { enabled = var.monitoring.grafana_enabled }
+      grafana = {
+        enabled = var.monitoring.grafana_enabled
+        # The dashboards of charts/taskpulse-monitoring (ConfigMaps labelled
+        # grafana_dashboard=1) live in the functions' namespace.
+        sidecar = { dashboards = { enabled = true, searchNamespace = "ALL" } }
+      }
       alertmanager = { enabled = !local.local }
       prometheus = {
         prometheusSpec = {
@@ -93,6 +98,8 @@ resource "helm_release" "monitoring" {
           # Pick up the ServiceMonitors/PodMonitors of every release, not only this one.
           serviceMonitorSelectorNilUsesHelmValues = false
           podMonitorSelectorNilUsesHelmValues     = false
+          # And the PrometheusRules of every release (charts/taskpulse-monitoring's alerts).
+          ruleSelectorNilUsesHelmValues = false
         }
       }
     }),
