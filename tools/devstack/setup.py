@@ -178,6 +178,10 @@ def main(argv: list[str]) -> int:
             from devstack import knative_validate
 
             knative_validate.binary()  # Knative's webhook checks for tests/manifests
+            from devstack import promtool
+
+            with progress("promtool for tests/infra's alert rules (first time ~5-10 min)"):
+                promtool.binary()
             from devstack import kube
 
             with progress("API server for tests/infra: etcd, kube-apiserver (first ~6-12 min)"):
