@@ -20,7 +20,7 @@ from taskpulse.store.migrate import migrate
 
 # The tiers of the suite: each is a directory under tests/ and the marker of every test in
 # it, so `pytest -m integration` and `pytest tests/integration` select the same tests.
-TIERS = ("unit", "integration", "devstack", "manifests", "infra", "e2e")
+TIERS = ("unit", "integration", "devstack", "manifests", "infra", "images", "e2e")
 
 # tests/ is on sys.path (rootdir conftest, prepend import mode): helpers such as
 # support.py and the session-wide platform (Kafka, daprd, Centrifugo, SMTP) load by name.

@@ -186,6 +186,11 @@ def main(argv: list[str]) -> int:
 
             with progress("API server for tests/infra: etcd, kube-apiserver (first ~6-12 min)"):
                 kube.binaries()
+            from devstack import images
+
+            # tests/images: podman, runc, debootstrap (apt, ~40 s) and the base (~2 min), once.
+            images.ensure_tools()
+            images.base_image()
     return 0
 
 
