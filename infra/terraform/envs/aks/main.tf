@@ -39,8 +39,9 @@ module "aks" {
     enabled = var.dapr_extension
     version = module.versions.pins.dapr
   }
-  kafka    = var.kafka
-  postgres = var.postgres
+  kafka         = var.kafka
+  postgres      = var.postgres
+  github_deploy = { repository = var.github_repository }
 }
 
 # Entra ID publishes each tenant's keys at a fixed address (jwks_uri of
@@ -102,4 +103,19 @@ module "platform" {
   # With the AKS Dapr extension, Dapr's trust bundle exists only once module.aks has
   # installed it; the platform reads it (dapr.tf), so it waits for the whole cluster.
   depends_on = [module.aks]
+}
+
+# DATABASE_URL of the functions (Secret taskpulse-database, key url, as knative/ reads it). It
+# holds no password: the server is Entra-only and the functions sign in with their workload
+# identity's token (DATABASE_AUTH=entra in knative/overlays/aks, decision 0023).
+resource "kubernetes_secret_v1" "database" {
+  count = var.postgres.enabled ? 1 : 0
+  metadata {
+    name      = "taskpulse-database"
+    namespace = module.platform.namespace
+    labels    = { "app.kubernetes.io/part-of" = "taskpulse" }
+  }
+  data = {
+    url = module.aks.database_url
+  }
 }

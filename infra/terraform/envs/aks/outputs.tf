@@ -18,6 +18,15 @@ output "postgres" {
   value       = module.aks.postgres
 }
 
+output "github_deploy" {
+  description = "The pipeline's azure/login inputs (repository variables AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_SUBSCRIPTION_ID; not secrets), and what its deploy job needs: AKS_RESOURCE_GROUP, AKS_CLUSTER_NAME, AZURE_DATABASE_CLIENT_ID."
+  value = module.aks.github_deploy == null ? null : merge(module.aks.github_deploy, {
+    resource_group_name      = module.aks.resource_group_name
+    cluster_name             = module.aks.cluster_name
+    database_identity_client = module.aks.database_identity == null ? null : module.aks.database_identity.client_id
+  })
+}
+
 output "installed" {
   description = "Which platform components this root installed."
   value       = module.platform.installed

@@ -185,3 +185,9 @@ variable "centrifugo_token_verification" {
   type        = string
   default     = "jwks"
 }
+
+variable "github_repository" {
+  description = "owner/name of the GitHub repository whose main branch deploys (.github/workflows/main.yml): Terraform gives it an identity with a federated credential for GitHub's OIDC token, so the pipeline holds no secret. Empty: no pipeline identity."
+  type        = string
+  default     = ""
+}

@@ -88,3 +88,25 @@ output "get_credentials_command" {
   description = "How to get a kubeconfig (Entra ID; needs kubelogin)."
   value       = "az aks get-credentials -g ${azurerm_resource_group.this.name} -n ${azurerm_kubernetes_cluster.this.name} && kubelogin convert-kubeconfig -l azurecli"
 }
+
+output "database_identity" {
+  description = "The identity the functions sign in to PostgreSQL as (null without PostgreSQL): its client id for the service accounts' azure.workload.identity/client-id, and its name, the user in DATABASE_URL."
+  value = var.postgres.enabled ? {
+    client_id = azurerm_user_assigned_identity.database[0].client_id
+    name      = azurerm_user_assigned_identity.database[0].name
+  } : null
+}
+
+output "database_url" {
+  description = "DATABASE_URL of the functions (null without PostgreSQL): no password, the functions sign in with DATABASE_AUTH=entra."
+  value       = var.postgres.enabled ? "postgresql://${azurerm_user_assigned_identity.database[0].name}@${azurerm_postgresql_flexible_server.this[0].fqdn}:5432/${azurerm_postgresql_flexible_server_database.taskpulse[0].name}?sslmode=require" : null
+}
+
+output "github_deploy" {
+  description = "What the pipeline's azure/login takes (null without github_deploy): client_id, tenant_id, subscription_id; none of them is a secret."
+  value = local.github_deploy ? {
+    client_id       = azurerm_user_assigned_identity.deploy[0].client_id
+    tenant_id       = data.azurerm_client_config.current.tenant_id
+    subscription_id = data.azurerm_client_config.current.subscription_id
+  } : null
+}

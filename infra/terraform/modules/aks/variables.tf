@@ -255,3 +255,21 @@ variable "kafka" {
     error_message = "kafka.bootstrap_servers is required when kafka.mode is external."
   }
 }
+
+variable "github_deploy" {
+  description = "The GitHub repository (owner/name) whose `branch` deploys through GitHub's OIDC token: a user-assigned identity with a federated credential for `repo:<repository>:ref:refs/heads/<branch>`, cluster-user on AKS and admin of the namespace. Empty repository: none."
+  type = object({
+    repository = optional(string, "")
+    branch     = optional(string, "main")
+  })
+  default = {}
+
+  validation {
+    condition     = var.github_deploy.repository == "" || can(regex("^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$", var.github_deploy.repository))
+    error_message = "github_deploy.repository must be owner/name."
+  }
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]+$", var.github_deploy.branch))
+    error_message = "github_deploy.branch must be a branch name."
+  }
+}
