@@ -15,13 +15,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from taskpulse.store import Store
-from taskpulse.store.credentials import PasswordFile
+from taskpulse.store.credentials import EntraToken, PasswordFile
 
 ROLE = "taskpulse_rotating"
 
@@ -168,3 +170,49 @@ def test_the_wrapper_hands_the_password_to_a_libpq_tool(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ROLE
+
+
+class RotatingTokens:
+    """Stands in for azure-identity: its "token" is the role's current password, valid for an
+    hour from when it was handed out, as Entra ID tokens are."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.current = "first-password"
+        self.fetched = 0
+
+    def get_token(self, *scopes: str) -> Token:
+        assert scopes == ("https://ossrdbms-aad.database.windows.net/.default",)
+        self.fetched += 1
+        return Token(self.current, int(self.clock[0] + 3600))
+
+
+@dataclass(frozen=True)
+class Token:
+    token: str
+    expires_on: int
+
+
+def test_entra_tokens_are_fetched_again_before_expiry_for_new_connections(
+    checked_role: sa.URL, database_url: str, tmp_path: Path
+) -> None:
+    # The entra provider on a real server: the "token" rotates like the password above. Before
+    # the refresh margin the cached token opens connections; past it, the next new connection
+    # fetches the next token, and the connection opened before keeps working.
+    now = [1_000_000.0]
+    tokens = RotatingTokens(now)
+    provider = EntraToken(tokens, refresh_before=timedelta(minutes=5), clock=lambda: now[0])
+    store = Store(checked_role.render_as_string(hide_password=False), password=provider)
+    try:
+        open_before = store.engine.connect()
+        assert who(open_before) == ROLE
+        rotate(database_url, tmp_path / "unused", "next-token")
+        tokens.current = "next-token"
+        now[0] += 3600 - 5 * 60  # the refresh margin reached
+        with store.engine.connect() as opened_after:
+            assert who(opened_after) == ROLE
+        assert tokens.fetched == 2
+        assert open_before.execute(sa.text("SELECT 1")).scalar_one() == 1
+        open_before.close()
+    finally:
+        store.dispose()
