@@ -75,6 +75,7 @@ class Runtime:
     @property
     def store(self) -> Store:
         from taskpulse.store import Store
+        from taskpulse.store.credentials import from_settings
 
         return self._once(
             "store",
@@ -82,6 +83,7 @@ class Runtime:
                 self.settings.database_url,
                 pool_size=self.settings.database_pool_size,
                 retention=self.settings.idempotency_retention,
+                password=from_settings(self.settings),
             ),
         )
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from taskpulse.ports import Outcome, PriorResult, Publisher, PublishError
-from taskpulse.store.credentials import PasswordProvider, attach, from_settings
+from taskpulse.store.credentials import PasswordProvider, attach
 from taskpulse.store.idempotency import purge_expired
 from taskpulse.store.outbox import OutboxRelay, purge_published
 from taskpulse.store.repositories import ConcurrentUpdate
@@ -41,16 +41,11 @@ class Store:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         password: PasswordProvider | None = None,
     ) -> None:
-        """``password`` gives each new connection its password (store/credentials.py);
-        None: as ``DATABASE_AUTH`` and ``DATABASE_PASSWORD_FILE`` say, and when neither is
-        set, the password in ``url``."""
+        """``password`` gives each new connection its password (store/credentials.py:
+        the runtime passes what ``DATABASE_AUTH`` chooses); None: the one in ``url``."""
         self.engine = sa.create_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
-        if password is None:
-            from taskpulse.settings import Settings
-
-            password = from_settings(Settings())
         if password is not None:
             attach(self.engine, password)
         self._retention = retention
