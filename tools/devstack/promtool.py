@@ -22,3 +22,19 @@ def binary() -> Path:
     if found := shutil.which("promtool"):
         return Path(found)
     return build(BUILD)
+
+
+PROMETHEUS = GoCommand(
+    name="prometheus",
+    module=MODULE,
+    version=f"v{PROMETHEUS_MODULE_VERSION}",
+    package=f"{MODULE}/cmd/prometheus",
+)
+
+
+def prometheus_binary() -> Path:
+    """The Prometheus server of the same release (its API; the web UI's assets are not
+    in the Go module), for the check that alerts and dashboards find live series."""
+    if found := shutil.which("prometheus"):
+        return Path(found)
+    return build(PROMETHEUS)

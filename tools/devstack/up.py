@@ -270,6 +270,7 @@ def start_stack(
         say(f"note: the cluster runs Dapr {DAPR_VERSION}; see devstack/versions.py for why")
     dapr_token, app_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     dapr_http: dict[str, str] = {}
+    dapr_metrics: dict[str, str] = {}
     app_urls: dict[str, str] = {}
     for app in run.apps:
         if not (app.app_dir / "main.py").exists() and "main.py" in app.command:
@@ -332,6 +333,7 @@ def start_stack(
             )
         )
         dapr_http[app.app_id] = ports.http_endpoint
+        dapr_metrics[app.app_id] = f"127.0.0.1:{ports.metrics}"
         app_urls[app.app_id] = f"http://127.0.0.1:{app_port}/"
 
     rss = ", ".join(f"{r.service.name} {r.rss_mb():.0f} MB" for r in supervisor.running)
@@ -349,6 +351,7 @@ def start_stack(
         "oidc_issuer": provider.issuer,
         # additions, for tools and tests that drive a running stack
         "functions": app_urls,
+        "dapr_metrics": dapr_metrics,
         "dapr_api_token": dapr_token,
         "app_api_token": app_token,
         "centrifugo_api": push.api_url,
