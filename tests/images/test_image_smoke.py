@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from images_support import Container, run_container
+from images_support import SOCKET_DIR, Container, in_container, run_container
 
 from devstack import images
 from devstack.images import Built, ImageError, KnativeRun
@@ -176,3 +176,32 @@ def test_a_port_is_what_knative_gives(built_images: dict[Function, Built]) -> No
     config = json.loads(result.stdout)
     assert f"PORT={port['containerPort']}" in config["Env"]
     assert f"{port['containerPort']}/tcp" in config["ExposedPorts"]
+
+
+def test_the_build_stage_result_is_found_in_podmans_output() -> None:
+    """What keeps the pip layer from the prune: the image the build stage ended with."""
+    log = "\n".join(
+        [
+            "[1/2] STEP 1/8: FROM localhost/base AS build",
+            "--> Using cache 7b92b60774dad143edee10ee23ac033d0b0edbd1add191790b6aec5c1ea0755b",
+            "--> 7b92b60774d",
+            "[1/2] STEP 8/8: RUN python -m venv /opt/venv && /opt/venv/bin/pip install .",
+            "Successfully installed taskpulse-0.1.0",
+            "--> 649b0477b32",
+            "[2/2] STEP 1/9: FROM localhost/base",
+            "--> a15ed2c8d4f",
+        ]
+    )
+    assert images.stage_results(log) == {1: "649b0477b32"}
+
+
+def test_a_socket_database_is_mounted_and_a_tcp_one_is_not() -> None:
+    url, volumes = in_container(
+        "postgresql+psycopg://taskpulse@/taskpulse_test?host=/tmp/pg-x/sock&port=5433"
+    )
+    assert volumes == [f"/tmp/pg-x/sock:{SOCKET_DIR}"]
+    assert url == (
+        "postgresql+psycopg://taskpulse@/taskpulse_test?host=%2Frun%2Fpostgresql-host&port=5433"
+    )
+    tcp = "postgresql+psycopg://u:p@db.example:5432/taskpulse"
+    assert in_container(tcp) == (tcp, [])

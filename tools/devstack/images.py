@@ -130,17 +130,24 @@ def _run(args: Sequence[str], *, log: Path | None = None, what: str) -> str:
     return captured.stdout if answer is None else answer
 
 
-def tools_present() -> bool:
-    return all(shutil.which(tool) for tool in DEBIAN_PACKAGES)
+DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+"""What debootstrap checks Debian's archive with: always there on Debian, a package
+(``debian-archive-keyring``) to add on Ubuntu."""
+
+
+def missing_packages() -> list[str]:
+    missing = [tool for tool in DEBIAN_PACKAGES if not shutil.which(tool)]
+    if not DEBIAN_KEYRING.exists():
+        missing.append("debian-archive-keyring")
+    return missing
 
 
 def ensure_tools() -> None:
-    """Install podman, runc and debootstrap from Debian's archive when missing."""
-    if tools_present():
-        return
-    from devstack.setup import _apt
+    """Install podman, runc and debootstrap (and Debian's keyring) when missing."""
+    if missing := missing_packages():
+        from devstack.setup import _apt
 
-    _apt(list(DEBIAN_PACKAGES))
+        _apt(missing)
 
 
 # ------------------------------------------------------------------------------ the base
