@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -294,8 +295,10 @@ def build(function: Function, *, base: str | None = None) -> Built:
 
 
 def prune() -> None:
-    """Remove what no tag keeps: the images of earlier sources, once rebuilt."""
-    _run(podman("image", "prune", "--force"), what="podman image prune")
+    """Remove what no tag keeps: the images of earlier sources, once rebuilt. Only those
+    older than ten minutes: a build running beside this one may be about to use a step's
+    image that nothing holds yet."""
+    _run(podman("image", "prune", "--force", "--filter", "until=10m"), what="podman image prune")
 
 
 def build_all() -> list[Built]:
@@ -441,7 +444,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["run"] and len(argv) == 2:
         function = Function(argv[1])
         knative = KnativeRun.from_service(service_manifest(function))
-        print(" ".join(run_argv(image_tag(function), function.value, knative, {})))
+        argv = run_argv(image_tag(function), function.value, knative, {})
+        print(f"CONTAINERS_CONF={containers_conf()} {shlex.join(argv)}")
+        say("add -e NAME=value for what the cluster fills: " + ", ".join(knative.env_from_refs))
         return 0
     print(__doc__, file=sys.stderr)
     return 2
