@@ -514,3 +514,27 @@ def test_the_local_component_reads_what_the_launcher_sets() -> None:
     for folder in manifests.LOCAL_RESOURCE_DIRS:
         assert (REPO / folder).is_dir()
     assert (REPO / manifests.LOCAL_CONFIG).is_file()
+
+
+def test_the_resiliency_policy_is_what_decision_0027_says() -> None:
+    """The seed's asks against what ships (docs/decisions/0027-resiliency-against-the-seed.md):
+    the breakers trip after 5 consecutive failures, publishing retries 5 times, deliveries
+    20 times up to 30 s apart, and no breaker guards deliveries from Kafka."""
+    root = Path(__file__).resolve().parents[2]
+    (doc,) = yaml.safe_load_all((root / "dapr-components/base/resiliency.yaml").read_text())
+    policies = doc["spec"]["policies"]
+    assert {b["trip"] for b in policies["circuitBreakers"].values()} == {"consecutiveFailures >= 5"}
+    assert policies["retries"]["publish"] == {
+        "policy": "exponential",
+        "maxInterval": "5s",
+        "maxRetries": 5,
+    }
+    assert policies["retries"]["delivery"] == {
+        "policy": "exponential",
+        "maxInterval": "30s",
+        "maxRetries": 20,
+    }
+    inbound = doc["spec"]["targets"]["components"]["pubsub-kafka"]["inbound"]
+    assert "circuitBreaker" not in inbound
+    record = (root / "docs/decisions/0027-resiliency-against-the-seed.md").read_text()
+    assert "`trip: consecutiveFailures >= 5`" in record
