@@ -15,6 +15,13 @@ static keys (HMAC secret, RSA, ECDSA) (internal/jwtverify NewTokenVerifierJWT).
   its JWKS, its issuer and the audience ``taskpulse``; the user is ``sub``.
 - an HMAC secret (the default of ``generate``): tokens a backend mints itself
   (``connection_token``), for deployments without an OIDC provider and for tests.
+
+The engine is the memory one (one node, what ``task up`` runs) unless ``redis_address`` is
+given: then ``engine.type`` is ``redis`` with ``engine.redis.address`` (a list of shard
+addresses in v6.9.1 internal/configtypes Redis), and every node configured with the same
+address delivers a publication made on any of them (tests/devstack/test_centrifugo_cluster.py,
+decision 0025). Its password is not in the file: ``redis_password_env`` gives it the way the
+cluster does (infra/terraform/modules/platform/centrifugo.tf).
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ BUILD = GoCommand(
     name="centrifugo", module=MODULE, version=f"v{CENTRIFUGO_VERSION}", package=MODULE
 )
 NAMESPACE = PUSH_CHANNEL_PREFIX.split(":", 1)[0]
+REDIS_PASSWORD_ENV = "CENTRIFUGO_ENGINE_REDIS_PASSWORD"  # noqa: S105 - a name, not a secret
+"""engine.redis.password from the environment (Centrifugo's envconfig naming)."""
 
 
 def binary() -> Path:
@@ -63,11 +72,16 @@ class CentrifugoConfig:
     """The HMAC secret of connection tokens; None when ``jwks`` checks them instead."""
     api_key: str
     jwks: JwksTokens | None = None
+    redis_address: str | None = None
+    """Centrifugo's Redis engine at this address (``redis://host:port``), shared by every
+    node that names it; None keeps the single-node memory engine."""
 
     @classmethod
-    def generate(cls, port: int, jwks: JwksTokens | None = None) -> CentrifugoConfig:
+    def generate(
+        cls, port: int, jwks: JwksTokens | None = None, *, redis_address: str | None = None
+    ) -> CentrifugoConfig:
         secret = None if jwks else secrets.token_urlsafe(32)
-        return cls(port, secret, secrets.token_urlsafe(24), jwks)
+        return cls(port, secret, secrets.token_urlsafe(24), jwks, redis_address)
 
     @property
     def ws_url(self) -> str:
@@ -92,8 +106,14 @@ class CentrifugoConfig:
             raise ValueError("a Centrifugo configuration needs an HMAC secret or a JWKS")
         return {"hmac_secret_key": self.token_secret}
 
+    def engine(self) -> dict[str, object]:
+        if self.redis_address is None:
+            return {"type": "memory"}
+        return {"type": "redis", "redis": {"address": [self.redis_address]}}
+
     def document(self) -> dict[str, object]:
         return {
+            "engine": self.engine(),
             "http_server": {"address": "127.0.0.1", "port": self.port},
             "log": {"level": "info"},
             "health": {"enabled": True},
@@ -117,6 +137,11 @@ class CentrifugoConfig:
 
 def argv(config_file: Path) -> list[str]:
     return [str(binary()), "--config", str(config_file)]
+
+
+def redis_password_env(password: str) -> dict[str, str]:
+    """The environment that gives every node the Redis engine's password."""
+    return {REDIS_PASSWORD_ENV: password}
 
 
 def _b64(data: bytes) -> str:

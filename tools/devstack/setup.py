@@ -86,6 +86,12 @@ REQUIREMENTS = (
         lambda: shutil.which("setpriv") is not None or os.geteuid() != 0,
         ("util-linux",),
     ),
+    Requirement(
+        "Redis server (two Centrifugo nodes share it in tests/devstack)",
+        lambda: shutil.which("redis-server") is not None,
+        ("redis-server",),
+        up_needs=lambda: False,  # `task up` runs one Centrifugo with its memory engine
+    ),
 )
 
 

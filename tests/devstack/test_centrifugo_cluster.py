@@ -1,0 +1,139 @@
+"""Two Centrifugo nodes sharing one real Redis (the cluster's shape, decision 0025): a
+publication sent through one node's server API reaches a client connected to the other, and
+the user-limited channel stays closed to another user there.
+
+Both nodes run the same configuration but for the port, as the cluster's replicas do, and
+take the Redis password only from the environment variable the cluster sets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from centrifuge import (
+    Client,
+    PublicationContext,
+    SubscribedContext,
+    SubscriptionEventHandler,
+    UnsubscribedContext,
+)
+
+from devstack import redis
+from devstack.centrifugo import CentrifugoConfig, argv, connection_token, redis_password_env
+from devstack.ports import free_port
+from devstack.supervisor import Service, StartError, Supervisor, http_ok, tcp_open
+from taskpulse.contract import push_channel
+
+
+class Events(SubscriptionEventHandler):
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.subscribed: asyncio.Future[None] = loop.create_future()
+        self.unsubscribed: asyncio.Future[int] = loop.create_future()
+        self.publications: asyncio.Queue[object] = asyncio.Queue()
+
+    async def on_subscribed(self, ctx: SubscribedContext) -> None:
+        if not self.subscribed.done():
+            self.subscribed.set_result(None)
+
+    async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:
+        if not self.unsubscribed.done():
+            self.unsubscribed.set_result(ctx.code)
+
+    async def on_publication(self, ctx: PublicationContext) -> None:
+        await self.publications.put(ctx.pub.data)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    a: CentrifugoConfig
+    b: CentrifugoConfig
+    logs: Path
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    work = tmp_path_factory.mktemp("centrifugo-cluster")
+    server = redis.RedisServer(free_port(), secrets.token_urlsafe(24), work / "redis")
+    env = redis_password_env(server.password)
+    a = CentrifugoConfig.generate(free_port(), redis_address=server.address)
+    b = dataclasses.replace(a, port=free_port())
+    with Supervisor(work / "logs") as supervisor:
+        supervisor.start(Service("redis", server.argv(), tcp_open("127.0.0.1", server.port)))
+        for name, node in (("centrifugo-a", a), ("centrifugo-b", b)):
+            path = node.write(work / f"{name}.json")
+            supervisor.start(Service(name, argv(path), http_ok(node.health_url), env=env))
+        yield Pair(a, b, work / "logs")
+
+
+def _engine_line(log: Path) -> str:
+    return next(line for line in log.read_text().splitlines() if "initializing engine" in line)
+
+
+def test_both_nodes_run_the_redis_engine(pair: Pair) -> None:
+    for name in ("centrifugo-a", "centrifugo-b"):
+        line = _engine_line(pair.logs / f"{name}.log")
+        assert '"engine_type":"redis"' in line, line
+
+
+async def _connect(config: CentrifugoConfig, user: str, channel: str) -> tuple[Client, Events]:
+    assert config.token_secret is not None
+    client = Client(config.ws_url, token=connection_token(config.token_secret, user))
+    events = Events()
+    subscription = client.new_subscription(channel, events)
+    await client.connect()
+    await subscription.subscribe()
+    return client, events
+
+
+def test_a_publication_through_node_a_reaches_a_client_on_node_b(pair: Pair) -> None:
+    channel = push_channel("alice")
+    payload = {"type": "dev.taskpulse.task.created.v1", "marker": str(uuid.uuid4())}
+
+    async def scenario() -> object:
+        client, events = await _connect(pair.b, "alice", channel)
+        try:
+            await asyncio.wait_for(events.subscribed, 10)
+            async with httpx.AsyncClient() as http:
+                response = await http.post(
+                    f"{pair.a.api_url}/publish",
+                    json={"channel": channel, "data": payload},
+                    headers={"X-API-Key": pair.a.api_key},
+                )
+            assert (response.status_code, response.json()) == (200, {"result": {}})
+            received = await asyncio.wait_for(events.publications.get(), 10)
+            return received
+        finally:
+            await client.disconnect()
+
+    assert asyncio.run(scenario()) == payload
+
+
+def test_node_b_refuses_another_user_on_alices_channel(pair: Pair) -> None:
+    async def scenario() -> int:
+        client, events = await _connect(pair.b, "bob", push_channel("alice"))
+        try:
+            return await asyncio.wait_for(events.unsubscribed, 10)
+        finally:
+            await client.disconnect()
+
+    assert asyncio.run(scenario()) == 103  # permission denied
+
+
+def test_a_node_without_the_password_cannot_join(pair: Pair, tmp_path: Path) -> None:
+    """The password reaches the nodes only through the environment: without it, a node
+    stops at start instead of serving a WebSocket that no publication would reach."""
+    loner = dataclasses.replace(pair.a, port=free_port())
+    path = loner.write(tmp_path / "centrifugo-c.json")
+    service = Service("centrifugo-c", argv(path), http_ok(loner.health_url), timeout=30)
+    with Supervisor(tmp_path / "logs") as supervisor, pytest.raises(StartError) as refused:
+        supervisor.start(service)
+    assert "exited with code" in str(refused.value)
+    assert "NOAUTH" in (tmp_path / "logs" / "centrifugo-c.log").read_text()
