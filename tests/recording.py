@@ -34,6 +34,18 @@ def default_responder(request: Recorded) -> tuple[int, bytes]:
     return 204, b""
 
 
+class BrokerSwitch:
+    """A Dapr whose publishing fails (500, the broker down) until ``ok`` is set."""
+
+    def __init__(self) -> None:
+        self.ok = False
+
+    def __call__(self, request: Recorded) -> tuple[int, bytes]:
+        if "/publish/" in request.path and not self.ok:
+            return 500, b"broker down"
+        return 204, b""
+
+
 def batch_replies(replies: list[dict[str, Any]]) -> bytes:
     return json.dumps({"replies": replies}).encode()
 

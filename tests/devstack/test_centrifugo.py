@@ -6,36 +6,12 @@ import asyncio
 import uuid
 
 import httpx
-from centrifuge import (
-    Client,
-    PublicationContext,
-    SubscribedContext,
-    SubscriptionEventHandler,
-    UnsubscribedContext,
-)
+from centrifuge import Client
 
 from devstack.centrifugo import CentrifugoConfig, connection_token
+from push_events import Events
 from taskpulse.contract import push_channel
 from taskpulse.push import Publication, PushGateway, batch_refusals, refusal
-
-
-class Events(SubscriptionEventHandler):
-    def __init__(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.subscribed: asyncio.Future[None] = loop.create_future()
-        self.unsubscribed: asyncio.Future[int] = loop.create_future()
-        self.publications: asyncio.Queue[object] = asyncio.Queue()
-
-    async def on_subscribed(self, ctx: SubscribedContext) -> None:
-        if not self.subscribed.done():
-            self.subscribed.set_result(None)
-
-    async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:
-        if not self.unsubscribed.done():
-            self.unsubscribed.set_result(ctx.code)
-
-    async def on_publication(self, ctx: PublicationContext) -> None:
-        await self.publications.put(ctx.pub.data)
 
 
 async def _subscribe(config: CentrifugoConfig, user: str, channel: str) -> tuple[Client, Events]:

@@ -29,10 +29,6 @@ from centrifuge import (
     ClientEventHandler,
     ConnectedContext,
     DisconnectedContext,
-    PublicationContext,
-    SubscribedContext,
-    SubscriptionEventHandler,
-    UnsubscribedContext,
 )
 
 from devstack.centrifugo import CentrifugoConfig, JwksTokens
@@ -45,6 +41,7 @@ from devstack.oidc import (
     is_valid_user_id,
 )
 from platform_fixtures import TokenMinter
+from push_events import Events
 from taskpulse.contract import push_channel
 
 REQUIRED = ["iss", "aud", "sub", "exp", "iat", "nbf"]
@@ -267,25 +264,6 @@ class Connection(ClientEventHandler):  # type: ignore[misc]
             self.disconnected.set_result((ctx.code, ctx.reason))
 
 
-class Channel(SubscriptionEventHandler):  # type: ignore[misc]
-    def __init__(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.subscribed: asyncio.Future[None] = loop.create_future()
-        self.unsubscribed: asyncio.Future[int] = loop.create_future()
-        self.publications: asyncio.Queue[object] = asyncio.Queue()
-
-    async def on_subscribed(self, ctx: SubscribedContext) -> None:
-        if not self.subscribed.done():
-            self.subscribed.set_result(None)
-
-    async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:
-        if not self.unsubscribed.done():
-            self.unsubscribed.set_result(ctx.code)
-
-    async def on_publication(self, ctx: PublicationContext) -> None:
-        await self.publications.put(ctx.pub.data)
-
-
 def test_centrifugo_takes_the_users_access_token_for_their_channel(
     oidc_provider: OidcProvider, centrifugo_oidc: CentrifugoConfig
 ) -> None:
@@ -294,7 +272,7 @@ def test_centrifugo_takes_the_users_access_token_for_their_channel(
 
     async def scenario() -> object:
         client = Client(centrifugo_oidc.ws_url, token=token, events=Connection())
-        channel = Channel()
+        channel = Events()
         subscription = client.new_subscription(push_channel(user), channel)
         await client.connect()
         await subscription.subscribe()
@@ -324,7 +302,7 @@ def test_centrifugo_keeps_another_users_channel_closed(
 
     async def scenario() -> int:
         client = Client(centrifugo_oidc.ws_url, token=token)
-        channel = Channel()
+        channel = Events()
         subscription = client.new_subscription(push_channel("alice"), channel)
         await client.connect()
         await subscription.subscribe()

@@ -15,7 +15,7 @@ from functions_env import (
     post,
     post_binary,
 )
-from recording import Recorded
+from recording import BrokerSwitch, Recorded
 from support import create_tasks, wait_for
 from taskpulse.contract import EventType, Function
 from taskpulse.store import Store
@@ -198,14 +198,8 @@ def test_events_that_could_not_be_published_wake_the_function_through_a_job(
     (RETRY while Dapr still fails), purges what expired, and ends the job."""
     import taskpulse.publisher
 
-    publishing = {"ok": False}
-
-    def dapr(request: Recorded) -> tuple[int, bytes]:
-        if "/publish/" in request.path and not publishing["ok"]:
-            return 500, b"broker down"
-        return 204, b""
-
-    env.dapr.responder = dapr
+    broker = BrokerSwitch()
+    env.dapr.responder = broker
     client = env.client(Function.CREATE_TASK)
     assert post(client, "/", cloud_event(CREATE, create_data())).status_code == 201
     (job,) = env.dapr.matching("POST", "/v1.0/jobs/outbox-sweep")
@@ -220,7 +214,7 @@ def test_events_that_could_not_be_published_wake_the_function_through_a_job(
     assert pending() == 2  # task.created on task-events and on task-updates
 
     assert client.post("/job/outbox-sweep").status_code == 500  # still down: come back
-    publishing["ok"] = True
+    broker.ok = True
     monkeypatch.setattr(taskpulse.publisher, "CLEANUP_EVERY_SECONDS", 0.0)
     with store.engine.begin() as conn:  # an idempotency row past its retention
         conn.execute(sa.text("UPDATE processed_events SET expires_at = now() - interval '1 day'"))

@@ -72,27 +72,24 @@ def test_a_function_without_its_tokens_refuses_to_start_and_says_what_to_set(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("APP_API_TOKEN", "OIDC_ISSUER")}
     env |= {"DATABASE_URL": database_url, "INSECURE_LOCAL_DEV": "false"}
-    main = REPO / "functions" / function.value / "main.py"
-    done = subprocess.run(
-        [sys.executable, "-c", "import runpy; runpy.run_path('main.py')"],
-        cwd=main.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    folder = REPO / "functions" / function.value
+
+    def load_main() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "import runpy; runpy.run_path('main.py')"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    done = load_main()
     assert done.returncode == 1
     assert f"{function.value} will not start:" in done.stderr
     assert "APP_API_TOKEN is not set" in done.stderr
     assert ("OIDC_ISSUER is not set" in done.stderr) is (function is Function.CREATE_TASK)
     # On a developer machine, said explicitly, a private function starts without it.
     env |= {"INSECURE_LOCAL_DEV": "true", "OIDC_ISSUER": "https://issuer.invalid/"}
-    local = subprocess.run(
-        [sys.executable, "-c", "import runpy; runpy.run_path('main.py')"],
-        cwd=main.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    local = load_main()
     assert local.returncode == 0, local.stderr

@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 from test_send_reminder import fire, reminder_for, schedule
 
 from functions_env import Env, cloud_event, post
-from recording import Recorded
+from recording import BrokerSwitch
 from support import wait_for
 from taskpulse.contract import Function
 from taskpulse.store import Store
@@ -30,20 +30,14 @@ def test_dead_letters_are_counted_by_function_and_topic(env: Env) -> None:
 
 
 def test_the_outbox_backlog_shows_its_age_until_it_is_published(env: Env) -> None:
-    publishing = {"ok": False}
-
-    def dapr(request: Recorded) -> tuple[int, bytes]:
-        if "/publish/" in request.path and not publishing["ok"]:
-            return 500, b"broker down"
-        return 204, b""
-
-    env.dapr.responder = dapr
+    broker = BrokerSwitch()
+    env.dapr.responder = broker
     client = env.client(Function.CREATE_TASK)
     assert post(client, "/", cloud_event(CREATE, {"title": "backlog"})).status_code == 201
     time.sleep(1.1)
     age = sample("taskpulse_outbox_oldest_pending_seconds", function="create-task")
     assert 1.0 <= age < 60, age
-    publishing["ok"] = True
+    broker.ok = True
     wait_for(
         lambda: client.post("/job/outbox-sweep").status_code == 200 or None,
         10,
