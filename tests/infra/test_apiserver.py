@@ -406,6 +406,29 @@ class StandIns:
             self.server.request("PUT", f"/api/v1/namespaces/{meta['name']}/finalize", item)
 
 
+def _secret_values(server: kube.ApiServer) -> dict[str, str]:
+    import base64
+
+    values = {}
+    for item in server.request("GET", f"/api/v1/namespaces/{NAMESPACE}/secrets").body["items"]:
+        if item.get("type") == "helm.sh/release.v1":
+            continue
+        for key, encoded in (item.get("data") or {}).items():
+            values[f"{item['metadata']['name']}/{key}"] = base64.b64decode(encoded).decode()
+    return values
+
+
+def _pods_refused(server: kube.ApiServer) -> list[str]:
+    refused = []
+    path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
+    for deployment in server.request("GET", path).body["items"]:
+        deployment = {"apiVersion": "apps/v1", "kind": "Deployment", **deployment}
+        answer = server.create(pod_of(deployment), dry_run=True, namespace=NAMESPACE, check=False)
+        if answer.status >= 400 or answer.warnings:
+            refused.append(f"{deployment['metadata']['name']}: {answer.body.get('message')}")
+    return refused
+
+
 def _tofu(binary: Path, env: dict[str, str], where: Path, *args: str, timeout: float = 1800):
     started = time.monotonic()
     result = subprocess.run(
@@ -465,6 +488,9 @@ def test_envs_local_applies_and_destroys_against_a_real_api_server(tmp_path: Pat
             applied = _tofu(binary, env, root, "apply", "-auto-approve", "-input=false")
             state = _tofu(binary, env, root, "state", "list").stdout.split()
             created = server.objects() - before
+            secrets = _secret_values(server)
+            refused = _pods_refused(server)
+            state_text = (root / "terraform.tfstate").read_text()
             # The second plan is empty: what was applied is what the server stored.
             plan = _tofu(binary, env, root, "plan", "-detailed-exitcode", "-input=false")
             _tofu(binary, env, root, "destroy", "-auto-approve", "-input=false")
@@ -477,6 +503,15 @@ def test_envs_local_applies_and_destroys_against_a_real_api_server(tmp_path: Pat
     assert {"namespaces", "secrets", "configmaps", "deployments", "services"} <= kinds, kinds
     assert {"serviceaccounts", "components", "subscriptions"} <= kinds, kinds
     assert len(standins.rolled_out) == 5, standins.rolled_out  # 4 Dapr Shared + Centrifugo
+    # The Deployments that modules/platform writes in HCL (Dapr Shared, Centrifugo) make
+    # Pods that Pod Security `restricted` admits.
+    assert not refused, refused
+    # The tokens and keys reached the Secrets through write-only arguments: present in the
+    # cluster, absent from the state.
+    assert len(secrets) == 10, sorted(secrets)  # 4 x 2 Dapr tokens, Centrifugo's 2 keys
+    for where, value in secrets.items():
+        assert len(value) >= 32, where
+        assert value not in state_text, f"{where} is in the state"
     # One apply created every resource of the configuration.
     assert f"Apply complete! Resources: {len(managed)} added, 0 changed" in applied.stdout
     assert "No changes" in plan.stdout
