@@ -8,10 +8,11 @@ replaces each of them with its published release ``v0.<minor>.<patch>`` (read fr
 go.mod, so the list never drifts), and the linker stamps the version (otherwise the server
 reports ``v0.0.0-master``).
 
-``ApiServer.start`` runs etcd (own client and peer ports, data in a temporary folder) and
-kube-apiserver (self-signed serving certificate, one static bearer token, service-account keys
-from ``openssl``), waits for ``/readyz`` and writes a kubeconfig. Nothing runs Pods: it is an
-admission and storage target (server-side dry runs, ``tofu apply``), not a cluster.
+``running_apiserver()`` starts etcd (own client and peer ports, data in a temporary folder)
+and kube-apiserver (self-signed serving certificate, one static bearer token, service-account
+keys made with ``cryptography``), waits for ``/readyz`` and writes a kubeconfig. Nothing runs
+Pods: it is an admission and storage target (server-side dry runs, ``tofu apply``), not a
+cluster. ``ApiServer`` speaks its REST API (server-side apply, dry runs, discovery).
 docs/decisions/0020-a-real-api-server.md says what it can and cannot prove.
 """
 
@@ -387,13 +388,28 @@ class ApiServer:
         self.forget_discovery()
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise RuntimeError("openssl is needed to make the API server's service-account key")
-    subprocess.run(  # noqa: S603 - fixed argv
-        [openssl, *args], cwd=cwd, check=True, capture_output=True
+def _service_account_key(certs: Path) -> tuple[Path, Path]:
+    """An RSA key pair that signs and verifies service-account tokens (``cryptography`` is
+    already installed: PyJWT[crypto] needs it)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private, public = certs / "sa.key", certs / "sa.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     )
+    private.chmod(0o600)
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
 
 
 def _kubeconfig(path: Path, url: str, ca: Path, token: str, context: str) -> None:
@@ -460,8 +476,7 @@ def running_apiserver(
         root = Path(tmp)
         certs = root / "certs"
         certs.mkdir()
-        _openssl("genrsa", "-out", "sa.key", "2048", cwd=certs)
-        _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=certs)
+        sa_key, sa_pub = _service_account_key(certs)
         token = secrets.token_urlsafe(32)
         tokens = root / "tokens.csv"
         tokens.write_text(f'{token},{TOKEN_USER},{TOKEN_USER},"system:masters"\n')
@@ -501,8 +516,8 @@ def running_apiserver(
                             f"--cert-dir={certs}",
                             f"--token-auth-file={tokens}",
                             "--authorization-mode=RBAC",
-                            f"--service-account-key-file={certs / 'sa.pub'}",
-                            f"--service-account-signing-key-file={certs / 'sa.key'}",
+                            f"--service-account-key-file={sa_pub}",
+                            f"--service-account-signing-key-file={sa_key}",
                             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                             f"--service-cluster-ip-range={SERVICE_CIDR}",
                             "--enable-priority-and-fairness=false",
