@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import secrets
+import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +33,7 @@ from devstack.centrifugo import CentrifugoConfig, argv, connection_token, redis_
 from devstack.ports import free_port
 from devstack.supervisor import Service, StartError, Supervisor, http_ok, tcp_open
 from taskpulse.contract import push_channel
+from taskpulse.push import PushError, PushGateway
 
 
 class Events(SubscriptionEventHandler):
@@ -51,11 +55,14 @@ class Events(SubscriptionEventHandler):
         await self.publications.put(ctx.pub.data)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Pair:
     a: CentrifugoConfig
     b: CentrifugoConfig
     logs: Path
+    supervisor: Supervisor
+    redis: Service
+    redis_process: subprocess.Popen[bytes]
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +72,13 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     env = redis_password_env(server.password)
     a = CentrifugoConfig.generate(free_port(), redis_address=server.address)
     b = dataclasses.replace(a, port=free_port())
+    service = Service("redis", server.argv(), tcp_open("127.0.0.1", server.port))
     with Supervisor(work / "logs") as supervisor:
-        supervisor.start(Service("redis", server.argv(), tcp_open("127.0.0.1", server.port)))
+        running = supervisor.start(service)
         for name, node in (("centrifugo-a", a), ("centrifugo-b", b)):
             path = node.write(work / f"{name}.json")
             supervisor.start(Service(name, argv(path), http_ok(node.health_url), env=env))
-        yield Pair(a, b, work / "logs")
+        yield Pair(a, b, work / "logs", supervisor, service, running.process)
 
 
 def _engine_line(log: Path) -> str:
@@ -137,3 +145,46 @@ def test_a_node_without_the_password_cannot_join(pair: Pair, tmp_path: Path) -> 
         supervisor.start(service)
     assert "exited with code" in str(refused.value)
     assert "NOAUTH" in (tmp_path / "logs" / "centrifugo-c.log").read_text()
+
+
+def test_after_the_shared_redis_restarts_publications_cross_nodes_again(pair: Pair) -> None:
+    """Nothing in Redis must outlive it (decision 0025): while it is down a publication is
+    refused as transient, so push-update retries it; once it is back, the nodes resubscribe
+    and a publication through node A reaches the client that stayed connected to node B."""
+    gateway = PushGateway(pair.a.api_url, api_key=pair.a.api_key)
+    channel = push_channel("alice")
+
+    async def scenario() -> tuple[PushError, object]:
+        client, events = await _connect(pair.b, "alice", channel)
+        try:
+            await asyncio.wait_for(events.subscribed, 10)
+            os.killpg(pair.redis_process.pid, signal.SIGTERM)
+            pair.redis_process.wait(10)
+            try:
+                await asyncio.to_thread(gateway.publish, "alice", {}, idempotency_key="down")
+            except PushError as error:
+                outage = error
+            else:
+                raise AssertionError("a publication was taken while Redis was down")
+            pair.redis_process = pair.supervisor.start(pair.redis).process
+            # A publication made before node B has resubscribed reaches nobody (PUB/SUB keeps
+            # nothing): publish until one arrives, a bounded number of times.
+            for attempt in range(40):
+                marker = f"after-{attempt}"
+                await asyncio.to_thread(
+                    gateway.publish, "alice", {"marker": marker}, idempotency_key=marker
+                )
+                try:
+                    return outage, await asyncio.wait_for(events.publications.get(), 0.5)
+                except TimeoutError:
+                    continue
+            raise AssertionError("no publication crossed the nodes within 20 s of the restart")
+        finally:
+            await client.disconnect()
+
+    try:
+        outage, received = asyncio.run(scenario())
+    finally:
+        gateway.close()
+    assert not outage.permanent, outage
+    assert isinstance(received, dict) and str(received["marker"]).startswith("after-")

@@ -18,6 +18,8 @@ locals {
     user_id_claim        = var.oidc_user_claim
   } : {}
   centrifugo_config = {
+    # memory with one replica; redis, shared by every replica, with more (centrifugo_redis.tf).
+    engine = local.centrifugo_engine
     client = {
       allowed_origins = var.centrifugo_allowed_origins
       token           = local.centrifugo_token
@@ -82,8 +84,8 @@ resource "kubernetes_deployment_v1" "centrifugo" {
     labels    = local.centrifugo_labels
   }
   spec {
-    # The memory engine keeps one replica; use Redis/NATS before scaling out.
-    replicas = 1
+    # More than one only with the Redis engine (local.centrifugo_engine, centrifugo_redis.tf).
+    replicas = local.centrifugo_replicas
     selector {
       match_labels = { "app.kubernetes.io/name" = "centrifugo" }
     }
@@ -99,6 +101,16 @@ resource "kubernetes_deployment_v1" "centrifugo" {
       spec {
         service_account_name            = kubernetes_service_account_v1.centrifugo[0].metadata[0].name
         automount_service_account_token = false
+        # Replicas on different nodes where there are enough, so that one node's loss leaves
+        # a replica serving (with the PodDisruptionBudget below for drains).
+        topology_spread_constraint {
+          max_skew           = 1
+          topology_key       = "kubernetes.io/hostname"
+          when_unsatisfiable = "ScheduleAnyway"
+          label_selector {
+            match_labels = { "app.kubernetes.io/name" = "centrifugo" }
+          }
+        }
         security_context {
           run_as_non_root = true
           run_as_user     = 1000
@@ -123,6 +135,19 @@ resource "kubernetes_deployment_v1" "centrifugo" {
                 secret_key_ref {
                   name = kubernetes_secret_v1.centrifugo[0].metadata[0].name
                   key  = env.value
+                }
+              }
+            }
+          }
+          # The shared engine's password (engine.redis.password), never in the ConfigMap.
+          dynamic "env" {
+            for_each = local.centrifugo_redis_engine ? [local.centrifugo_redis_secret] : []
+            content {
+              name = "CENTRIFUGO_ENGINE_REDIS_PASSWORD"
+              value_from {
+                secret_key_ref {
+                  name = env.value
+                  key  = "password"
                 }
               }
             }
@@ -178,6 +203,26 @@ resource "kubernetes_deployment_v1" "centrifugo" {
           }
         }
       }
+    }
+  }
+
+  # Centrifugo stops at start when its Redis does not answer: the server comes first.
+  depends_on = [kubernetes_deployment_v1.centrifugo_redis, kubernetes_service_v1.centrifugo_redis]
+}
+
+# Drains and other voluntary evictions keep one replica serving (only with more than one:
+# with a single replica minAvailable 1 would block every drain).
+resource "kubernetes_pod_disruption_budget_v1" "centrifugo" {
+  count = local.c.centrifugo && local.centrifugo_replicas > 1 ? 1 : 0
+  metadata {
+    name      = "centrifugo"
+    namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
+    labels    = local.centrifugo_labels
+  }
+  spec {
+    min_available = 1
+    selector {
+      match_labels = { "app.kubernetes.io/name" = "centrifugo" }
     }
   }
 }

@@ -63,7 +63,7 @@ variable "version_overrides" {
   validation {
     condition = alltrue([for k in keys(var.version_overrides) : contains([
       "dapr", "keda", "knative_operator", "knative_serving", "strimzi", "redpanda_chart",
-      "redpanda", "cert_manager", "kube_prometheus_stack", "centrifugo",
+      "redpanda", "cert_manager", "kube_prometheus_stack", "centrifugo", "valkey",
     ], k)])
     error_message = "version_overrides has an unknown key (see modules/versions/main.tf)."
   }

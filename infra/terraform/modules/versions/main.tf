@@ -25,5 +25,8 @@ locals {
     # Centrifugo image (the push gateway); the same release as CENTRIFUGO_VERSION in
     # tools/devstack/versions.py, which `task up` builds.
     centrifugo = "v6.9.1"
+    # Valkey image: the Redis that Centrifugo's replicas share (modules/platform
+    # centrifugo_redis.tf; decision 0025).
+    valkey = "8.1.4"
   }
 }
