@@ -63,7 +63,9 @@ resource "helm_release" "cert_manager" {
   values = [yamlencode({
     crds         = { enabled = true }
     replicaCount = local.replicas
-    prometheus   = { servicemonitor = { enabled = local.c.monitoring } }
+    # The controller's PDB when it runs more than one replica (pdb.tf, decision 0026).
+    podDisruptionBudget = { enabled = local.replicas > 1 }
+    prometheus          = { servicemonitor = { enabled = local.c.monitoring } }
   })]
 
   depends_on = [helm_release.monitoring]

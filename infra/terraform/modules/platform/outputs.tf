@@ -78,3 +78,13 @@ output "oidc" {
     jwks_url      = var.oidc_jwks_url
   }
 }
+
+output "network_policies" {
+  description = "NetworkPolicies of the functions' namespace, name -> spec (network.tf): the ingress ones are knative/base/network-policies.yaml, the egress ones this module's own."
+  value       = local.network_policies
+}
+
+output "pod_disruption_budgets" {
+  description = "PodDisruptionBudgets this module creates in the functions' namespace (the Dapr Shared Deployments with more than one replica)."
+  value       = [for p in kubernetes_pod_disruption_budget_v1.dapr_shared : p.metadata[0].name]
+}

@@ -310,3 +310,45 @@ variable "centrifugo_token_verification" {
     error_message = "centrifugo_token_verification = \"jwks\" needs oidc_jwks_url: Centrifugo takes the JWKS address itself and does not read the issuer's discovery document."
   }
 }
+
+variable "network_policies" {
+  description = <<-EOT
+    NetworkPolicies of the functions' namespace (network.tf, decision 0026): deny in and out,
+    then allow what each workload needs. A NetworkPolicy names addresses, not hosts: what
+    lives outside the cluster is given as CIDRs (default anywhere, on the one port only).
+    `database`: PostgreSQL's port and CIDRs (its VNet subnet on AKS), or the namespace it runs
+    in when it is in the cluster; `entra` (null: on with environment "aks") lets the functions
+    fetch their workload-identity token from Entra ID on 443. `smtp`: send-reminder's relay.
+    `https_cidrs`: where the OIDC issuer (its port) and Entra ID are. `kafka_cidrs`: an
+    external Kafka (kafka.mode "external"; in-cluster brokers are selected by their labels).
+  EOT
+  type = object({
+    enabled = optional(bool, true)
+    database = optional(object({
+      port      = optional(number, 5432)
+      cidrs     = optional(list(string), ["0.0.0.0/0"])
+      namespace = optional(string)
+      entra     = optional(bool)
+    }), {})
+    smtp = optional(object({
+      port  = optional(number, 587)
+      cidrs = optional(list(string), ["0.0.0.0/0"])
+    }), {})
+    https_cidrs = optional(list(string), ["0.0.0.0/0"])
+    kafka_cidrs = optional(list(string), ["0.0.0.0/0"])
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = alltrue([for c in concat(
+      var.network_policies.database.cidrs, var.network_policies.smtp.cidrs,
+      var.network_policies.https_cidrs, var.network_policies.kafka_cidrs,
+    ) : can(cidrnetmask(c))])
+    error_message = "network_policies: every CIDR must be an IPv4 CIDR such as 10.0.0.0/16 or 0.0.0.0/0."
+  }
+  validation {
+    condition     = var.network_policies.database.port >= 1 && var.network_policies.database.port <= 65535 && var.network_policies.smtp.port >= 1 && var.network_policies.smtp.port <= 65535
+    error_message = "network_policies: ports must be between 1 and 65535."
+  }
+}
