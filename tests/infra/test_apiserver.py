@@ -31,7 +31,8 @@ import yaml
 from devstack import kube, versions
 
 REPO = Path(__file__).resolve().parents[2]
-PLATFORM_MAIN = REPO / "infra" / "terraform" / "modules" / "platform" / "main.tf"
+INFRA = REPO / "infra" / "terraform"
+PLATFORM_MAIN = INFRA / "modules" / "platform" / "main.tf"
 NAMESPACE = "taskpulse"
 RENDERED = (
     "knative/base",
@@ -234,7 +235,70 @@ def test_every_pod_is_admitted_under_restricted(cluster: kube.ApiServer, folder:
     assert not problems, "\n".join(problems)
 
 
+def _pins() -> dict[str, str]:
+    with (INFRA / "modules" / "versions" / "main.tf").open() as handle:
+        tree = hcl2.load(handle)
+    (pins,) = [_unwrap(b)["pins"] for b in tree["locals"] if "pins" in _unwrap(b)]
+    return {k: _unwrap(v) for k, v in _unwrap(pins).items() if not k.startswith("__")}
+
+
+@pytest.fixture(scope="module")
+def knative_serving_resource(apiserver: kube.ApiServer) -> dict[str, Any]:
+    """The KnativeServing that modules/platform's local chart renders (`helm template`, the
+    values the module passes for envs/local), with the pinned operator's CRDs installed."""
+    from devstack import tofu
+
+    pins = _pins()
+    operator_minor = int(pins["knative_operator"].removeprefix("v").split(".")[1])
+    assert f"0.{operator_minor + 27}.0" == versions.KNATIVE_SERVING_MODULE_VERSION
+    apiserver.install_crds(kube.knative_operator_crds())
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "knative-serving"}}
+    apiserver.apply(namespace)
+    chart = INFRA / "modules" / "platform" / "charts" / "knative-serving"
+    values = {
+        "version": pins["knative_serving"],
+        "domain": "",
+        "highAvailability": {"replicas": 1},
+        "skipTagResolving": ["kind.local", "ko.local", "dev.local", "localhost:5001"],
+    }
+    argv = [str(tofu.helm()), "template", "knative-serving", str(chart)]
+    rendered = subprocess.run(
+        [*argv, "--namespace", "knative-serving", "--values", "-"],
+        input=json.dumps(values),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    out = rendered.stdout
+    (serving,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "KnativeServing"]
+    return serving
+
+
+def test_the_platforms_knative_serving_passes_the_operators_crd(
+    apiserver: kube.ApiServer, knative_serving_resource: dict[str, Any]
+) -> None:
+    answer = apiserver.apply(knative_serving_resource, dry_run=True, check=False)
+    assert answer.status < 400, answer.body
+    assert not answer.warnings, answer.warnings
+
+
 # ----------------------------------------------------------------------------- refused
+
+
+def test_the_operators_crd_refuses_a_wrong_knative_serving(
+    apiserver: kube.ApiServer, knative_serving_resource: dict[str, Any]
+) -> None:
+    wrong = copy.deepcopy(knative_serving_resource)
+    wrong["spec"]["high-availability"]["replicas"] = "one"
+    answer = apiserver.create(wrong, dry_run=True, check=False)
+    assert answer.status == 422, answer.body
+    assert "high-availability.replicas" in answer.body["message"]
+    misspelt = copy.deepcopy(knative_serving_resource)
+    misspelt["spec"]["ingres"] = misspelt["spec"].pop("ingress")
+    answer = apiserver.apply(misspelt, dry_run=True, check=False)
+    assert answer.status >= 400, answer.body
+    assert "ingres" in answer.body["message"]
 
 
 def _first(folder: str, kind: str, api_version: str | None = None) -> dict[str, Any]:
@@ -312,7 +376,6 @@ def test_a_manifest_for_another_namespace_is_refused(cluster: kube.ApiServer) ->
 
 # ----------------------------------------------------------------------------- tofu apply
 
-INFRA = REPO / "infra" / "terraform"
 # What envs/local installs from chart repositories on the internet (helm_release with a
 # `repository`): none of them can be fetched here (docs/decisions/0020), so the apply below
 # turns them off and installs everything else. With internet access, they are what is left.
