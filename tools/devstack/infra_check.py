@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,12 +112,15 @@ def _workdir() -> Path:
     parent = cache_dir("infra-check", "work")
     work = parent / digest()[:16]
     if not (work / ".complete").exists():
-        for old in parent.iterdir():  # copies of earlier contents
-            shutil.rmtree(old, ignore_errors=True)
+        for old in parent.iterdir():  # copies of earlier contents, unused for an hour:
+            # another checkout (a CI clone beside a working tree) may be using a newer one
+            if time.time() - old.stat().st_mtime > 3600:
+                shutil.rmtree(old, ignore_errors=True)
         shutil.copytree(
             INFRA, work, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl")
         )
         (work / ".complete").write_text("")
+    os.utime(work)  # in use: another checkout leaves it alone for an hour
     return work
 
 
