@@ -32,6 +32,7 @@ locals {
   np_function_pod = { for f in var.functions : f => { "serving.knative.dev/service" = f } }
   np_daprd_pod    = { for f in var.functions : f => { "app.kubernetes.io/name" = "${f}-dapr" } }
   np_redis_pod    = { "app.kubernetes.io/name" = "centrifugo-redis" }
+  np_redis_port   = tonumber(regex("^[a-z]+://[^/:]+:([0-9]+)", local.centrifugo_redis_address)[0])
 
   np_tcp = { for p in [8000, 8012, 8013, 8080, 8081, 3500, 9095, 50001, 50002, 50005, 50006, 6500] : p => { protocol = "TCP", port = p } }
 
@@ -48,6 +49,7 @@ locals {
     smtp     = var.network_policies.smtp.cidrs
     https    = var.network_policies.https_cidrs
     kafka    = var.network_policies.kafka_cidrs
+    redis    = var.network_policies.redis_cidrs
   } : name => [for c in cidrs : { ipBlock = { cidr = c } }] }
 
   # PostgreSQL is not installed here: outside the cluster by default (Azure Flexible Server,
@@ -209,23 +211,18 @@ locals {
         local.c.dapr_shared ? [] : [{ to = local.np_cidrs.https, ports = [{ protocol = "TCP", port = 443 }, { protocol = "TCP", port = 6443 }] }],
       )
     } },
-    # Centrifugo: its shared engine (Redis in the namespace, app.kubernetes.io/name =
-    # centrifugo-redis, 6379; centrifugo_redis.tf) and the issuer's keys when it verifies
-    # users' tokens with them.
+    # Centrifugo: its shared engine when it runs more than one replica (centrifugo_redis.tf:
+    # the Valkey of the namespace, whose own ingress policy takes only Centrifugo, or an
+    # external Redis on redis_cidrs), and the issuer's keys when it verifies users' tokens.
     { for name, p in {
       "centrifugo-egress" = {
         podSelector = { matchLabels = { "app.kubernetes.io/name" = "centrifugo" } }
         policyTypes = ["Egress"]
         egress = concat(
-          [{ to = [{ podSelector = { matchLabels = local.np_redis_pod } }], ports = [{ protocol = "TCP", port = 6379 }] }],
+          local.centrifugo_redis_in_cluster ? [{ to = [{ podSelector = { matchLabels = local.np_redis_pod } }], ports = [{ protocol = "TCP", port = 6379 }] }] : [],
+          local.centrifugo_redis_engine && !local.centrifugo_redis_in_cluster ? [{ to = local.np_cidrs.redis, ports = [{ protocol = "TCP", port = local.np_redis_port }] }] : [],
           local.centrifugo_jwks ? [{ to = local.np_cidrs.https, ports = [for p in local.np_jwks_ports : { protocol = "TCP", port = p }] }] : [],
         )
-      }
-      # Its Redis takes connections from Centrifugo only, and makes none.
-      "centrifugo-redis-ingress" = {
-        podSelector = { matchLabels = local.np_redis_pod }
-        policyTypes = ["Ingress"]
-        ingress     = [{ from = [{ podSelector = { matchLabels = { "app.kubernetes.io/name" = "centrifugo" } } }], ports = [{ protocol = "TCP", port = 6379 }] }]
       }
     } : name => p if local.c.centrifugo },
     # The migration Job of the pipeline (.github/deploy/migrate.yaml): PostgreSQL, and Entra

@@ -321,6 +321,7 @@ variable "network_policies" {
     fetch their workload-identity token from Entra ID on 443. `smtp`: send-reminder's relay.
     `https_cidrs`: where the OIDC issuer (its port) and Entra ID are. `kafka_cidrs`: an
     external Kafka (kafka.mode "external"; in-cluster brokers are selected by their labels).
+    `redis_cidrs`: an external Redis of Centrifugo (centrifugo_redis.address).
   EOT
   type = object({
     enabled = optional(bool, true)
@@ -336,6 +337,7 @@ variable "network_policies" {
     }), {})
     https_cidrs = optional(list(string), ["0.0.0.0/0"])
     kafka_cidrs = optional(list(string), ["0.0.0.0/0"])
+    redis_cidrs = optional(list(string), ["0.0.0.0/0"])
   })
   default  = {}
   nullable = false
@@ -344,6 +346,7 @@ variable "network_policies" {
     condition = alltrue([for c in concat(
       var.network_policies.database.cidrs, var.network_policies.smtp.cidrs,
       var.network_policies.https_cidrs, var.network_policies.kafka_cidrs,
+      var.network_policies.redis_cidrs,
     ) : can(cidrnetmask(c))])
     error_message = "network_policies: every CIDR must be an IPv4 CIDR such as 10.0.0.0/16 or 0.0.0.0/0."
   }

@@ -119,8 +119,8 @@ run "aks_denies_everything_then_allows_each_path" {
       kubernetes_network_policy_v1.this["centrifugo-egress"].spec[0].egress[0].to[0].pod_selector[0].match_labels == tomap({ "app.kubernetes.io/name" = "centrifugo-redis" }) &&
       kubernetes_network_policy_v1.this["centrifugo-egress"].spec[0].egress[0].ports[0].port == "6379" &&
       kubernetes_network_policy_v1.this["centrifugo-egress"].spec[0].egress[1].ports[0].port == "443" &&
-      kubernetes_network_policy_v1.this["centrifugo-redis-ingress"].spec[0].ingress[0].from[0].pod_selector[0].match_labels == tomap({ "app.kubernetes.io/name" = "centrifugo" }) &&
-      kubernetes_network_policy_v1.this["centrifugo-redis-ingress"].spec[0].ingress[0].ports[0].port == "6379"
+      kubernetes_network_policy_v1.centrifugo_redis[0].spec[0].pod_selector[0].match_labels == tomap({ "app.kubernetes.io/name" = "centrifugo-redis" }) &&
+      length(kubernetes_network_policy_v1.this["centrifugo-egress"].spec[0].egress) == 2
     )
     error_message = "Centrifugo reaches its Redis (6379, which takes nobody else) and fetches the issuer's JWKS on 443."
   }
@@ -165,7 +165,8 @@ run "local_ports_follow_the_issuer_and_single_replicas_need_no_pdb" {
     condition = (
       length(kubernetes_network_policy_v1.this["create-task-egress"].spec[0].egress) == 3 &&
       [for p in kubernetes_network_policy_v1.this["create-task-egress"].spec[0].egress[2].ports : p.port] == ["4444"] &&
-      kubernetes_network_policy_v1.this["centrifugo-egress"].spec[0].egress[1].ports[0].port == "4444"
+      length(kubernetes_network_policy_v1.this["centrifugo-egress"].spec[0].egress) == 1 &&
+      kubernetes_network_policy_v1.this["centrifugo-egress"].spec[0].egress[0].ports[0].port == "4444"
     )
     error_message = "On a laptop the issuer's port comes from its URLs (4444), and no Entra ID rule is added."
   }
@@ -201,6 +202,24 @@ run "external_kafka_by_cidr_and_port" {
       kubernetes_network_policy_v1.this["send-reminder-egress"].spec[0].egress[1].to[0].ip_block[0].cidr == "10.30.1.0/24"
     )
     error_message = "An external Kafka is reached on its CIDRs and the bootstrap servers' ports; PostgreSQL on its CIDRs."
+  }
+}
+
+run "centrifugo_reaches_an_external_redis_on_its_port" {
+  command = plan
+
+  variables {
+    centrifugo_redis = { address = "rediss://redis.example.net:6380", secret_name = "centrifugo-redis-external" }
+    network_policies = { redis_cidrs = ["10.40.0.0/24"] }
+  }
+
+  assert {
+    condition = (
+      kubernetes_network_policy_v1.this["centrifugo-egress"].spec[0].egress[0].to[0].ip_block[0].cidr == "10.40.0.0/24" &&
+      kubernetes_network_policy_v1.this["centrifugo-egress"].spec[0].egress[0].ports[0].port == "6380" &&
+      length(kubernetes_network_policy_v1.centrifugo_redis) == 0
+    )
+    error_message = "An external Redis is reached on redis_cidrs at its address's port."
   }
 }
 
