@@ -468,3 +468,19 @@ def test_the_policies_pass_a_server_side_dry_run(aks: dict[str, dict[str, Any]])
             }
             response = server.apply(doc, dry_run=True, check=False)
             assert response.status < 300, f"{name}: {response.body}"
+
+
+def test_the_aks_overlay_runs_the_two_daprd_that_the_pdbs_assume() -> None:
+    """pdb.tf gives knative/'s daprd a PDB on AKS (components.dapr_shared = false) because
+    knative/overlays/aks runs two of each, as this module's own Deployments do there."""
+    overlay = yaml.safe_load(
+        (REPO / "knative" / "overlays" / "aks" / "kustomization.yaml").read_text()
+    )
+    patch = next(
+        p
+        for p in overlay["patches"]
+        if p["target"].get("labelSelector") == "app.kubernetes.io/component=dapr-shared"
+    )
+    assert {"op": "replace", "path": "/spec/replicas", "value": 2} in yaml.safe_load(patch["patch"])
+    dapr_tf = (INFRA / "modules" / "platform" / "dapr.tf").read_text()
+    assert "replicas = local.local ? 1 : 2" in dapr_tf

@@ -85,6 +85,6 @@ output "network_policies" {
 }
 
 output "pod_disruption_budgets" {
-  description = "PodDisruptionBudgets this module creates in the functions' namespace (the Dapr Shared Deployments with more than one replica)."
+  description = "PodDisruptionBudgets this module creates in the functions' namespace: one per Dapr Shared Deployment with more than one replica (this module's, or knative/overlays/aks's with components.dapr_shared off)."
   value       = [for p in kubernetes_pod_disruption_budget_v1.dapr_shared : p.metadata[0].name]
 }

@@ -248,10 +248,11 @@ run "knative_daprd_reads_its_secret_through_the_api_server" {
 
   assert {
     condition = (
-      length(kubernetes_pod_disruption_budget_v1.dapr_shared) == 0 &&
+      length(kubernetes_pod_disruption_budget_v1.dapr_shared) == 4 &&
+      kubernetes_pod_disruption_budget_v1.dapr_shared["push-update"].spec[0].selector[0].match_labels == tomap({ "app.kubernetes.io/name" = "push-update-dapr" }) &&
       [for p in kubernetes_network_policy_v1.this["create-task-dapr-egress"].spec[0].egress[7].ports : p.port] == ["443", "6443"]
     )
-    error_message = "knative/'s daprd (secretstores.kubernetes) needs the API server; no PDB without this module's Deployments."
+    error_message = "knative/'s daprd (secretstores.kubernetes) needs the API server, and its two replicas on AKS (knative/overlays/aks) their PDB."
   }
 }
 
