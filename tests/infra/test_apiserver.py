@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra" / "terraform"
 PLATFORM_MAIN = INFRA / "modules" / "platform" / "main.tf"
 NAMESPACE = "taskpulse"
+FUNCTIONS = ("create-task", "compute-next-occurrence", "send-reminder", "push-update")
 RENDERED = (
     "knative/base",
     "knative/overlays/local",
@@ -565,14 +566,21 @@ def test_envs_local_applies_and_destroys_against_a_real_api_server(tmp_path: Pat
     kinds = {path.rsplit("/", 1)[-1] for path, _, _ in created}
     assert {"namespaces", "secrets", "configmaps", "deployments", "services"} <= kinds, kinds
     assert {"serviceaccounts", "components", "subscriptions"} <= kinds, kinds
-    assert len(standins.rolled_out) == 5, standins.rolled_out  # 4 Dapr Shared + Centrifugo
+    deployments = {f"{ns}/{name}" for path, ns, name in created if path.endswith("/deployments")}
+    assert standins.rolled_out == deployments, (standins.rolled_out, deployments)
+    assert {f"{NAMESPACE}/{f}-dapr" for f in FUNCTIONS} | {f"{NAMESPACE}/centrifugo"} <= deployments
     # The Deployments that modules/platform writes in HCL (Dapr Shared, Centrifugo) make
     # Pods that Pod Security `restricted` admits.
     assert not refused, refused
     # The tokens and keys reached the Secrets through write-only arguments: present in the
     # cluster, absent from the state.
-    assert len(secrets) == 10, sorted(secrets)  # 4 x 2 Dapr tokens, Centrifugo's 2 keys
-    for where, value in secrets.items():
+    written = {
+        f"{f}-dapr-tokens/{k}" for f in FUNCTIONS for k in ("dapr-api-token", "app-api-token")
+    }
+    written |= {"centrifugo/token-hmac-secret-key", "centrifugo/http-api-key"}
+    assert written <= set(secrets), sorted(secrets)
+    for where in written:
+        value = secrets[where]
         assert len(value) >= 32, where
         assert value not in state_text, f"{where} is in the state"
     # One apply created every resource of the configuration.
