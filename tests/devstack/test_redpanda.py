@@ -166,8 +166,10 @@ def test_setup_installs_java_and_maven_for_the_tests_even_when_up_needs_neither(
     from devstack.setup import REQUIREMENTS, _needed
 
     monkeypatch.setenv("PATH", str(standin_rpk.parent))  # no java, no mvn, no Kafka
-    kafka_parts = [r for r in REQUIREMENTS if r.up_needs is not None]
-    assert {r.debian_packages for r in kafka_parts} == {("openjdk-17-jre-headless",), ("maven",)}
+    kafka = {("openjdk-17-jre-headless",), ("maven",)}
+    kafka_parts = [r for r in REQUIREMENTS if r.debian_packages in kafka]
+    assert {r.debian_packages for r in kafka_parts} == kafka
+    assert all(r.up_needs is not None for r in kafka_parts)
     for requirement in kafka_parts:
         assert not _needed(requirement, platform_only=True)
         assert _needed(requirement, platform_only=False)
