@@ -1,7 +1,8 @@
 """Every manifest against a real kube-apiserver (v1.35.4, built by devstack.kube), no kubelet.
 
 The CRDs come from the pinned releases' own sources, fetched as Go modules (the Dapr chart's
-``crds/`` at DAPR_VERSION, Knative Serving 1.23's ``config/core/300-resources``); the
+``crds/`` at DAPR_VERSION, Knative Serving 1.23's ``config/core/300-resources``, KEDA's
+``config/crd/bases`` at the chart's version); the
 ``taskpulse`` namespace carries the labels modules/platform gives it (Pod Security
 ``restricted``). Each rendered manifest is sent as ``kubectl apply --server-side
 --dry-run=server`` sends it: a server-side apply with ``dryRun=All`` and strict field
@@ -102,7 +103,7 @@ def render(folder: str) -> list[dict[str, Any]]:
 def cluster(apiserver: kube.ApiServer) -> kube.ApiServer:
     """The pinned CRDs, the taskpulse namespace as the platform makes it, and the service
     accounts that Pods name (the ServiceAccount admission plugin refuses a Pod without)."""
-    apiserver.install_crds(kube.dapr_crds() + kube.knative_serving_crds())
+    apiserver.install_crds(kube.dapr_crds() + kube.knative_serving_crds() + kube.keda_crds())
     apiserver.apply(
         {
             "apiVersion": "v1",

@@ -107,6 +107,10 @@ DAPR_CRD_FILES = {
     "Resiliency": "dapr/resiliency.yaml",
     "Configuration": "dapr/configuration.yaml",
 }
+KEDA_CRD_FILES = {
+    "ScaledObject": "keda/scaledobjects.yaml",
+    "TriggerAuthentication": "keda/triggerauthentications.yaml",
+}
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -126,6 +130,11 @@ def test_rendered_documents_match_their_schemas(
         elif api == "serving.knative.dev/v1":
             schema = crd_schema("knative/service-crd.yaml", "v1", strict=False)
             jsonschema.validate(doc, schema)
+        elif api == "keda.sh/v1alpha1":
+            # KEDA's CRDs; KEDA's own admission checks them further (test_keda.py).
+            schema = crd_schema(KEDA_CRD_FILES[kind], "v1alpha1", strict=True)
+            errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc))
+            assert errors == [], f"{kind}/{doc['metadata']['name']}: {errors[0].message}"
         else:
             assert kind in BUILTIN, kind
             kv.validate(doc, "1.32", strict=True)

@@ -44,6 +44,7 @@ from devstack.ports import free_port
 from devstack.versions import (
     DAPR_VERSION,
     ETCD_VERSION,
+    KEDA_MODULE_VERSION,
     KNATIVE_SERVING_MODULE_VERSION,
     KUBERNETES_VERSION,
 )
@@ -182,6 +183,16 @@ def knative_serving_crds() -> list[dict[str, Any]]:
     operator installs): ``config/core/300-resources`` of knative.dev/serving."""
     root = module_dir(KNATIVE_SERVING_MODULE, f"v{KNATIVE_SERVING_MODULE_VERSION}")
     return _crds_in(root / "config" / "core" / "300-resources")
+
+
+KEDA_MODULE = "github.com/kedacore/keda/v2"
+
+
+def keda_crds() -> list[dict[str, Any]]:
+    """The keda.sh CRDs of the pinned KEDA chart's release (chart and app share a version):
+    ``config/crd/bases`` of github.com/kedacore/keda/v2 at KEDA_MODULE_VERSION."""
+    root = module_dir(KEDA_MODULE, f"v{KEDA_MODULE_VERSION}")
+    return _crds_in(root / "config" / "crd" / "bases", "keda.sh_*.yaml")
 
 
 KNATIVE_OPERATOR_MODULE = "knative.dev/operator"
@@ -393,7 +404,7 @@ class ApiServer:
                 got = self.request(
                     "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
                 ).body
-                conditions = got.get("status", {}).get("conditions", [])
+                conditions = got.get("status", {}).get("conditions") or []
                 established = any(
                     c["type"] == "Established" and c["status"] == "True" for c in conditions
                 )

@@ -52,3 +52,7 @@ runs its webhook's defaulting and validation over our Services (tests/manifests)
 PROMETHEUS_MODULE_VERSION = "0.316.0"
 """github.com/prometheus/prometheus (Prometheus 3.x; its Go module is v0.3xx), whose
 ``promtool`` checks and unit-tests the alert rules of the monitoring chart (tests/infra)."""
+
+KEDA_MODULE_VERSION = "2.20.2"
+"""``github.com/kedacore/keda/v2`` built into ``go/keda-validate``: the KEDA chart's version in
+``infra/terraform/modules/versions`` (``keda``), whose app is the same release."""

@@ -21,10 +21,12 @@ from devstack.manifests._common import (
     resource_labels,
     restricted_security_context,
     secret_env,
+    subscribed_topics,
     tokens_secret,
 )
+from devstack.manifests.access import KAFKA_SECRET
 from devstack.versions import DAPR_VERSION
-from taskpulse.contract import Function
+from taskpulse.contract import Function, Topic
 
 DAPRD_IMAGE = f"ghcr.io/dapr/daprd:{DAPR_VERSION}"
 DAPR_CONTROL_PLANE_NAMESPACE = "dapr-system"
@@ -210,4 +212,100 @@ def dapr_shared(function: Function) -> list[Manifest]:
             ],
         },
     }
-    return [deployment, service]
+    return [deployment, service, *autoscaling(function)]
+
+
+# --- Autoscaling on Kafka lag (KEDA; docs/decisions/0028-autoscaling-on-lag.md) -------------
+
+KAFKA_BOOTSTRAP_SERVERS = "taskpulse-kafka-bootstrap.kafka.svc.cluster.local:9093"
+"""The brokers of dapr-components/cluster/pubsub-kafka.yaml: SASL/SCRAM over TLS."""
+KAFKA_VERSION_FOR_CLIENTS = "3.6.0"
+"""The protocol version pubsub-kafka's clients speak (its ``version``); KEDA's sarama too."""
+KAFKA_SASL = "scram_sha512"
+"""KEDA's name for the component's ``saslMechanism: SHA-512``."""
+KAFKA_AUTH_PARAMETERS = {
+    "username": "sasl-username",
+    "password": "sasl-password",
+    "ca": "ca.crt",
+}
+"""KEDA Kafka scaler parameter -> key of ``KAFKA_SECRET``: the Secret, and the keys, that the
+cluster's pubsub-kafka component reads its credentials and CA from."""
+LAG_THRESHOLD = 20
+"""Target lag per daprd replica: the HPA wants ceil(total lag / 20) replicas."""
+ACTIVATION_LAG_THRESHOLD = 5
+"""Above this lag KEDA reports the ScaledObject active. With ``minReplicaCount`` 1 it never
+scales to zero, so it only marks when the lag matters (the Active condition, the metric)."""
+MIN_REPLICAS = 1
+"""Never zero: the daprd is more than a Kafka consumer. The function publishes through it
+(its outbox publisher calls the daprd's HTTP API), and the Dapr scheduler delivers job
+triggers (reminders, on_schedule series) only over the stream of a connected daprd of the
+app id: a due job is no Kafka lag, so nothing would start a daprd for it and the reminder
+would wait for the next Kafka record. Kafka lag alone could scale from zero; these cannot."""
+
+
+def trigger_authentication_name(function: Function) -> str:
+    return f"{dapr_service(function)}-kafka"
+
+
+def max_replicas(function: Function) -> int:
+    """At most one daprd per partition of the smallest topic it consumes: one consumer group
+    spreads a topic's partitions over its members, so a member beyond the partitions of a
+    topic idles on it (and KEDA's Kafka trigger caps at the partitions anyway)."""
+    return min(topic.partitions for topic in subscribed_topics(function))
+
+
+def lag_trigger(function: Function, topic: Topic, group: str) -> Manifest:
+    return {
+        "type": "kafka",
+        "name": f"lag-{topic.name}",
+        "metadata": {
+            "bootstrapServers": KAFKA_BOOTSTRAP_SERVERS,
+            "consumerGroup": group,
+            "topic": topic.name,
+            "lagThreshold": str(LAG_THRESHOLD),
+            "activationLagThreshold": str(ACTIVATION_LAG_THRESHOLD),
+            # A group without committed offsets starts at the oldest record (pubsub-kafka's
+            # initialOffset: oldest): all of the retained topic is then its lag.
+            "offsetResetPolicy": "earliest",
+            "version": KAFKA_VERSION_FOR_CLIENTS,
+            "sasl": KAFKA_SASL,
+            "tls": "enable",
+        },
+        "authenticationRef": {"name": trigger_authentication_name(function)},
+    }
+
+
+def autoscaling(function: Function) -> list[Manifest]:
+    """The ScaledObject of a consuming function's daprd (one Kafka lag trigger per topic it
+    consumes, in its one consumer group) and the TriggerAuthentication it uses; nothing for
+    a function that consumes nothing."""
+    group = consumer_group_for(function)
+    if group is None:
+        return []
+    name = dapr_service(function)
+    labels = resource_labels(name, "dapr-shared", function)
+    authentication: Manifest = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": {"name": trigger_authentication_name(function), "labels": labels},
+        "spec": {
+            "secretTargetRef": [
+                {"parameter": parameter, "name": KAFKA_SECRET, "key": key}
+                for parameter, key in KAFKA_AUTH_PARAMETERS.items()
+            ]
+        },
+    }
+    scaled_object: Manifest = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicaCount": MIN_REPLICAS,
+            "maxReplicaCount": max_replicas(function),
+            "triggers": [
+                lag_trigger(function, topic, group) for topic in subscribed_topics(function)
+            ],
+        },
+    }
+    return [authentication, scaled_object]
