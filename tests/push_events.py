@@ -1,16 +1,20 @@
-"""A centrifuge-python subscription handler that tests can await: subscribed, unsubscribed
-(with the code the gateway gave), and each publication's data in order."""
+"""A centrifuge-python client for tests: a subscription handler they can await (subscribed,
+unsubscribed with the code the gateway gave, each publication's data in order), and a
+connect-and-subscribe with an HMAC connection token."""
 
 from __future__ import annotations
 
 import asyncio
 
 from centrifuge import (
+    Client,
     PublicationContext,
     SubscribedContext,
     SubscriptionEventHandler,
     UnsubscribedContext,
 )
+
+from devstack.centrifugo import CentrifugoConfig, connection_token
 
 
 class Events(SubscriptionEventHandler):  # type: ignore[misc]
@@ -30,3 +34,14 @@ class Events(SubscriptionEventHandler):  # type: ignore[misc]
 
     async def on_publication(self, ctx: PublicationContext) -> None:
         await self.publications.put(ctx.pub.data)
+
+
+async def subscribe(config: CentrifugoConfig, user: str, channel: str) -> tuple[Client, Events]:
+    """A client of ``user`` (an HMAC token of ``config``) subscribed to ``channel``."""
+    assert config.token_secret is not None
+    client = Client(config.ws_url, token=connection_token(config.token_secret, user))
+    events = Events()
+    subscription = client.new_subscription(channel, events)
+    await client.connect()
+    await subscription.subscribe()
+    return client, events

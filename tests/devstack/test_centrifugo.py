@@ -6,26 +6,16 @@ import asyncio
 import uuid
 
 import httpx
-from centrifuge import Client
 
-from devstack.centrifugo import CentrifugoConfig, connection_token
-from push_events import Events
+from devstack.centrifugo import CentrifugoConfig
+from push_events import subscribe
 from taskpulse.contract import push_channel
 from taskpulse.push import Publication, PushGateway, batch_refusals, refusal
 
 
-async def _subscribe(config: CentrifugoConfig, user: str, channel: str) -> tuple[Client, Events]:
-    client = Client(config.ws_url, token=connection_token(config.token_secret, user))
-    events = Events()
-    subscription = client.new_subscription(channel, events)
-    await client.connect()
-    await subscription.subscribe()
-    return client, events
-
-
 def test_a_server_publish_reaches_the_users_channel(centrifugo: CentrifugoConfig) -> None:
     async def scenario() -> object:
-        client, events = await _subscribe(centrifugo, "alice", push_channel("alice"))
+        client, events = await subscribe(centrifugo, "alice", push_channel("alice"))
         try:
             await asyncio.wait_for(events.subscribed, 10)
             payload = {"type": "dev.taskpulse.task.created.v1", "marker": str(uuid.uuid4())}
@@ -47,7 +37,7 @@ def test_a_server_publish_reaches_the_users_channel(centrifugo: CentrifugoConfig
 
 def test_another_user_cannot_subscribe_to_alices_channel(centrifugo: CentrifugoConfig) -> None:
     async def scenario() -> int:
-        client, events = await _subscribe(centrifugo, "bob", push_channel("alice"))
+        client, events = await subscribe(centrifugo, "bob", push_channel("alice"))
         try:
             return await asyncio.wait_for(events.unsubscribed, 10)
         finally:
@@ -96,7 +86,7 @@ def test_a_batch_reaches_the_channel_in_order_and_answers_each_command(
     markers = [str(uuid.uuid4()) for _ in range(3)]
 
     async def scenario() -> list[object]:
-        client, events = await _subscribe(centrifugo, "alice", push_channel("alice"))
+        client, events = await subscribe(centrifugo, "alice", push_channel("alice"))
         try:
             await asyncio.wait_for(events.subscribed, 10)
             publications = [Publication("alice", {"marker": m}, m) for m in markers]

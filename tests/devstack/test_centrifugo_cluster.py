@@ -20,39 +20,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from centrifuge import (
-    Client,
-    PublicationContext,
-    SubscribedContext,
-    SubscriptionEventHandler,
-    UnsubscribedContext,
-)
 
 from devstack import redis
-from devstack.centrifugo import CentrifugoConfig, argv, connection_token, redis_password_env
+from devstack.centrifugo import CentrifugoConfig, argv, redis_password_env
 from devstack.ports import free_port
 from devstack.supervisor import Service, StartError, Supervisor, http_ok, tcp_open
+from push_events import subscribe
 from taskpulse.contract import push_channel
 from taskpulse.push import PushError, PushGateway
-
-
-class Events(SubscriptionEventHandler):
-    def __init__(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.subscribed: asyncio.Future[None] = loop.create_future()
-        self.unsubscribed: asyncio.Future[int] = loop.create_future()
-        self.publications: asyncio.Queue[object] = asyncio.Queue()
-
-    async def on_subscribed(self, ctx: SubscribedContext) -> None:
-        if not self.subscribed.done():
-            self.subscribed.set_result(None)
-
-    async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:
-        if not self.unsubscribed.done():
-            self.unsubscribed.set_result(ctx.code)
-
-    async def on_publication(self, ctx: PublicationContext) -> None:
-        await self.publications.put(ctx.pub.data)
 
 
 @dataclasses.dataclass
@@ -91,22 +66,12 @@ def test_both_nodes_run_the_redis_engine(pair: Pair) -> None:
         assert '"engine_type":"redis"' in line, line
 
 
-async def _connect(config: CentrifugoConfig, user: str, channel: str) -> tuple[Client, Events]:
-    assert config.token_secret is not None
-    client = Client(config.ws_url, token=connection_token(config.token_secret, user))
-    events = Events()
-    subscription = client.new_subscription(channel, events)
-    await client.connect()
-    await subscription.subscribe()
-    return client, events
-
-
 def test_a_publication_through_node_a_reaches_a_client_on_node_b(pair: Pair) -> None:
     channel = push_channel("alice")
     payload = {"type": "dev.taskpulse.task.created.v1", "marker": str(uuid.uuid4())}
 
     async def scenario() -> object:
-        client, events = await _connect(pair.b, "alice", channel)
+        client, events = await subscribe(pair.b, "alice", channel)
         try:
             await asyncio.wait_for(events.subscribed, 10)
             async with httpx.AsyncClient() as http:
@@ -126,7 +91,7 @@ def test_a_publication_through_node_a_reaches_a_client_on_node_b(pair: Pair) -> 
 
 def test_node_b_refuses_another_user_on_alices_channel(pair: Pair) -> None:
     async def scenario() -> int:
-        client, events = await _connect(pair.b, "bob", push_channel("alice"))
+        client, events = await subscribe(pair.b, "bob", push_channel("alice"))
         try:
             return await asyncio.wait_for(events.unsubscribed, 10)
         finally:
@@ -155,7 +120,7 @@ def test_after_the_shared_redis_restarts_publications_cross_nodes_again(pair: Pa
     channel = push_channel("alice")
 
     async def scenario() -> tuple[PushError, object]:
-        client, events = await _connect(pair.b, "alice", channel)
+        client, events = await subscribe(pair.b, "alice", channel)
         try:
             await asyncio.wait_for(events.subscribed, 10)
             os.killpg(pair.redis_process.pid, signal.SIGTERM)
