@@ -92,8 +92,11 @@ def test_knative_overlay(rendered: dict[str, list[dict[str, Any]]], overlay: str
         assert registry in container["image"]
     shared = [d for d in docs if d["kind"] == "Deployment"]
     assert _names(docs, "Deployment") == {f"{f.value}-dapr" for f in Function}
+    # KEDA owns each daprd's count: no Deployment sets one; on AKS the floor is two.
+    assert all("replicas" not in d["spec"] for d in shared)
+    floors = {d["spec"]["minReplicaCount"] for d in docs if d["kind"] == "ScaledObject"}
+    assert floors == ({2} if overlay.endswith("aks") else {1})
     if overlay.endswith("aks"):
-        assert {d["spec"]["replicas"] for d in shared} == {2}
         for deployment in shared:
             (spread,) = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
             # Per function: without the key, all eight daprd pods count as one group.

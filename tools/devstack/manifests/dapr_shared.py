@@ -119,8 +119,9 @@ def dapr_shared(function: Function) -> list[Manifest]:
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
+        # No replicas: its ScaledObject owns the count (an apply that set one would reset
+        # what KEDA scaled); a new Deployment starts with one.
         "spec": {
-            "replicas": 1,
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {
