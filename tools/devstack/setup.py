@@ -186,8 +186,9 @@ def main(argv: list[str]) -> int:
             knative_validate.binary()  # Knative's webhook checks for tests/manifests
             from devstack import promtool
 
-            with progress("promtool for tests/infra's alert rules (first time ~5-10 min)"):
-                promtool.binary()
+            with progress("promtool and Prometheus for the alert tests (first time ~10-15 min)"):
+                promtool.binary()  # tests/infra: the rules and their unit tests
+                promtool.prometheus_binary()  # tests/e2e: the live series
             from devstack import kube
 
             with progress("API server for tests/infra: etcd, kube-apiserver (first ~6-12 min)"):
