@@ -184,6 +184,9 @@ def main(argv: list[str]) -> int:
             from devstack import knative_validate
 
             knative_validate.binary()  # Knative's webhook checks for tests/manifests
+            from devstack import keda_validate
+
+            keda_validate.binary()  # KEDA's webhooks and Kafka scaler for tests/manifests
             from devstack import promtool
 
             with progress("promtool and Prometheus for the alert tests (first time ~10-15 min)"):
