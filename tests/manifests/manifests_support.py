@@ -127,3 +127,25 @@ def kustomize_build() -> list[str] | None:
 
     module = "sigs.k8s.io/kustomize/kustomize/v5"
     return [str(build(GoCommand("kustomize", module, KUSTOMIZE_VERSION, module))), "build"]
+
+
+KNATIVE_TARGETS = ("knative/base", "knative/overlays/local", "knative/overlays/aks")
+"""The kustomizations a cluster is given: the base and each overlay."""
+
+
+def rendered_knative() -> dict[str, list[dict[str, Any]]]:
+    """Each of ``KNATIVE_TARGETS`` as ``kustomize build`` renders it (documents in order);
+    fails the calling test, saying what to install, when nothing can render them."""
+    import pytest
+
+    cmd = kustomize_build()
+    if cmd is None:
+        pytest.fail("no kustomize, no kubectl and no Go to build kustomize: install Go 1.26")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for target in KNATIVE_TARGETS:
+        result = subprocess.run(
+            [*cmd, str(REPO / target)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"kustomize build {target}:\n{result.stderr}"
+        out[target] = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return out

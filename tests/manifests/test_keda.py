@@ -17,13 +17,12 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from manifests_support import REPO, kustomize_build
+from manifests_support import KNATIVE_TARGETS, REPO, rendered_knative
 
 from devstack import keda_validate, versions
 from devstack.cache import cache_dir
@@ -33,7 +32,7 @@ from devstack.manifests._common import consumer_group_for, dapr_service, subscri
 from devstack.manifests.access import KAFKA_SECRET
 from taskpulse.contract import Function, Topic
 
-TARGETS = ("knative/base", "knative/overlays/local", "knative/overlays/aks")
+TARGETS = KNATIVE_TARGETS
 PINS_FILE = REPO / "infra" / "terraform" / "modules" / "versions" / "main.tf"
 PUBSUB_COMPONENT = REPO / "dapr-components" / "cluster" / "pubsub-kafka.yaml"
 KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}
@@ -92,18 +91,10 @@ def validator() -> Path:
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[Doc]]:
     """The KEDA objects of ``kustomize build`` of the base and each overlay."""
-    cmd = kustomize_build()
-    if cmd is None:
-        pytest.fail("no kustomize, no kubectl and no Go to build kustomize: install Go 1.26")
-    out: dict[str, list[Doc]] = {}
-    for target in TARGETS:
-        result = subprocess.run(
-            [*cmd, str(REPO / target)], capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0, f"kustomize build {target}:\n{result.stderr}"
-        docs = [d for d in yaml.safe_load_all(result.stdout) if d]
-        out[target] = [d for d in docs if d.get("kind") in KEDA_KINDS]
-    return out
+    return {
+        target: [d for d in docs if d.get("kind") in KEDA_KINDS]
+        for target, docs in rendered_knative().items()
+    }
 
 
 def _generated() -> list[Doc]:

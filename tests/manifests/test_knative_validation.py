@@ -21,15 +21,14 @@ from typing import Any
 
 import jsonschema
 import pytest
-import yaml
-from manifests_support import REPO, crd_schema, kustomize_build
+from manifests_support import KNATIVE_TARGETS, REPO, crd_schema, rendered_knative
 
 from devstack import knative_validate, versions
 from devstack.cache import cache_dir
 from devstack.knative_validate import Admission, admit
 from taskpulse.contract import Function
 
-TARGETS = ("knative/base", "knative/overlays/local", "knative/overlays/aks")
+TARGETS = KNATIVE_TARGETS
 PINS_FILE = REPO / "infra" / "terraform" / "modules" / "versions" / "main.tf"
 KUBERNETES_VERSION = "1.32"
 QUEUE_PROXY = "queue-proxy"
@@ -56,17 +55,7 @@ def chart_config() -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[Doc]]:
-    cmd = kustomize_build()
-    if cmd is None:
-        pytest.fail("no kustomize, no kubectl and no Go to build kustomize: install Go 1.26")
-    out: dict[str, list[Doc]] = {}
-    for target in TARGETS:
-        result = subprocess.run(
-            [*cmd, str(REPO / target)], capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0, f"kustomize build {target}:\n{result.stderr}"
-        out[target] = [d for d in yaml.safe_load_all(result.stdout) if d]
-    return out
+    return rendered_knative()
 
 
 def _services(docs: list[Doc]) -> list[Doc]:
