@@ -256,3 +256,45 @@ JOB_ROUTE_PREFIX = "/job/"
 
 SWEEP_JOB = "outbox-sweep"
 """The job through which a function with an outbox wakes itself to publish what failed."""
+
+
+# ----------------------------------------------------------------------------- Kafka access
+# What each principal may do on the brokers (docs/contract.md#2-event-fabric): Kafka's ACLs,
+# Dapr's publishing and subscription scopes and KEDA's lag triggers are all derived from
+# these, locally and in the cluster (docs/decisions/0029-kafka-identities.md).
+
+PUBLISHES: dict[Function, tuple[Topic, ...]] = {
+    # task.created (task-events, task-updates), its reminder, and the completions and
+    # cancellations its HTTP face queues as commands on task-events.
+    Function.CREATE_TASK: (TASK_EVENTS, TASK_UPDATES, REMINDERS),
+    # The next occurrence and its reminder, the facts of completion, cancellation, series end.
+    Function.COMPUTE_NEXT_OCCURRENCE: (TASK_EVENTS, TASK_UPDATES, REMINDERS),
+    Function.SEND_REMINDER: (TASK_UPDATES,),
+    Function.PUSH_UPDATE: (),
+}
+"""The contract topics each function's events go to (dead-letter topics aside)."""
+
+BACKEND_PRINCIPAL = "taskpulse-backend"
+"""The Kafka identity of trusted backends that send commands to ``task-events``
+(docs/contract.md#2-event-fabric); it reads nothing."""
+
+BACKEND_PUBLISHES: tuple[Topic, ...] = (TASK_EVENTS,)
+
+
+def reads(function: Function) -> tuple[Topic, ...]:
+    """The topics ``function`` consumes, in the order of its subscriptions."""
+    return tuple(dict.fromkeys(s.topic for s in SUBSCRIPTIONS if s.function is function))
+
+
+def writes(function: Function) -> tuple[str, ...]:
+    """Every topic ``function``'s daprd may produce to: its events' topics and the
+    dead-letter topics of what it reads (daprd's and its own dead letters)."""
+    return tuple(t.name for t in PUBLISHES[function]) + tuple(
+        t.dead_letter for t in reads(function)
+    )
+
+
+def group_prefix(function: Function) -> str:
+    """Every consumer group of ``function`` starts so (``consumer_group``); its principal may
+    join only those, so a later ``-v2`` group needs no new grant."""
+    return f"{function.value}-"
