@@ -72,3 +72,30 @@ def test_function_names_match():
     variables = (CONTRACT_TF.parent / "variables.tf").read_text()
     for function in contract.Function:
         assert f'"{function.value}"' in variables
+
+
+def test_kafka_access_matches_the_contract():
+    """contract.tf's kafka_access (the KafkaUsers' ACLs) is contract.py's "Kafka access"."""
+    expected = {
+        fn.value: {
+            "reads": [t.name for t in contract.reads(fn)],
+            "writes": list(contract.writes(fn)),
+            "group_prefix": contract.group_prefix(fn),
+        }
+        for fn in contract.Function
+    }
+    expected[contract.BACKEND_PRINCIPAL] = {
+        "reads": [],
+        "writes": [t.name for t in contract.BACKEND_PUBLISHES],
+        "group_prefix": None,
+    }
+    access = _locals()["kafka_access"]
+    # hcl2 reads `null` as None or as the string "null", depending on its version.
+    # _plain unwraps one-element lists: wrap them again.
+    for grants in access.values():
+        if grants["group_prefix"] in ("null", "${null}"):
+            grants["group_prefix"] = None
+        for key in ("reads", "writes"):
+            if isinstance(grants[key], str):
+                grants[key] = [grants[key]]
+    assert access == expected

@@ -25,6 +25,38 @@ locals {
     "push-update"             = "task-updates"
   }
 
+  # Kafka access (contract.py "Kafka access": reads(), writes(), group_prefix(),
+  # BACKEND_PRINCIPAL): what each principal may do on the brokers. kafka.tf turns it into
+  # one Strimzi KafkaUser per principal with exactly these ACLs. group_prefix null: the
+  # principal joins no consumer group.
+  kafka_access = {
+    "create-task" = {
+      reads        = ["task-events"]
+      writes       = ["task-events", "task-updates", "reminders", "task-events-dlq"]
+      group_prefix = "create-task-"
+    }
+    "compute-next-occurrence" = {
+      reads        = ["task-events"]
+      writes       = ["task-events", "task-updates", "reminders", "task-events-dlq"]
+      group_prefix = "compute-next-occurrence-"
+    }
+    "send-reminder" = {
+      reads        = ["reminders", "task-updates"]
+      writes       = ["task-updates", "reminders-dlq", "task-updates-dlq"]
+      group_prefix = "send-reminder-"
+    }
+    "push-update" = {
+      reads        = ["task-updates"]
+      writes       = ["task-updates-dlq"]
+      group_prefix = "push-update-"
+    }
+    "taskpulse-backend" = {
+      reads        = []
+      writes       = ["task-events"]
+      group_prefix = null
+    }
+  }
+
   # The Dapr Subscriptions and Resiliency are not mirrored here: they are generated from
   # contract.py into charts/taskpulse-dapr/templates (python -m devstack.manifests generate).
 }
