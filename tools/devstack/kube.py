@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -30,11 +31,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import yaml
 
@@ -47,6 +50,9 @@ from devstack.versions import (
     KEDA_MODULE_VERSION,
     KNATIVE_SERVING_MODULE_VERSION,
     KUBERNETES_VERSION,
+    PROMETHEUS_OPERATOR_VERSION,
+    STRIMZI_JAVA_MIN_MAJOR,
+    STRIMZI_VERSION,
 )
 
 KUBE_APISERVER = GoCommand(
@@ -161,10 +167,21 @@ def module_dir(module: str, version: str) -> Path:
     return Path(info["Dir"])
 
 
+class _CrdLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML as the API server reads it: PyYAML's 1.1 ``=`` (the "value" tag, an enum value
+    of the Prometheus CRD's relabelings) is the string "="; libyaml when present (MiB of
+    schemas)."""
+
+
+_CrdLoader.add_constructor(
+    "tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node)
+)
+
+
 def _crds_in(folder: Path, pattern: str = "*.yaml") -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for path in sorted(folder.glob(pattern)):
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yaml.load_all(path.read_text(), Loader=_CrdLoader):
             if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                 found.append(doc)
     if not found:
@@ -220,6 +237,148 @@ def knative_operator_crds(namespace: str = "knative-operator") -> list[dict[str,
     if not found:
         raise FileNotFoundError(f"no CustomResourceDefinition in {folder}")
     return found
+
+
+PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
+
+
+def prometheus_operator_crds() -> list[dict[str, Any]]:
+    """The monitoring.coreos.com CRDs of the operator that the pinned kube-prometheus-stack
+    chart runs (PROMETHEUS_OPERATOR_VERSION): ``example/prometheus-operator-crd`` of the
+    operator's Go module, the files the chart's ``crds`` subchart carries. (The ``-full``
+    variant differs only by AlertmanagerConfig v1beta1, served through a conversion webhook
+    that no one runs here.)"""
+    root = module_dir(PROMETHEUS_OPERATOR_MODULE, f"v{PROMETHEUS_OPERATOR_VERSION}")
+    return _crds_in(root / "example" / "prometheus-operator-crd", "monitoring.coreos.com_*.yaml")
+
+
+class StrimziCrdsUnavailable(RuntimeError):
+    """Maven or a Java new enough for Strimzi's generator is missing."""
+
+
+_STRIMZI_POM = """<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.taskpulse</groupId>
+  <artifactId>strimzi-crds</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <!-- The versions Strimzi's own build uses (its parent POM), not Maven's nearest pick. -->
+  <dependencyManagement>
+    <dependencies>
+      <dependency>
+        <groupId>io.strimzi</groupId>
+        <artifactId>strimzi</artifactId>
+        <version>{version}</version>
+        <type>pom</type>
+        <scope>import</scope>
+      </dependency>
+    </dependencies>
+  </dependencyManagement>
+  <dependencies>
+    <dependency>
+      <groupId>io.strimzi</groupId>
+      <artifactId>api</artifactId>
+      <version>{version}</version>
+    </dependency>
+    <dependency>
+      <groupId>io.strimzi</groupId>
+      <artifactId>crd-generator</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+_CRD_GENERATOR = "io.strimzi.crdgenerator.CrdGenerator"
+_POM_NS = "{http://maven.apache.org/POM/4.0.0}"
+
+
+def java_at_least(major: int) -> str:
+    """A ``java`` of at least ``major``: $JAVA_HOME's, the one on PATH, or any JDK/JRE under
+    /usr/lib/jvm (machines here carry a Temurin beside Debian's OpenJDK 17)."""
+    candidates = (
+        [Path(os.environ["JAVA_HOME"]) / "bin" / "java"] if "JAVA_HOME" in os.environ else []
+    )
+    if found := shutil.which("java"):
+        candidates.append(Path(found))
+    candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java"), reverse=True)
+    seen = []
+    for java in candidates:
+        if not java.exists():
+            continue
+        out = subprocess.run(  # noqa: S603 - a java binary, fixed argument
+            [str(java), "-version"], capture_output=True, text=True, check=False
+        ).stderr
+        match = re.search(r'version "(\d+)', out)
+        seen.append(f"{java}: {match.group(1) if match else '?'}")
+        if match and int(match.group(1)) >= major:
+            return str(java)
+    raise StrimziCrdsUnavailable(
+        f"Strimzi {STRIMZI_VERSION}'s CRD generator needs Java {major}+; found "
+        + ("; ".join(seen) or "no java")
+        + " (set JAVA_HOME to a newer JDK or JRE)"
+    )
+
+
+def strimzi_generator_arguments(api_jar: Path, out: Path) -> list[str]:
+    """The arguments that Strimzi's ``api`` build passes to its CRD generator (read from the
+    POM inside the jar, so the set of CRDs and their options never drift), each output file
+    moved into ``out`` under the name it has in Strimzi's packaging."""
+    with zipfile.ZipFile(api_jar) as jar:
+        pom = jar.read("META-INF/maven/io.strimzi/api/pom.xml")
+    root = ElementTree.fromstring(pom)  # noqa: S314 - the POM of the jar Maven verified
+    for arguments in root.iter(f"{_POM_NS}arguments"):
+        values = [a.text or "" for a in arguments.findall(f"{_POM_NS}argument")]
+        if _CRD_GENERATOR in values:
+            break
+    else:
+        raise ValueError(f"{api_jar}: no {_CRD_GENERATOR} execution in its POM")
+    args: list[str] = []
+    for value in values[values.index(_CRD_GENERATOR) + 1 :]:
+        if "=" in value and value.endswith(".yaml"):
+            kind, target = value.split("=", 1)
+            value = f"{kind}={out / target.rsplit('}', 1)[-1]}"
+        args.append(value)
+    return args
+
+
+def strimzi_crds() -> list[dict[str, Any]]:
+    """The kafka.strimzi.io CRDs of Strimzi STRIMZI_VERSION, the release of the pinned
+    operator chart. Strimzi publishes no CRD YAML outside GitHub; its chart's ``crds/`` are
+    the files its ``api`` build writes with ``io.strimzi:crd-generator``. Both jars come from
+    Maven Central at the pin, and the generator runs here with that build's own arguments
+    (``strimzi_generator_arguments``), once: the YAML is cached."""
+    root = cache_dir("strimzi", STRIMZI_VERSION)
+    crds, done = root / "crds", root / "crds.complete"
+    if not done.exists():
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise StrimziCrdsUnavailable("Maven is needed once: install the Debian package maven")
+        java = java_at_least(STRIMZI_JAVA_MIN_MAJOR)
+        (root / "pom.xml").write_text(_STRIMZI_POM.format(version=STRIMZI_VERSION))
+        libs = root / "libs"
+        shutil.rmtree(libs, ignore_errors=True)
+        shutil.rmtree(crds, ignore_errors=True)
+        crds.mkdir()
+        with progress(f"maven: fetching Strimzi {STRIMZI_VERSION}'s api and crd-generator"):
+            _run(
+                [
+                    mvn,
+                    "-B",
+                    "-ntp",
+                    "-q",
+                    "dependency:copy-dependencies",
+                    "-DincludeScope=runtime",
+                    f"-DoutputDirectory={libs}",
+                ],
+                root,
+                dict(os.environ),
+            )
+        args = strimzi_generator_arguments(libs / f"api-{STRIMZI_VERSION}.jar", crds)
+        with progress(f"java: generating Strimzi {STRIMZI_VERSION}'s CRDs"):
+            _run([java, "-cp", f"{libs}/*", _CRD_GENERATOR, *args], root, dict(os.environ))
+        done.touch()
+    return _crds_in(crds)
 
 
 # ----------------------------------------------------------------------------- the server

@@ -196,6 +196,11 @@ def main(argv: list[str]) -> int:
 
             with progress("API server for tests/infra: etcd, kube-apiserver (first ~6-12 min)"):
                 kube.binaries()
+            # The CRDs of the pinned Strimzi (Maven Central, its own generator; Java 21+)
+            # and Prometheus Operator (Go module), for tests/infra/test_apiserver_operators.
+            with progress("CRDs for tests/infra: Strimzi, Prometheus Operator (first ~1 min)"):
+                kube.strimzi_crds()
+                kube.prometheus_operator_crds()
             from devstack import images
 
             # tests/images: podman, runc, debootstrap (apt, ~40 s) and the base (~2 min), once.

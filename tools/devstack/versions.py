@@ -56,3 +56,21 @@ PROMETHEUS_MODULE_VERSION = "0.316.0"
 KEDA_MODULE_VERSION = "2.20.2"
 """``github.com/kedacore/keda/v2`` built into ``go/keda-validate``: the KEDA chart's version in
 ``infra/terraform/modules/versions`` (``keda``), whose app is the same release."""
+
+STRIMZI_VERSION = "1.2.0"
+"""The Strimzi release of the operator chart that ``infra/terraform/modules/versions`` pins
+(``strimzi``; chart and operator share a version). Its CRDs are made by Strimzi's own
+``io.strimzi:crd-generator`` from the ``io.strimzi:api`` classes of this release (Maven
+Central), with the arguments of that jar's own build (devstack.kube.strimzi_crds)."""
+
+STRIMZI_JAVA_MIN_MAJOR = 21
+"""Strimzi 1.x's jars are Java 21 class files (the Kafka broker needs only JAVA_MIN_MAJOR)."""
+
+KUBE_PROMETHEUS_STACK_VERSION = "88.5.3"
+"""The kube-prometheus-stack chart that ``infra/terraform/modules/versions`` pins
+(``kube_prometheus_stack``); tests/infra holds the two equal."""
+
+PROMETHEUS_OPERATOR_VERSION = "0.93.0"
+"""``github.com/prometheus-operator/prometheus-operator``, the operator (and CRDs) of
+KUBE_PROMETHEUS_STACK_VERSION: chart 88.0.0 moved to operator v0.93.0, and no 88.x release
+moved it again (91.0.0 took v0.94.0). A new chart pin means checking its appVersion."""
