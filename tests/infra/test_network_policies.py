@@ -312,6 +312,9 @@ OUTSIDER = Endpoint("outsider", "default", {"app": "outsider"})
 PROMETHEUS = Endpoint("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"})
 ACTIVATOR = Endpoint("activator", "knative-serving", {"app": "activator"})
 GATEWAY = Endpoint("kourier", "knative-serving", {"app": "3scale-kourier-gateway"})
+NET_KOURIER = Endpoint("kourier", "kourier-system", {"app": "3scale-kourier-gateway"})
+CENTRIFUGO_INTERNAL = 9000
+"""Centrifugo's http_server.internal_port (modules/platform centrifugo.tf)."""
 COREDNS = Endpoint("coredns", "kube-system", {"k8s-app": "kube-dns"})
 BROKER = Endpoint(
     "broker",
@@ -393,6 +396,7 @@ def test_every_path_the_system_uses_is_open(aks: dict[str, dict[str, Any]]) -> N
     expect(function_pod("create-task"), ENTRA, _port(AKS["oidc_issuer"]))
     expect(CENTRIFUGO, ENTRA, _port(AKS["oidc_jwks_url"]))
     expect(GATEWAY, CENTRIFUGO, 8000)
+    expect(NET_KOURIER, CENTRIFUGO, 8000)
     expect(CENTRIFUGO, REDIS, 6379)
     expect(MIGRATE, DATABASE, 5432)
     expect(MIGRATE, ENTRA, 443)
@@ -427,6 +431,9 @@ def test_nothing_else_is_open(aks: dict[str, dict[str, Any]]) -> None:
         refuse(CENTRIFUGO, daprd, 3500)
     for fn in ("create-task", "compute-next-occurrence", "send-reminder"):
         refuse(function_pod(fn), CENTRIFUGO, 8000)
+        refuse(function_pod(fn), CENTRIFUGO, CENTRIFUGO_INTERNAL)
+    for fn in FUNCTIONS:
+        refuse(daprd_pod(fn), CENTRIFUGO, CENTRIFUGO_INTERNAL)
     for fn in ("create-task", "compute-next-occurrence", "push-update"):
         refuse(function_pod(fn), SMTP, 587)
     refuse(STRANGER, REDIS, 6379)
@@ -437,6 +444,31 @@ def test_nothing_else_is_open(aks: dict[str, dict[str, Any]]) -> None:
     refuse(STRANGER, DATABASE, 5432)
     refuse(CENTRIFUGO, DATABASE, 5432)
     refuse(MIGRATE, BROKER, 9092)
+    assert not problems, "\n".join(problems)
+
+
+def test_only_push_update_reaches_centrifugos_server_api(aks: dict[str, dict[str, Any]]) -> None:
+    """The server API (internal port) takes push-update's pods and nothing else; the
+    client port (WebSocket) takes Kourier's gateway, which publishes it, and nothing else."""
+    api = _port(_env("push-update", "CENTRIFUGO_API_URL"))
+    assert api == CENTRIFUGO_INTERNAL, "push-update must call the internal port"
+    assert allowed(aks, function_pod("push-update"), CENTRIFUGO, api)
+    problems = [
+        f"{src.name} -> centrifugo:{port} is open"
+        for src, port in [
+            (function_pod("push-update"), 8000),  # the API is not on the client port
+            (GATEWAY, api),  # the edge never reaches the API
+            (STRANGER, api),
+            (STRANGER, 8000),
+            (OUTSIDER, api),
+            (OUTSIDER, 8000),
+            (PROMETHEUS, api),
+            (ACTIVATOR, api),
+            (REDIS, api),
+            (Endpoint("impostor", "default", {"serving.knative.dev/service": "push-update"}), api),
+        ]
+        if allowed(aks, src, CENTRIFUGO, port)
+    ]
     assert not problems, "\n".join(problems)
 
 

@@ -27,6 +27,11 @@ DAPR_METRICS_PORT = 9095
 
 FUNCTION_PORT = 8080
 CENTRIFUGO_PORT = 8000
+"""Centrifugo's client port: the WebSocket, which only Kourier's gateway reaches."""
+CENTRIFUGO_INTERNAL_PORT = 9000
+"""Centrifugo's internal port (v6 ``http_server.internal_port``): the server API, /health,
+/metrics; only push-update reaches it (modules/platform centrifugo.tf)."""
+KOURIER_GATEWAY = {"app": "3scale-kourier-gateway"}
 
 CONSUMER_GROUP_ENV = "TASKPULSE_KAFKA_CONSUMER_GROUP"
 """Read by the pubsub-kafka component through ``envRef`` (daprd's own environment)."""

@@ -9,12 +9,14 @@ per function, exactly the paths between Knative, the function, its daprd and mon
 from __future__ import annotations
 
 from devstack.manifests._common import (
+    CENTRIFUGO_INTERNAL_PORT,
     CENTRIFUGO_PORT,
     DAPR_GRPC_PORT,
     DAPR_HTTP_PORT,
     DAPR_INTERNAL_GRPC_PORT,
     DAPR_METRICS_PORT,
     FUNCTION_PORT,
+    KOURIER_GATEWAY,
     NAMESPACE,
     PART_OF,
     Manifest,
@@ -160,15 +162,34 @@ def network_policies() -> list[Manifest]:
                 ],
             )
         )
-    # Centrifugo (made by modules/platform in this namespace): push-update calls its HTTP
-    # API and browsers hold their WebSockets on the same port, through whichever ingress
-    # serves them. The API needs its key and a connection a user token, so the port is
-    # open to every source; without this policy the default deny above cut it off.
+    # Centrifugo (made by modules/platform in this namespace) listens twice: browsers hold
+    # their WebSockets on the client port, which only Kourier's gateway reaches (it publishes
+    # it over TLS, a DomainMapping of modules/platform edge.tf; the Knative Operator runs the
+    # gateway in knative-serving, net-kourier's own release in kourier-system); the server
+    # API is on the internal port, which only push-update's pods reach (decision 0031).
     manifests.append(
         policy(
             "centrifugo-ingress",
             {"app.kubernetes.io/name": "centrifugo"},
-            [{"ports": [{"protocol": "TCP", "port": CENTRIFUGO_PORT}]}],
+            [
+                {
+                    "from": [
+                        from_namespace(ns) | {"podSelector": {"matchLabels": dict(KOURIER_GATEWAY)}}
+                        for ns in ("knative-serving", "kourier-system")
+                    ],
+                    "ports": [{"protocol": "TCP", "port": CENTRIFUGO_PORT}],
+                },
+                {
+                    "from": [
+                        {
+                            "podSelector": {
+                                "matchLabels": {"serving.knative.dev/service": "push-update"}
+                            }
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": CENTRIFUGO_INTERNAL_PORT}],
+                },
+            ],
         )
     )
     return manifests

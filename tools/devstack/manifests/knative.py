@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from devstack.manifests._common import (
-    CENTRIFUGO_PORT,
+    CENTRIFUGO_INTERNAL_PORT,
     DAPR_HTTP_PORT,
     FUNCTION_PORT,
     NAMESPACE,
@@ -135,7 +135,7 @@ def function_settings(function: Function) -> list[tuple[str, Setting]]:
         settings += [
             (
                 "CENTRIFUGO_API_URL",
-                f"http://centrifugo.{NAMESPACE}.svc.cluster.local:{CENTRIFUGO_PORT}/api",
+                f"http://centrifugo.{NAMESPACE}.svc.cluster.local:{CENTRIFUGO_INTERNAL_PORT}/api",
             ),
             ("CENTRIFUGO_API_KEY", FromSecret(CENTRIFUGO_SECRET, "http-api-key")),
         ]

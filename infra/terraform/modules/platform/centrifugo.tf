@@ -2,8 +2,14 @@
 # push-update publishes to `tasks:user#<user_id>` (the `#` limits the channel to that user).
 
 locals {
-  centrifugo_labels = { "app.kubernetes.io/name" = "centrifugo", "app.kubernetes.io/part-of" = "taskpulse" }
-  centrifugo_jwks   = var.centrifugo_token_verification == "jwks"
+  # Two listeners (Centrifugo v6.9.1 http_server.internal_port, internal/app run.go
+  # runHTTPServers): the client port serves only the connection endpoints (WebSocket), which
+  # the edge publishes (edge.tf); the internal port serves the server API, health and
+  # Prometheus, and the NetworkPolicy centrifugo-ingress opens it to push-update's pods only.
+  centrifugo_client_port   = 8000
+  centrifugo_internal_port = 9000
+  centrifugo_labels        = { "app.kubernetes.io/name" = "centrifugo", "app.kubernetes.io/part-of" = "taskpulse" }
+  centrifugo_jwks          = var.centrifugo_token_verification == "jwks"
   # Connection tokens (Centrifugo v6 client.token, internal/configtypes/types.go Token at
   # v6.9.1). "jwks": the users' access tokens, as create-task takes them: the issuer's keys,
   # its iss and aud, and the same user claim, so that the connection's user is the user of
@@ -21,7 +27,7 @@ locals {
     # memory with one replica; redis, shared by every replica, with more (centrifugo_redis.tf).
     engine = local.centrifugo_engine
     client = {
-      allowed_origins = var.centrifugo_allowed_origins
+      allowed_origins = local.centrifugo_allowed_origins
       token           = local.centrifugo_token
       # A valid token without the user claim would connect as the anonymous user "".
       disallow_anonymous_connection_tokens = true
@@ -29,9 +35,10 @@ locals {
     channel = {
       namespaces = [{ name = "tasks", allow_user_limited_channels = true }]
     }
-    http_api   = { insecure = false }
-    prometheus = { enabled = true }
-    health     = { enabled = true }
+    http_server = { port = local.centrifugo_client_port, internal_port = tostring(local.centrifugo_internal_port) }
+    http_api    = { insecure = false }
+    prometheus  = { enabled = true }
+    health      = { enabled = true }
   }
 }
 
@@ -164,18 +171,23 @@ resource "kubernetes_deployment_v1" "centrifugo" {
 
           port {
             name           = "http"
-            container_port = 8000
+            container_port = local.centrifugo_client_port
+          }
+          # The server API, /health and /metrics (http_server.internal_port).
+          port {
+            name           = "internal"
+            container_port = local.centrifugo_internal_port
           }
           liveness_probe {
             http_get {
               path = "/health"
-              port = "http"
+              port = "internal"
             }
           }
           readiness_probe {
             http_get {
               path = "/health"
-              port = "http"
+              port = "internal"
             }
           }
           resources {
@@ -237,10 +249,25 @@ resource "kubernetes_service_v1" "centrifugo" {
   spec {
     type     = "ClusterIP"
     selector = { "app.kubernetes.io/name" = "centrifugo" }
+    # The client endpoint (WebSocket at /connection/websocket) for in-cluster clients.
     port {
       name        = "http"
-      port        = 8000
+      port        = local.centrifugo_client_port
       target_port = "http"
+    }
+    # The same endpoint for the edge: a Knative DomainMapping always sends its traffic to
+    # port 80 of the Service it names (knative/serving pkg/reconciler/domainmapping/resources
+    # ingress.go, ServicePort 80), and Kourier reads a numeric targetPort for the endpoints.
+    port {
+      name        = "edge"
+      port        = 80
+      target_port = tostring(local.centrifugo_client_port)
+    }
+    # The server API (push-update), health and metrics.
+    port {
+      name        = "internal"
+      port        = local.centrifugo_internal_port
+      target_port = "internal"
     }
   }
 }

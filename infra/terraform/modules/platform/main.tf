@@ -224,7 +224,8 @@ resource "helm_release" "knative_serving" {
 
   values = [yamlencode({
     version          = local.versions.knative_serving
-    domain           = var.knative_domain
+    domain           = local.edge_domain
+    tls              = { enabled = local.edge_tls, clusterIssuer = local.edge_tls ? local.edge_cluster_issuer : "" }
     highAvailability = { replicas = local.replicas }
     # knative/overlays/local pulls from the kind/k3d registry at localhost:5001.
     skipTagResolving = local.local ? ["kind.local", "ko.local", "dev.local", "localhost:5001"] : []

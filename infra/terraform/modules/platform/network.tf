@@ -34,7 +34,7 @@ locals {
   np_redis_pod    = { "app.kubernetes.io/name" = "centrifugo-redis" }
   np_redis_port   = tonumber(regex("^[a-z]+://[^/:]+:([0-9]+)", local.centrifugo_redis_address)[0])
 
-  np_tcp = { for p in [8000, 8012, 8013, 8080, 8081, 3500, 9095, 50001, 50002, 50005, 50006, 6500] : p => { protocol = "TCP", port = p } }
+  np_tcp = { for p in [8000, 9000, 8012, 8013, 8080, 8081, 3500, 9095, 50001, 50002, 50005, 50006, 6500] : p => { protocol = "TCP", port = p } }
 
   np_dns = {
     to = [{
@@ -148,10 +148,24 @@ locals {
       ]
     } },
     {
+      # The client port (WebSocket) from Kourier's gateway only, which publishes it over TLS
+      # (edge.tf); the internal port (server API) from push-update's pods only.
       "centrifugo-ingress" = {
         podSelector = { matchLabels = { "app.kubernetes.io/name" = "centrifugo" } }
         policyTypes = ["Ingress"]
-        ingress     = [{ ports = [local.np_tcp[8000]] }]
+        ingress = [
+          {
+            from = [
+              merge(local.np_namespace["knative-serving"], { podSelector = { matchLabels = { app = "3scale-kourier-gateway" } } }),
+              merge(local.np_namespace["kourier-system"], { podSelector = { matchLabels = { app = "3scale-kourier-gateway" } } }),
+            ]
+            ports = [local.np_tcp[8000]]
+          },
+          {
+            from  = [{ podSelector = { matchLabels = { "serving.knative.dev/service" = "push-update" } } }]
+            ports = [local.np_tcp[9000]]
+          },
+        ]
       }
     },
   )
@@ -159,7 +173,7 @@ locals {
   # --- egress: only this module ------------------------------------------------------------
   np_function_extra = {
     "create-task"   = [local.np_oidc]
-    "push-update"   = [{ to = [{ podSelector = { matchLabels = { "app.kubernetes.io/name" = "centrifugo" } } }], ports = [local.np_tcp[8000]] }]
+    "push-update"   = [{ to = [{ podSelector = { matchLabels = { "app.kubernetes.io/name" = "centrifugo" } } }], ports = [local.np_tcp[9000]] }]
     "send-reminder" = [{ to = local.np_cidrs.smtp, ports = [{ protocol = "TCP", port = var.network_policies.smtp.port }] }]
   }
 

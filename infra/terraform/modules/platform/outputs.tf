@@ -49,8 +49,26 @@ output "function_service_accounts" {
 }
 
 output "centrifugo_url" {
-  description = "In-cluster URL of Centrifugo (HTTP API and WebSocket at /connection/websocket)."
-  value       = local.c.centrifugo ? "http://centrifugo.${var.namespace}.svc.cluster.local:8000" : null
+  description = "In-cluster URL of Centrifugo's client endpoint (WebSocket at /connection/websocket); only Kourier's gateway may reach it (NetworkPolicy centrifugo-ingress)."
+  value       = local.c.centrifugo ? "http://centrifugo.${var.namespace}.svc.cluster.local:${local.centrifugo_client_port}" : null
+}
+
+output "centrifugo_api_url" {
+  description = "Centrifugo's server API on its internal port (http_server.internal_port), push-update's CENTRIFUGO_API_URL; only push-update's pods may reach it."
+  value       = local.c.centrifugo ? "http://centrifugo.${var.namespace}.svc.cluster.local:${local.centrifugo_internal_port}/api" : null
+}
+
+output "public_urls" {
+  description = "With `domain`: the public HTTPS URLs (create_task, centrifugo_websocket); null without a domain (plain HTTP through the Kourier service, see the README)."
+  value = local.edge_tls ? {
+    create_task          = "https://${local.edge_hosts.create_task}"
+    centrifugo_websocket = local.c.centrifugo ? "wss://${local.edge_hosts.centrifugo}/connection/websocket" : null
+  } : null
+}
+
+output "cluster_issuer" {
+  description = "The ClusterIssuer of Knative's certificates (letsencrypt-staging or letsencrypt-production); null without a domain."
+  value       = local.edge_tls ? local.edge_cluster_issuer : null
 }
 
 output "centrifugo_secret" {

@@ -166,9 +166,65 @@ variable "secrets" {
 }
 
 variable "knative_domain" {
-  description = "Domain of public Knative routes; empty keeps Knative's default (example.com, reach it through the Kourier service)."
+  description = "Domain of plain-HTTP Knative routes when `domain` is null (a laptop: an sslip.io name of the Kourier address, or empty for Knative's default example.com, reached through the Kourier service). Ignored when `domain` is set."
   type        = string
   default     = ""
+}
+
+variable "domain" {
+  description = <<-EOT
+    The public DNS domain of the edge (edge.tf, decision 0031). Set: Knative's config-domain is
+    this domain, create-task is served at https://create-task.<namespace>.<domain> and
+    Centrifugo's WebSocket at wss://centrifugo.<namespace>.<domain>/connection/websocket, both
+    with Let's Encrypt certificates obtained by HTTP-01 through Kourier (`acme`), and plain
+    HTTP redirects to HTTPS. Point a wildcard record *.<namespace>.<domain> (or the two names)
+    at the Kourier LoadBalancer's address first. null (default; every laptop cluster): no
+    ClusterIssuer, no certificate, plain HTTP on `knative_domain`. Lowercase, at least two labels.
+  EOT
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.domain == null || can(regex("^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", var.domain))
+    error_message = "domain must be a lowercase DNS name with at least two labels (for example taskpulse.example.org), without a scheme, port, trailing dot or wildcard."
+  }
+  validation {
+    condition     = try(length(var.domain) <= 200, true)
+    error_message = "domain must be at most 200 characters (the hosts add <service>.<namespace>. to it)."
+  }
+  validation {
+    condition     = var.domain == null || (var.components.cert_manager && var.components.knative)
+    error_message = "domain needs components.cert_manager and components.knative: the certificates come from cert-manager through Knative's cert-manager integration."
+  }
+}
+
+variable "acme" {
+  description = <<-EOT
+    Let's Encrypt, used only when `domain` is set. Both ClusterIssuers are made,
+    `letsencrypt-staging` and `letsencrypt-production`, solving HTTP-01 through Kourier;
+    `issuer` names the one Knative's certificates use ("staging" while you check DNS and the
+    rate limits do not matter, then "production"). `email`: the ACME account's contact
+    (expiry notices), required with a domain.
+  EOT
+  type = object({
+    email  = optional(string)
+    issuer = optional(string, "staging")
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = contains(["staging", "production"], var.acme.issuer)
+    error_message = "acme.issuer must be \"staging\" or \"production\"."
+  }
+  validation {
+    condition     = var.acme.email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", coalesce(var.acme.email, "x")))
+    error_message = "acme.email must be an e-mail address."
+  }
+  validation {
+    condition     = var.domain == null || var.acme.email != null
+    error_message = "acme.email is required when domain is set (Let's Encrypt's account contact)."
+  }
 }
 
 variable "monitoring" {
@@ -187,9 +243,29 @@ variable "monitoring" {
 }
 
 variable "centrifugo_allowed_origins" {
-  description = "Origins allowed to open a Centrifugo WebSocket."
+  description = <<-EOT
+    Origins (scheme://host[:port], no path) of the web apps allowed to open a Centrifugo
+    WebSocket (Centrifugo v6 client.allowed_origins; a `*` inside a host is a pattern, as in
+    https://*.example.org). https only, and no bare "*", unless environment = "local". null
+    (default): ["http://localhost:3000"] on "local"; none elsewhere, so a browser is refused
+    until you name your app's origin (clients without an Origin header still connect).
+  EOT
   type        = list(string)
-  default     = ["http://localhost:3000"]
+  default     = null
+
+  validation {
+    condition = var.centrifugo_allowed_origins == null || alltrue([
+      for o in var.centrifugo_allowed_origins == null ? [] : var.centrifugo_allowed_origins :
+      o == "*" || can(regex("^https?://[a-z0-9*]([-a-z0-9*.]*[a-z0-9])?(:[0-9]{1,5})?$", o))
+    ])
+    error_message = "centrifugo_allowed_origins: each origin is scheme://host[:port] in lowercase, without a path or trailing slash (for example https://app.example.org)."
+  }
+  validation {
+    condition = var.environment == "local" || var.centrifugo_allowed_origins == null || alltrue([
+      for o in var.centrifugo_allowed_origins == null ? [] : var.centrifugo_allowed_origins : startswith(o, "https://")
+    ])
+    error_message = "centrifugo_allowed_origins: only https:// origins (and no \"*\") unless environment = \"local\"."
+  }
 }
 
 variable "deployer_subjects" {

@@ -61,7 +61,7 @@ run "aks_denies_everything_then_allows_each_path" {
   assert {
     condition = (
       kubernetes_network_policy_v1.this["push-update-egress"].spec[0].egress[3].to[0].pod_selector[0].match_labels["app.kubernetes.io/name"] == "centrifugo" &&
-      kubernetes_network_policy_v1.this["push-update-egress"].spec[0].egress[3].ports[0].port == "8000" &&
+      kubernetes_network_policy_v1.this["push-update-egress"].spec[0].egress[3].ports[0].port == "9000" &&
       kubernetes_network_policy_v1.this["send-reminder-egress"].spec[0].egress[3].ports[0].port == "587" &&
       kubernetes_network_policy_v1.this["create-task-egress"].spec[0].egress[3].ports[0].port == "443" &&
       length(kubernetes_network_policy_v1.this["compute-next-occurrence-egress"].spec[0].egress) == 3
