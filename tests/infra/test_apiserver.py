@@ -10,7 +10,9 @@ validation, so the CRD schemas, built-in validation and every admission plugin r
 is stored. Pod Security only enforces on Pods (it warns on Deployments), so the Pod of each
 Deployment, and the Pod Knative builds for each Service (devstack.knative_validate), is
 dry-run as a Pod too. Then envs/local is applied and destroyed with the real tofu and
-providers. docs/decisions/0020 says why, and what stands in for the kubelet.
+providers. docs/decisions/0020 says why, and what stands in for the kubelet. The custom
+resources of the Strimzi and monitoring charts are checked the same way in
+test_apiserver_operators.py.
 """
 
 from __future__ import annotations
