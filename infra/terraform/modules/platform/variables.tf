@@ -176,8 +176,8 @@ variable "domain" {
     The public DNS domain of the edge (edge.tf, decision 0031). Set: Knative's config-domain is
     this domain, create-task is served at https://create-task.<namespace>.<domain> and
     Centrifugo's WebSocket at wss://centrifugo.<namespace>.<domain>/connection/websocket, both
-    with Let's Encrypt certificates obtained by HTTP-01 through Kourier (`acme`), and plain
-    HTTP redirects to HTTPS. Point a wildcard record *.<namespace>.<domain> (or the two names)
+    with Let's Encrypt certificates obtained by HTTP-01 through Kourier (`acme`); plain HTTP
+    stays served on port 80 for the HTTP-01 challenges (decision 0031). Point a wildcard record *.<namespace>.<domain> (or the two names)
     at the Kourier LoadBalancer's address first. null (default; every laptop cluster): no
     ClusterIssuer, no certificate, plain HTTP on `knative_domain`. Lowercase, at least two labels.
   EOT
