@@ -342,6 +342,17 @@ def strimzi_generator_arguments(api_jar: Path, out: Path) -> list[str]:
     return args
 
 
+def _checked(argv: list[str], cwd: Path) -> None:
+    """Run Maven or Java; on failure, raise with what they printed (Maven's errors go to
+    stdout)."""
+    result = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        argv, cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        said = (result.stdout + result.stderr).strip()[-4000:]
+        raise StrimziCrdsUnavailable(f"`{' '.join(argv[:4])} ...` failed in {cwd}:\n{said}")
+
+
 def strimzi_crds() -> list[dict[str, Any]]:
     """The kafka.strimzi.io CRDs of Strimzi STRIMZI_VERSION, the release of the pinned
     operator chart. Strimzi publishes no CRD YAML outside GitHub; its chart's ``crds/`` are
@@ -361,7 +372,7 @@ def strimzi_crds() -> list[dict[str, Any]]:
         shutil.rmtree(crds, ignore_errors=True)
         crds.mkdir()
         with progress(f"maven: fetching Strimzi {STRIMZI_VERSION}'s api and crd-generator"):
-            _run(
+            _checked(
                 [
                     mvn,
                     "-B",
@@ -372,11 +383,10 @@ def strimzi_crds() -> list[dict[str, Any]]:
                     f"-DoutputDirectory={libs}",
                 ],
                 root,
-                dict(os.environ),
             )
         args = strimzi_generator_arguments(libs / f"api-{STRIMZI_VERSION}.jar", crds)
         with progress(f"java: generating Strimzi {STRIMZI_VERSION}'s CRDs"):
-            _run([java, "-cp", f"{libs}/*", _CRD_GENERATOR, *args], root, dict(os.environ))
+            _checked([java, "-cp", f"{libs}/*", _CRD_GENERATOR, *args], root)
         done.touch()
     return _crds_in(crds)
 
