@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
-from devstack import manifests, tofu, versions
+from devstack import kube, manifests, tofu, versions
 from taskpulse import contract
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,6 +118,8 @@ def test_strimzi_chart_renders_the_contracts_topics(helm, tmp_path):
             "storageClass": "managed-csi-premium",
             # What modules/platform passes (kafka.tf).
             "clients": {"namespace": "taskpulse", "podLabel": "dapr.io/app-id"},
+            "keda": {"namespace": "keda", "podLabels": {"app.kubernetes.io/name": "keda-operator"}},
+            "users": _users(),
         },
         tmp_path,
     )
@@ -133,18 +135,92 @@ def test_strimzi_chart_renders_the_contracts_topics(helm, tmp_path):
         assert topics[t.name]["metadata"]["labels"]["strimzi.io/cluster"] == "taskpulse"
     kafka = next(d for d in docs if d["kind"] == "Kafka")
     assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
+    # One listener, TLS + SCRAM-SHA-512, ACLs enforced: no anonymous client anywhere.
     (listener,) = kafka["spec"]["kafka"]["listeners"]
+    assert (listener["port"], listener["tls"]) == (9093, True)
+    assert listener["authentication"] == {"type": "scram-sha-512"}
+    assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
+    assert "userOperator" in kafka["spec"]["entityOperator"]
     assert listener["networkPolicyPeers"] == [
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "taskpulse"}},
             "podSelector": {"matchExpressions": [{"key": "dapr.io/app-id", "operator": "Exists"}]},
-        }
+        },
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "keda-operator"}},
+        },
     ]
+    users = {d["metadata"]["name"]: d for d in docs if d["kind"] == "KafkaUser"}
+    assert set(users) == set(_users())
+    for name, user in users.items():
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == "taskpulse"
+        assert user["spec"]["authentication"] == {
+            "type": "scram-sha-512",
+            "password": {
+                "valueFrom": {"secretKeyRef": {"name": f"{name}-kafka-password", "key": "password"}}
+            },
+        }
+        assert user["spec"]["authorization"] == {"type": "simple", "acls": _users()[name]["acls"]}
+    (job,) = [d for d in docs if d["kind"] == "Job"]
+    (volume,) = job["spec"]["template"]["spec"]["volumes"]
+    assert volume["secret"]["secretName"] == "taskpulse-cluster-ca-cert"
+    # Kafka, KafkaNodePool, KafkaTopics and KafkaUsers: valid against Strimzi's CRDs.
+    strimzi = _strimzi_schemas()
+    validated = 0
+    for doc in docs:
+        schema = strimzi.get((doc["apiVersion"], doc["kind"]))
+        if schema is not None:
+            jsonschema.Draft7Validator(schema).validate(doc)
+            validated += 1
+    assert validated == len(docs) - 1  # all but the Job
     assert kafka["spec"]["kafka"]["config"]["min.insync.replicas"] == 2
     assert kafka["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
     pool = next(d for d in docs if d["kind"] == "KafkaNodePool")
     volume = pool["spec"]["storage"]["volumes"][0]
     assert volume["type"] == "persistent-claim" and volume["class"] == "managed-csi-premium"
+
+
+def _users() -> dict[str, dict]:
+    """The KafkaUsers modules/platform passes (kafka.tf, from contract.tf kafka_access)."""
+
+    def topic(name: str, *ops: str) -> dict:
+        return {
+            "resource": {"type": "topic", "name": name, "patternType": "literal"},
+            "operations": list(ops),
+        }
+
+    users = {}
+    for fn in contract.Function:
+        acls = [topic(t, "Write", "Describe") for t in contract.writes(fn)]
+        acls += [topic(t.name, "Read", "Describe") for t in contract.reads(fn)]
+        acls.append(
+            {
+                "resource": {
+                    "type": "group",
+                    "name": contract.group_prefix(fn),
+                    "patternType": "prefix",
+                },
+                "operations": ["Read"],
+            }
+        )
+        users[fn.value] = {"passwordSecret": f"{fn.value}-kafka-password", "acls": acls}
+    users[contract.BACKEND_PRINCIPAL] = {
+        "passwordSecret": f"{contract.BACKEND_PRINCIPAL}-kafka-password",
+        "acls": [topic(t.name, "Write", "Describe") for t in contract.BACKEND_PUBLISHES],
+    }
+    return users
+
+
+def _strimzi_schemas() -> dict[tuple[str, str], dict]:
+    """openAPIV3Schema of each kafka.strimzi.io CRD at the pinned Strimzi (devstack.kube)."""
+    schemas = {}
+    for doc in kube.strimzi_crds():
+        spec = doc["spec"]
+        for version in spec["versions"]:
+            key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+            schemas[key] = version["schema"]["openAPIV3Schema"]
+    return schemas
 
 
 def test_strimzi_chart_on_a_laptop_is_one_ephemeral_broker(helm, tmp_path):
@@ -172,14 +248,14 @@ def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path, dapr_sch
     docs = _render(
         helm,
         "taskpulse-dapr",
-        {"brokers": "b:9092", "functions": functions},
+        {"brokers": "b:9092", "functions": functions, "secure": False},
         tmp_path,
     )
     component = next(d for d in docs if d["kind"] == "Component")
     assert component["metadata"]["name"] == contract.PUBSUB_NAME
     meta = {m["name"]: m for m in component["spec"]["metadata"]}
     assert meta["brokers"]["value"] == "b:9092" and meta["authType"]["value"] == "none"
-    assert component["scopes"] == functions
+    assert meta["disableTls"]["value"] == "true"
     # Everything but brokers, authentication and TLS as in the dapr-components variants.
     (local,) = _dapr_components("local/pubsub-kafka.yaml")
     differ = manifests.PUBSUB_PLACE_KEYS
@@ -198,12 +274,44 @@ def test_dapr_chart_renders_component_and_subscriptions(helm, tmp_path, dapr_sch
     # The Configuration daprd's --config=taskpulse names (modules/platform dapr.tf).
     (configuration,) = [d for d in docs if d["kind"] == "Configuration"]
     assert [_without_namespace(configuration)] == _dapr_components("base/configuration.yaml")
-    dapr_tf = (CHARTS.parent / "dapr.tf").read_text()
-    assert f'"--config={configuration["metadata"]["name"]}"' in dapr_tf
+    for daprd in _terraform_dapr_shared().values():
+        args = daprd["deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert f"--config={configuration['metadata']['name']}" in args
     assert not [d for d in docs if d["kind"] == "SecretProviderClass"]
     # Valid against the CRDs of Dapr DAPR_VERSION (Component v1alpha1, Subscription v2alpha1,
     # Resiliency v1alpha1, Configuration v1alpha1).
     assert _validate_dapr(docs, dapr_schemas) == 3 + len(subs)
+
+
+def _terraform_dapr_shared() -> dict[str, dict]:
+    """What modules/platform's dapr.tf builds its Dapr Shared Deployments and Services from."""
+    return yaml.safe_load((CHARTS.parent / "generated" / "dapr-shared.yaml").read_text())
+
+
+def test_dapr_chart_on_strimzi_is_the_clusters_component(helm, tmp_path, dapr_schemas):
+    """One source: with Strimzi the chart's pubsub-kafka is dapr-components/cluster's, but
+    for the brokers (in the release namespace)."""
+    brokers = "taskpulse-kafka-bootstrap.kafka.svc.cluster.local:9093"
+    docs = _render(helm, "taskpulse-dapr", {"brokers": brokers, "secure": True}, tmp_path)
+    component = next(d for d in docs if d["kind"] == "Component")
+    (cluster,) = _dapr_components("cluster/pubsub-kafka.yaml")
+    assert _without_namespace(component) == cluster
+    assert _validate_dapr([component], dapr_schemas) == 1
+
+
+def test_terraforms_dapr_shared_is_knatives(tmp_path):
+    """One source: modules/platform builds each <function>-dapr Deployment and Service from
+    generated/dapr-shared.yaml, which must be the documents of knative/base (dapr.tf reads
+    it with yamldecode; tests/local.tftest.hcl checks that the plan follows it)."""
+    generated = _terraform_dapr_shared()
+    assert set(generated) == {f.value for f in contract.Function}
+    for fn, docs in generated.items():
+        base = REPO / "knative" / "base" / fn / "dapr-shared.yaml"
+        knative = {d["kind"]: d for d in yaml.safe_load_all(base.read_text()) if d}
+        assert docs["deployment"] == knative["Deployment"], fn
+        assert docs["service"] == knative["Service"], fn
+    dapr_tf = (CHARTS.parent / "dapr.tf").read_text()
+    assert 'yamldecode(file("${path.module}/generated/dapr-shared.yaml"))' in dapr_tf
 
 
 def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path, dapr_schemas):
@@ -212,8 +320,7 @@ def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path, dapr_schemas):
         "taskpulse-dapr",
         {
             "brokers": "kafka.example.net:9092",
-            "saslSecretName": "kafka-sasl",
-            "tls": True,
+            "secure": True,
             "functions": ["create-task"],
             "keyVault": {"enabled": True, "name": "kv", "tenantId": "t", "clientId": "c"},
         },
@@ -222,7 +329,7 @@ def test_dapr_chart_with_key_vault_and_sasl(helm, tmp_path, dapr_schemas):
     component = next(d for d in docs if d["kind"] == "Component")
     meta = {m["name"]: m for m in component["spec"]["metadata"]}
     assert meta["authType"]["value"] == "password"
-    assert meta["saslPassword"]["secretKeyRef"] == {"name": "kafka-sasl", "key": "password"}
+    assert meta["saslPassword"] == {"name": "saslPassword", "envRef": "TASKPULSE_KAFKA_PASSWORD"}
     assert meta["saslMechanism"]["value"] == "SHA-512"
     assert meta["disableTls"]["value"] == "false"
     spc = next(d for d in docs if d["kind"] == "SecretProviderClass")
@@ -330,6 +437,7 @@ def test_monitoring_chart_scrapes_the_pods_the_manifests_make(helm, tmp_path):
         ports = {p["name"] for p in pod["spec"]["containers"][0]["ports"]}
         assert endpoint["port"] in ports
     # And the daprd that Terraform makes carries the same label and port name.
-    dapr_tf = (CHARTS.parent / "dapr.tf").read_text()
-    assert '"dapr.io/app-id" = each.key' in dapr_tf
-    assert 'name           = "metrics"' in dapr_tf
+    for docs in _terraform_dapr_shared().values():
+        pod = docs["deployment"]["spec"]["template"]
+        assert expression["key"] in pod["metadata"]["labels"]
+        assert endpoint["port"] in {p["name"] for p in pod["spec"]["containers"][0]["ports"]}

@@ -29,7 +29,7 @@ from devstack.cache import cache_dir
 from devstack.keda_validate import GENERATED_CA, Admission, admit
 from devstack.manifests import dapr_shared
 from devstack.manifests._common import consumer_group_for, dapr_service, subscribed_topics
-from devstack.manifests.access import KAFKA_SECRET
+from devstack.manifests.dapr_shared import KEDA_KAFKA_SECRET
 from taskpulse.contract import Function, Topic
 
 TARGETS = KNATIVE_TARGETS
@@ -40,13 +40,14 @@ KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}
 Doc = dict[str, Any]
 
 FAKE_SECRETS = {
-    KAFKA_SECRET: {
-        "sasl-username": "create-task",
-        "sasl-password": "not-a-real-password",
+    KEDA_KAFKA_SECRET: {
+        "username": "keda",
+        "password": "not-a-real-password",
         "ca.crt": GENERATED_CA,
     }
 }
-"""What the Secret holds in the cluster, in shape: a user, a password and the cluster CA."""
+"""What the Secret holds in the cluster, in shape: KEDA's Kafka user, its password and the
+brokers' CA (modules/platform kafka.tf writes it)."""
 
 CONSUMERS = [fn for fn in Function if consumer_group_for(fn) is not None]
 TOPICS: dict[str, Topic] = {topic.name: topic for fn in Function for topic in subscribed_topics(fn)}
@@ -178,22 +179,17 @@ def test_our_partitions_rule_refuses_more_replicas_than_partitions() -> None:
     assert partition_violations(so)
 
 
-def test_credentials_are_the_pubsub_components() -> None:
-    """The TriggerAuthentication reads the Secret and keys the cluster's pubsub-kafka reads,
-    and the triggers reach the same brokers with the same mechanism over TLS."""
+def test_credentials_are_kedas_own_on_the_pubsub_components_brokers() -> None:
+    """The TriggerAuthentication reads KEDA's own Kafka identity (Secret keda-kafka: a user
+    that may only Describe), never a function's; the triggers reach the brokers of the
+    cluster's pubsub-kafka with the same mechanism over TLS."""
     (component,) = [d for d in yaml.safe_load_all(PUBSUB_COMPONENT.read_text()) if d]
     meta = {m["name"]: m for m in component["spec"]["metadata"]}
-    from_secret = {
-        name: (m["secretKeyRef"]["name"], m["secretKeyRef"]["key"])
-        for name, m in meta.items()
-        if "secretKeyRef" in m
-    }
     expected = {
-        "username": from_secret["saslUsername"],
-        "password": from_secret["saslPassword"],
-        "ca": from_secret["caCert"],
+        "username": (KEDA_KAFKA_SECRET, "username"),
+        "password": (KEDA_KAFKA_SECRET, "password"),
+        "ca": (KEDA_KAFKA_SECRET, "ca.crt"),
     }
-    assert {name for name, _ in expected.values()} == {KAFKA_SECRET}
     for fn in CONSUMERS:
         refs = _authentication(fn)["spec"]["secretTargetRef"]
         assert {r["parameter"]: (r["name"], r["key"]) for r in refs} == expected

@@ -24,7 +24,6 @@ from devstack.manifests._common import (
     subscribed_topics,
     tokens_secret,
 )
-from devstack.manifests.access import KAFKA_SECRET
 from devstack.versions import DAPR_VERSION
 from taskpulse.contract import Function, Topic
 
@@ -45,8 +44,26 @@ platform (infra) copies it into the namespace. It holds a certificate, not a sec
 
 DAPR_PUBLIC_PORT = 3501
 
+KAFKA_CREDENTIALS_ENV = {
+    "TASKPULSE_KAFKA_USERNAME": "username",
+    "TASKPULSE_KAFKA_PASSWORD": "password",
+    "TASKPULSE_KAFKA_CA_CERT": "ca.crt",
+}
+"""Environment variable -> key of ``kafka_secret(function)``: what the cluster's
+pubsub-kafka component reads with ``envRef`` as saslUsername, saslPassword and caCert (PEM).
+modules/platform writes the Secret: the function's Kafka user, its password, and the CA of
+the brokers' TLS listener (infra/terraform/modules/platform/kafka.tf)."""
+KEDA_KAFKA_SECRET = "keda-kafka"  # noqa: S105 - the name of a Secret, not a value
+"""The Kafka identity of KEDA's lag triggers (keys as ``KAFKA_CREDENTIALS_ENV``): it may only
+Describe the functions' topics and consumer groups (modules/platform kafka.tf)."""
+
 CONFIGURATION_NAME = "taskpulse"
 DAPRD_UID = 65532
+
+
+def kafka_secret(function: Function) -> str:
+    """Secret ``<function>-kafka``: the function's own Kafka identity (its KafkaUser)."""
+    return f"{function.value}-kafka"
 
 
 def function_host(function: Function) -> str:
@@ -114,6 +131,11 @@ def dapr_shared(function: Function) -> list[Manifest]:
     ]
     if group is not None:
         env.append({"name": CONSUMER_GROUP_ENV, "value": group})
+    # The function's own Kafka identity: ACLs allow exactly what the contract says it reads
+    # and writes (taskpulse.contract reads/writes/group_prefix).
+    env += [
+        secret_env(name, kafka_secret(function), key) for name, key in KAFKA_CREDENTIALS_ENV.items()
+    ]
     healthz = {"httpGet": {"path": "/v1.0/healthz", "port": "public"}}
     deployment: Manifest = {
         "apiVersion": "apps/v1",
@@ -126,7 +148,9 @@ def dapr_shared(function: Function) -> list[Manifest]:
             "template": {
                 "metadata": {
                     "labels": {**labels, "dapr.io/app-id": function.value},
-                    "annotations": {"dapr.io/app-id": function.value},
+                    # Sentry checks the requested app id against dapr.io/app-id; and never
+                    # a sidecar in the shared instance itself.
+                    "annotations": {"dapr.io/app-id": function.value, "dapr.io/enabled": "false"},
                 },
                 "spec": {
                     "serviceAccountName": name,
@@ -225,12 +249,12 @@ KAFKA_VERSION_FOR_CLIENTS = "3.6.0"
 KAFKA_SASL = "scram_sha512"
 """KEDA's name for the component's ``saslMechanism: SHA-512``."""
 KAFKA_AUTH_PARAMETERS = {
-    "username": "sasl-username",
-    "password": "sasl-password",
+    "username": "username",
+    "password": "password",
     "ca": "ca.crt",
 }
-"""KEDA Kafka scaler parameter -> key of ``KAFKA_SECRET``: the Secret, and the keys, that the
-cluster's pubsub-kafka component reads its credentials and CA from."""
+"""KEDA Kafka scaler parameter -> key of ``KEDA_KAFKA_SECRET``: KEDA's own Kafka user (it
+reads offsets and lag, nothing more), its password and the brokers' CA."""
 LAG_THRESHOLD = 20
 """Target lag per daprd replica: the HPA wants ceil(total lag / 20) replicas."""
 ACTIVATION_LAG_THRESHOLD = 5
@@ -291,7 +315,7 @@ def autoscaling(function: Function) -> list[Manifest]:
         "metadata": {"name": trigger_authentication_name(function), "labels": labels},
         "spec": {
             "secretTargetRef": [
-                {"parameter": parameter, "name": KAFKA_SECRET, "key": key}
+                {"parameter": parameter, "name": KEDA_KAFKA_SECRET, "key": key}
                 for parameter, key in KAFKA_AUTH_PARAMETERS.items()
             ]
         },

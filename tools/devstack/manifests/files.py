@@ -16,7 +16,15 @@ import yaml
 
 from devstack.manifests._common import NAMESPACE, ROOT, Manifest, subscriptions_by_topic
 from devstack.manifests.access import identities, network_policies, shared_rbac
-from devstack.manifests.chart import DAPR_CHART_TEMPLATES, configuration, in_release_namespace
+from devstack.manifests.chart import (
+    DAPR_CHART_TEMPLATES,
+    DAPR_SHARED_FILE,
+    PUBSUB_TEMPLATE_GUARD,
+    configuration,
+    dapr_shared_for_terraform,
+    in_release_namespace,
+    pubsub_template,
+)
 from devstack.manifests.dapr import resiliency_manifest, subscription_manifest, subscription_name
 from devstack.manifests.dapr_shared import dapr_shared
 from devstack.manifests.func import func_yaml, strip_func_owned
@@ -76,6 +84,8 @@ def render() -> dict[str, str]:
     files[f"{DAPR_CHART_TEMPLATES}/configuration.yaml"] = dump(
         [in_release_namespace(configuration())]
     )
+    files[f"{DAPR_CHART_TEMPLATES}/pubsub.yaml"] = PUBSUB_TEMPLATE_GUARD + dump([pubsub_template()])
+    files[DAPR_SHARED_FILE] = dump([dapr_shared_for_terraform()])
 
     knative_base: list[str] = ["rbac.yaml", "network-policies.yaml"]
     for fn in Function:

@@ -11,44 +11,46 @@ locals {
     "SCRAM-SHA-256" = "SHA-256"
     "SCRAM-SHA-512" = "SHA-512"
   }[var.kafka.sasl_mechanism]
-  dapr_image = "ghcr.io/dapr/daprd:${local.versions.dapr}"
-  dapr_cp    = "${var.dapr_control_plane_namespace}.svc.cluster.local"
-  # The flags the 1.18 sidecar injector gives a sidecar (pkg/injector/patcher), set as flags:
-  # daprd ignores the dapr-shared chart's DAPR_SCHEDULER_HOST_ADDRESS and
-  # DAPR_CONTROL_PLANE_NAMESPACE variables (it reads DAPR_CONTROLPLANE_NAMESPACE).
+  kafka_secure = var.kafka.mode == "strimzi" || (var.kafka.mode == "external" && var.kafka.sasl_secret_name != "")
+  dapr_image   = "ghcr.io/dapr/daprd:${local.versions.dapr}"
+  dapr_cp      = "${var.dapr_control_plane_namespace}.svc.cluster.local"
+
+  # ONE definition of each Dapr Shared instance: the Deployment and Service of
+  # knative/base/<function>/dapr-shared.yaml, which `python -m devstack.manifests generate`
+  # also writes into generated/dapr-shared.yaml for this module (docs/decisions/0030).
+  # Below, only what this module's variables decide is set differently: the flags that name
+  # a namespace or trust domain, the Kafka login's Secret, the replica count (there are no
+  # ScaledObjects here), Key Vault, and the annotation that rolls the pods on a rotation.
+  dapr_shared_docs = yamldecode(file("${path.module}/generated/dapr-shared.yaml"))
+  daprd = {
+    for f in keys(local.dapr_shared) :
+    f => local.dapr_shared_docs[f].deployment.spec.template.spec.containers[0]
+  }
+  daprd_flags = {
+    for f in keys(local.dapr_shared) : f => {
+      # The function's Knative service: the activator holds the request while it cold-starts.
+      "--app-channel-address"        = "${f}.${var.namespace}.svc.cluster.local"
+      "--control-plane-address"      = "dapr-api.${local.dapr_cp}:443"
+      "--sentry-address"             = "dapr-sentry.${local.dapr_cp}:443"
+      "--scheduler-host-address"     = "dapr-scheduler-server-a.${local.dapr_cp}:443"
+      "--control-plane-namespace"    = var.dapr_control_plane_namespace
+      "--control-plane-trust-domain" = var.dapr_trust_domain
+    }
+  }
   daprd_args = {
     for f in keys(local.dapr_shared) : f => [
-      "--mode=kubernetes",
-      "--app-id=${f}",
-      # The function's Knative service: the activator holds the request while it cold-starts.
-      "--app-channel-address=${f}.${var.namespace}.svc.cluster.local",
-      "--app-port=80",
-      "--app-protocol=http",
-      "--dapr-http-port=3500",
-      "--dapr-grpc-port=50001",
-      "--dapr-internal-grpc-port=50002",
-      "--dapr-public-port=3501",
-      "--dapr-listen-addresses=0.0.0.0",
-      "--metrics-port=9095",
-      "--enable-metrics=true",
-      "--log-as-json=true",
-      "--enable-mtls=true",
-      "--control-plane-address=dapr-api.${local.dapr_cp}:443",
-      "--sentry-address=dapr-sentry.${local.dapr_cp}:443",
-      "--scheduler-host-address=dapr-scheduler-server-a.${local.dapr_cp}:443",
-      "--control-plane-namespace=${var.dapr_control_plane_namespace}",
-      "--control-plane-trust-domain=${var.dapr_trust_domain}",
-      # The Configuration `taskpulse` (charts/taskpulse-dapr, = dapr-components/base); without
-      # the flag daprd takes the built-in one, which samples 1 trace in 10,000.
-      "--config=taskpulse",
-      # Declarative subscriptions only: asking the app for /dapr/subscribe and /dapr/config
-      # at start would wake the function from zero.
-      "--disable-init-endpoints=subscribe,config",
-      "--dapr-graceful-shutdown-seconds=20",
-      # Only the Kubernetes secret store of the control plane: daprd needs no API access.
-      "--disable-builtin-k8s-secret-store=true",
-      # App health checks stay off: they would keep the function warm.
-      "--enable-app-health-check=false",
+      for a in local.daprd[f].args :
+      contains(keys(local.daprd_flags[f]), split("=", a)[0]) ? "${split("=", a)[0]}=${local.daprd_flags[f][split("=", a)[0]]}" : a
+    ]
+  }
+  # The daprd's Kafka login (envRef of pubsub-kafka): Strimzi, the function's own KafkaUser
+  # (Secret <function>-kafka, kafka.tf); an external Kafka, the Secret kafka.sasl_secret_name
+  # (username, password; ca.crt optional: a public CA needs none); Redpanda, none (plaintext).
+  kafka_login_env = ["TASKPULSE_KAFKA_USERNAME", "TASKPULSE_KAFKA_PASSWORD", "TASKPULSE_KAFKA_CA_CERT"]
+  daprd_env = {
+    for f in keys(local.dapr_shared) : f => [
+      for e in local.daprd[f].env : e
+      if !(contains(local.kafka_login_env, e.name) && var.kafka.mode == "redpanda")
     ]
   }
 }
@@ -64,12 +66,13 @@ resource "helm_release" "dapr_resources" {
   max_history = 5
 
   values = [yamlencode({
-    pubsubName     = local.pubsub_name
-    brokers        = local.kafka_bootstrap
-    saslSecretName = var.kafka.sasl_secret_name
-    saslMechanism  = local.dapr_sasl_mechanism
-    tls            = var.kafka.tls
-    functions      = keys(local.all_functions)
+    pubsubName = local.pubsub_name
+    brokers    = local.kafka_bootstrap
+    # SASL over TLS with each daprd's own login: Strimzi always, an external Kafka when it
+    # has credentials; plaintext without authentication otherwise (Redpanda in the cluster).
+    secure        = local.kafka_secure
+    saslMechanism = var.kafka.mode == "strimzi" ? "SHA-512" : local.dapr_sasl_mechanism
+    functions     = keys(local.all_functions)
     keyVault = {
       enabled  = !local.generated_secrets
       name     = var.secrets.key_vault_name
@@ -164,162 +167,142 @@ resource "kubernetes_deployment_v1" "dapr_shared" {
   for_each = local.dapr_shared
 
   metadata {
-    name      = "${each.key}-dapr"
+    name      = local.dapr_shared_docs[each.key].deployment.metadata.name
     namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
-    labels = {
-      "app.kubernetes.io/name"      = "${each.key}-dapr"
-      "app.kubernetes.io/component" = "dapr-shared"
-      "app.kubernetes.io/part-of"   = "taskpulse"
-    }
+    labels    = local.dapr_shared_docs[each.key].deployment.metadata.labels
   }
 
   spec {
+    # knative/ leaves the count to its ScaledObject; this module has none.
     replicas = local.local ? 1 : 2
     selector {
-      match_labels = { "app.kubernetes.io/name" = "${each.key}-dapr" }
+      match_labels = local.dapr_shared_docs[each.key].deployment.spec.selector.matchLabels
     }
 
     template {
       metadata {
         labels = merge(
-          { "app.kubernetes.io/name" = "${each.key}-dapr", "dapr.io/app-id" = each.key },
+          local.dapr_shared_docs[each.key].deployment.spec.template.metadata.labels,
           local.generated_secrets ? {} : { "azure.workload.identity/use" = "true" },
         )
-        annotations = {
-          # Sentry checks the requested app id against this annotation.
-          "dapr.io/app-id" = each.key
-          # Tokens reach daprd as environment variables, read at start: a new revision of
-          # the secrets rolls the pods.
-          "taskpulse.dev/secrets-revision" = tostring(var.secrets.revision)
-          # Never inject a sidecar into the shared instance itself.
-          "dapr.io/enabled" = "false"
-        }
+        annotations = merge(
+          local.dapr_shared_docs[each.key].deployment.spec.template.metadata.annotations,
+          {
+            # Tokens reach daprd as environment variables, read at start: a new revision of
+            # the secrets rolls the pods.
+            "taskpulse.dev/secrets-revision" = tostring(var.secrets.revision)
+          },
+        )
       }
 
       spec {
         service_account_name            = kubernetes_service_account_v1.dapr_shared[each.key].metadata[0].name
         automount_service_account_token = false
-        enable_service_links            = false
+        enable_service_links            = local.dapr_shared_docs[each.key].deployment.spec.template.spec.enableServiceLinks
 
         security_context {
-          run_as_non_root = true
-          run_as_user     = 65532
-          run_as_group    = 65532
+          run_as_non_root = local.dapr_shared_docs[each.key].deployment.spec.template.spec.securityContext.runAsNonRoot
           seccomp_profile {
-            type = "RuntimeDefault"
+            type = local.dapr_shared_docs[each.key].deployment.spec.template.spec.securityContext.seccompProfile.type
           }
         }
 
         container {
-          name              = "daprd"
-          image             = local.dapr_image
-          image_pull_policy = "Always"
-          command           = ["/daprd"]
-          args              = local.daprd_args[each.key]
+          name    = local.daprd[each.key].name
+          image   = local.dapr_image
+          command = local.daprd[each.key].command
+          args    = local.daprd_args[each.key]
 
-          env {
-            name = "DAPR_TRUST_ANCHORS"
-            value_from {
-              config_map_key_ref {
-                name = kubernetes_config_map_v1.dapr_trust_anchors.metadata[0].name
-                key  = "ca.crt"
-              }
-            }
-          }
-          env {
-            # pubsub-kafka's consumerGroup (envRef): the contract's <function>-<topic>-v1.
-            name  = "TASKPULSE_KAFKA_CONSUMER_GROUP"
-            value = "${each.key}-${local.consumer_group_topic[each.key]}-v1"
-          }
-          env {
-            name = "NAMESPACE"
-            value_from {
-              field_ref {
-                field_path = "metadata.namespace"
-              }
-            }
-          }
-          env {
-            name = "POD_NAME"
-            value_from {
-              field_ref {
-                field_path = "metadata.name"
-              }
-            }
-          }
           dynamic "env" {
-            # checkov:skip=CKV_SECRET_6: key names of the token Secret, not token values
-            for_each = { DAPR_API_TOKEN = "dapr-api-token", APP_API_TOKEN = "app-api-token" }
+            for_each = local.daprd_env[each.key]
             content {
-              name = env.key
-              value_from {
-                secret_key_ref {
-                  name = "${each.key}-dapr-tokens"
-                  key  = env.value
+              name  = env.value.name
+              value = try(env.value.value, null)
+              dynamic "value_from" {
+                for_each = can(env.value.valueFrom) ? [env.value.valueFrom] : []
+                content {
+                  dynamic "field_ref" {
+                    for_each = can(value_from.value.fieldRef) ? [value_from.value.fieldRef] : []
+                    content {
+                      field_path = field_ref.value.fieldPath
+                    }
+                  }
+                  dynamic "config_map_key_ref" {
+                    for_each = can(value_from.value.configMapKeyRef) ? [value_from.value.configMapKeyRef] : []
+                    content {
+                      name = config_map_key_ref.value.name
+                      key  = config_map_key_ref.value.key
+                    }
+                  }
+                  dynamic "secret_key_ref" {
+                    # checkov:skip=CKV_SECRET_6: names of Secrets and keys, not values
+                    for_each = can(value_from.value.secretKeyRef) ? [value_from.value.secretKeyRef] : []
+                    content {
+                      # An external Kafka's login is its one Secret kafka.sasl_secret_name.
+                      name = (
+                        contains(local.kafka_login_env, env.value.name) && var.kafka.mode == "external"
+                        ? var.kafka.sasl_secret_name : secret_key_ref.value.name
+                      )
+                      key      = secret_key_ref.value.key
+                      optional = env.value.name == "TASKPULSE_KAFKA_CA_CERT" && var.kafka.mode == "external" ? true : null
+                    }
+                  }
                 }
               }
             }
           }
 
-          port {
-            name           = "http"
-            container_port = 3500
-          }
-          port {
-            name           = "grpc"
-            container_port = 50001
-          }
-          port {
-            name           = "internal-grpc"
-            container_port = 50002
-          }
-          port {
-            name           = "public-http"
-            container_port = 3501
-          }
-          port {
-            name           = "metrics"
-            container_port = 9095
+          dynamic "port" {
+            for_each = local.daprd[each.key].ports
+            content {
+              name           = port.value.name
+              container_port = port.value.containerPort
+            }
           }
 
-          # As the injector probes a sidecar (pkg/injector/patcher): liveness is the port
-          # only. /v1.0/healthz stays unhealthy while a component cannot start (Kafka still
-          # coming up on the first apply), and restarting daprd would not help it.
           liveness_probe {
             tcp_socket {
-              port = "public-http"
+              port = local.daprd[each.key].livenessProbe.tcpSocket.port
             }
-            initial_delay_seconds = 180
-            timeout_seconds       = 3
-            period_seconds        = 10
-            failure_threshold     = 5
+            initial_delay_seconds = local.daprd[each.key].livenessProbe.initialDelaySeconds
+            timeout_seconds       = local.daprd[each.key].livenessProbe.timeoutSeconds
+            period_seconds        = local.daprd[each.key].livenessProbe.periodSeconds
+            failure_threshold     = local.daprd[each.key].livenessProbe.failureThreshold
           }
           readiness_probe {
             http_get {
-              path = "/v1.0/healthz"
-              port = "public-http"
+              path = local.daprd[each.key].readinessProbe.httpGet.path
+              port = local.daprd[each.key].readinessProbe.httpGet.port
             }
-            period_seconds = 5
+            period_seconds = local.daprd[each.key].readinessProbe.periodSeconds
           }
 
           resources {
-            requests = { cpu = "50m", memory = "64Mi" }
-            limits   = { cpu = "1", memory = "512Mi" }
+            requests = local.daprd[each.key].resources.requests
+            limits   = local.daprd[each.key].resources.limits
           }
 
           security_context {
-            allow_privilege_escalation = false
-            read_only_root_filesystem  = true
-            run_as_non_root            = true
+            allow_privilege_escalation = local.daprd[each.key].securityContext.allowPrivilegeEscalation
+            read_only_root_filesystem  = local.daprd[each.key].securityContext.readOnlyRootFilesystem
+            run_as_non_root            = local.daprd[each.key].securityContext.runAsNonRoot
+            run_as_user                = local.daprd[each.key].securityContext.runAsUser
+            run_as_group               = local.daprd[each.key].securityContext.runAsGroup
             capabilities {
-              drop = ["ALL"]
+              drop = local.daprd[each.key].securityContext.capabilities.drop
+            }
+            seccomp_profile {
+              type = local.daprd[each.key].securityContext.seccompProfile.type
             }
           }
 
-          volume_mount {
-            name       = "dapr-identity-token"
-            mount_path = "/var/run/secrets/dapr.io/sentrytoken"
-            read_only  = true
+          dynamic "volume_mount" {
+            for_each = local.daprd[each.key].volumeMounts
+            content {
+              name       = volume_mount.value.name
+              mount_path = volume_mount.value.mountPath
+              read_only  = volume_mount.value.readOnly
+            }
           }
           dynamic "volume_mount" {
             for_each = local.generated_secrets ? [] : [1]
@@ -331,14 +314,21 @@ resource "kubernetes_deployment_v1" "dapr_shared" {
           }
         }
 
-        volume {
-          name = "dapr-identity-token"
-          projected {
-            sources {
-              service_account_token {
-                audience           = "dapr.io/sentry"
-                expiration_seconds = 7200
-                path               = "token"
+        # The Sentry token (the only volume of the generated Deployment).
+        dynamic "volume" {
+          for_each = local.dapr_shared_docs[each.key].deployment.spec.template.spec.volumes
+          content {
+            name = volume.value.name
+            projected {
+              dynamic "sources" {
+                for_each = volume.value.projected.sources
+                content {
+                  service_account_token {
+                    audience           = sources.value.serviceAccountToken.audience
+                    expiration_seconds = sources.value.serviceAccountToken.expirationSeconds
+                    path               = sources.value.serviceAccountToken.path
+                  }
+                }
               }
             }
           }
@@ -362,40 +352,28 @@ resource "kubernetes_deployment_v1" "dapr_shared" {
     }
   }
 
-  depends_on = [helm_release.dapr_resources, kubernetes_secret_v1.dapr_tokens]
+  depends_on = [helm_release.dapr_resources, kubernetes_secret_v1.dapr_tokens, kubernetes_secret_v1.kafka_login]
 }
 
 resource "kubernetes_service_v1" "dapr_shared" {
   for_each = local.dapr_shared
   metadata {
-    name      = "${each.key}-dapr"
+    name      = local.dapr_shared_docs[each.key].service.metadata.name
     namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
-    labels    = { "app.kubernetes.io/part-of" = "taskpulse" }
+    labels    = local.dapr_shared_docs[each.key].service.metadata.labels
   }
   spec {
     type     = "ClusterIP"
-    selector = { "app.kubernetes.io/name" = "${each.key}-dapr" }
-    port {
-      name        = "http"
-      port        = 3500
-      target_port = "http"
-    }
-    port {
-      name        = "grpc"
-      port        = 50001
-      target_port = "grpc"
-    }
-    port {
-      # Another daprd finds this one at <app-id>-dapr.<namespace>.svc on its own internal
-      # gRPC port (components-contrib nameresolution/kubernetes): service invocation.
-      name        = "internal-grpc"
-      port        = 50002
-      target_port = "internal-grpc"
-    }
-    port {
-      name        = "metrics"
-      port        = 9095
-      target_port = "metrics"
+    selector = local.dapr_shared_docs[each.key].service.spec.selector
+    # http, grpc and internal-grpc: another daprd finds this one at
+    # <app-id>-dapr.<namespace>.svc on its internal gRPC port (service invocation).
+    dynamic "port" {
+      for_each = local.dapr_shared_docs[each.key].service.spec.ports
+      content {
+        name        = port.value.name
+        port        = port.value.port
+        target_port = port.value.targetPort
+      }
     }
   }
 }

@@ -2,7 +2,32 @@
 
 locals {
   kafka_replication = min(var.kafka.replicas, 3)
-  topic_job_needed  = local.c.kafka && var.kafka.create_topics && var.kafka.mode != "strimzi"
+
+  # --- identities (Strimzi): one KafkaUser per principal, ACLs from contract.tf kafka_access
+  kafka_identities = local.c.kafka && var.kafka.mode == "strimzi"
+  kafka_acls = merge(
+    {
+      for p, a in local.kafka_access : p => concat(
+        [for t in a.writes : { resource = { type = "topic", name = t, patternType = "literal" }, operations = ["Write", "Describe"] }],
+        [for t in a.reads : { resource = { type = "topic", name = t, patternType = "literal" }, operations = ["Read", "Describe"] }],
+        # Every group of the function, so a later -v2 group needs no new grant.
+        a.group_prefix == null ? [] : [{ resource = { type = "group", name = a.group_prefix, patternType = "prefix" }, operations = ["Read"] }],
+      )
+    },
+    {
+      # KEDA's Kafka scaler reads committed offsets and the log end: Describe on the topics
+      # the functions read and on their groups, nothing it could consume or write with.
+      keda = concat(
+        [for t in sort(distinct(flatten([for a in values(local.kafka_access) : a.reads]))) : { resource = { type = "topic", name = t, patternType = "literal" }, operations = ["Describe"] }],
+        [for a in values(local.kafka_access) : { resource = { type = "group", name = a.group_prefix, patternType = "prefix" }, operations = ["Describe"] } if a.group_prefix != null],
+      )
+    },
+  )
+  kafka_principals = local.kafka_identities ? local.kafka_acls : {}
+  # KEDA's operator: the chart's in namespace keda, or the AKS add-on's in kube-system.
+  keda_operator = local.c.keda ? { namespace = "keda", podLabels = { "app.kubernetes.io/name" = "keda-operator" } } : { namespace = "kube-system", podLabels = { "app" = "keda-operator" } }
+
+  topic_job_needed = local.c.kafka && var.kafka.create_topics && var.kafka.mode != "strimzi"
   topic_script = join("\n", concat(["set -eu"], [
     for name, t in local.topics :
     "if rpk topic describe ${name} >/dev/null 2>&1; then rpk topic alter-config ${name} --set retention.ms=${t.retention_ms} --set max.message.bytes=${t.max_message_bytes}; else rpk topic create ${name} -p ${t.partitions} -r ${local.kafka_replication} -c retention.ms=${t.retention_ms} -c max.message.bytes=${t.max_message_bytes}; fi"
@@ -43,11 +68,78 @@ resource "helm_release" "kafka_cluster" {
     topics       = local.topics
     # Only the Dapr Shared daprd pods (label dapr.io/app-id) of the functions' namespace.
     clients = { namespace = var.namespace, podLabel = "dapr.io/app-id" }
+    keda    = local.keda_operator
+    users   = { for p, acls in local.kafka_principals : p => { passwordSecret = "${p}-kafka-password", acls = acls } }
+    # The Job that waits for the cluster CA (see below): any image that exits at once.
+    waitImage = local.dapr_image
     # Consumer lag for the alerts; scraped when this module installs Prometheus.
     exporter = { enabled = true, podMonitor = local.c.monitoring }
   })]
 
-  depends_on = [helm_release.strimzi, helm_release.monitoring]
+  # The chart's Job ends once Strimzi has written the cluster CA's Secret.
+  wait_for_jobs = true
+
+  depends_on = [helm_release.strimzi, helm_release.monitoring, kubernetes_secret_v1.kafka_password]
+}
+
+# --- Kafka identities: a password per principal, given to Strimzi and to its clients ------
+
+# In state (sensitive): the same value must reach two Secrets in two namespaces, run after
+# run. Taint one (tofu apply -replace='random_password.kafka["<principal>"]') to rotate it.
+resource "random_password" "kafka" {
+  for_each = local.kafka_principals
+  length   = 40
+  special  = false
+}
+
+# What the KafkaUser reads its password from (authentication.password.valueFrom): a Secret
+# of the Kafka's namespace. Strimzi's User Operator then writes its own Secret <principal>.
+resource "kubernetes_secret_v1" "kafka_password" {
+  for_each = local.kafka_principals
+  metadata {
+    name      = "${each.key}-kafka-password"
+    namespace = local.kafka_namespace
+    labels    = { "app.kubernetes.io/part-of" = "taskpulse" }
+  }
+  data = { password = random_password.kafka[each.key].result }
+
+  depends_on = [helm_release.strimzi] # creates the namespace
+}
+
+# The CA that signed the brokers' certificate, read once the chart's Job has seen it (a data
+# source that depends on a changing resource is read during apply).
+data "kubernetes_secret_v1" "kafka_cluster_ca" {
+  count = local.kafka_identities ? 1 : 0
+  metadata {
+    name      = "taskpulse-cluster-ca-cert"
+    namespace = local.kafka_namespace
+  }
+  depends_on = [helm_release.kafka_cluster]
+}
+
+# `<principal>-kafka` in the functions' namespace: username, password, ca.crt (PEM). The
+# <function>-dapr Deployment reads them as TASKPULSE_KAFKA_USERNAME/PASSWORD/CA_CERT
+# (envRefs of pubsub-kafka); keda-kafka is read by the TriggerAuthentications;
+# taskpulse-backend-kafka is for a trusted backend that sends commands to task-events.
+resource "kubernetes_secret_v1" "kafka_login" {
+  for_each = local.kafka_principals
+  metadata {
+    name      = "${each.key}-kafka"
+    namespace = kubernetes_namespace_v1.taskpulse.metadata[0].name
+    labels    = { "app.kubernetes.io/part-of" = "taskpulse" }
+  }
+  data = {
+    username = each.key
+    password = random_password.kafka[each.key].result
+    "ca.crt" = try(data.kubernetes_secret_v1.kafka_cluster_ca[0].data["ca.crt"], "")
+  }
+
+  lifecycle {
+    precondition {
+      condition     = try(data.kubernetes_secret_v1.kafka_cluster_ca[0].data["ca.crt"], "") != ""
+      error_message = "Strimzi's cluster CA (Secret taskpulse-cluster-ca-cert in namespace kafka) has no ca.crt: the Kafka is not reconciled yet. Check the strimzi-cluster-operator logs, then apply again."
+    }
+  }
 }
 
 resource "helm_release" "redpanda" {

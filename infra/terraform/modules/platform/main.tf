@@ -19,7 +19,8 @@ locals {
   # Bootstrap servers that Dapr and the topic job use.
   kafka_bootstrap = (
     var.kafka.mode == "external" ? var.kafka.bootstrap_servers :
-    var.kafka.mode == "strimzi" ? "taskpulse-kafka-bootstrap.${local.kafka_namespace}.svc.cluster.local:9092" :
+    # Strimzi's only client listener: TLS + SCRAM-SHA-512 (kafka.tf, charts/strimzi-kafka).
+    var.kafka.mode == "strimzi" ? "taskpulse-kafka-bootstrap.${local.kafka_namespace}.svc.cluster.local:9093" :
     "redpanda.${local.kafka_namespace}.svc.cluster.local:9093"
   )
 

@@ -84,8 +84,17 @@ run "aks_external_kafka_topics_and_sasl" {
   }
 
   assert {
-    condition     = yamldecode(helm_release.dapr_resources[0].values[0]).saslSecretName == "kafka-sasl"
-    error_message = "pubsub-kafka authenticates with the SASL Secret."
+    condition = (
+      yamldecode(helm_release.dapr_resources[0].values[0]).secure == true &&
+      alltrue([
+        for d in kubernetes_deployment_v1.dapr_shared : alltrue([
+          for e in d.spec[0].template[0].spec[0].container[0].env : e.value_from[0].secret_key_ref[0].name == "kafka-sasl"
+          if contains(["TASKPULSE_KAFKA_USERNAME", "TASKPULSE_KAFKA_PASSWORD", "TASKPULSE_KAFKA_CA_CERT"], e.name)
+        ])
+      ]) &&
+      length(kubernetes_secret_v1.kafka_login) == 0
+    )
+    error_message = "pubsub-kafka authenticates over TLS with the SASL Secret (external Kafka: no KafkaUsers)."
   }
 
   assert {

@@ -111,8 +111,48 @@ run "local_kafka_topics_follow_the_contract" {
   }
 
   assert {
-    condition     = output.kafka_bootstrap_servers == "taskpulse-kafka-bootstrap.kafka.svc.cluster.local:9092"
-    error_message = "Dapr must reach the Strimzi bootstrap service."
+    condition     = output.kafka_bootstrap_servers == "taskpulse-kafka-bootstrap.kafka.svc.cluster.local:9093"
+    error_message = "Dapr must reach the Strimzi bootstrap service on its TLS + SCRAM listener."
+  }
+
+  assert {
+    condition = yamldecode(helm_release.kafka_cluster[0].values[0]).users["send-reminder"] == {
+      passwordSecret = "send-reminder-kafka-password"
+      acls = [
+        { resource = { type = "topic", name = "task-updates", patternType = "literal" }, operations = ["Write", "Describe"] },
+        { resource = { type = "topic", name = "reminders-dlq", patternType = "literal" }, operations = ["Write", "Describe"] },
+        { resource = { type = "topic", name = "task-updates-dlq", patternType = "literal" }, operations = ["Write", "Describe"] },
+        { resource = { type = "topic", name = "reminders", patternType = "literal" }, operations = ["Read", "Describe"] },
+        { resource = { type = "topic", name = "task-updates", patternType = "literal" }, operations = ["Read", "Describe"] },
+        { resource = { type = "group", name = "send-reminder-", patternType = "prefix" }, operations = ["Read"] },
+      ]
+    }
+    error_message = "send-reminder's KafkaUser may write its events and dead letters, read its topics and join its groups, nothing more."
+  }
+
+  assert {
+    condition = (
+      yamldecode(helm_release.kafka_cluster[0].values[0]).users["taskpulse-backend"].acls == [
+        { resource = { type = "topic", name = "task-events", patternType = "literal" }, operations = ["Write", "Describe"] },
+      ] &&
+      alltrue([for a in yamldecode(helm_release.kafka_cluster[0].values[0]).users["keda"].acls : a.operations == ["Describe"]]) &&
+      length(yamldecode(helm_release.kafka_cluster[0].values[0]).users) == 6
+    )
+    error_message = "A KafkaUser per function, taskpulse-backend writes task-events only, keda only describes."
+  }
+
+  assert {
+    condition = (
+      toset(keys(kubernetes_secret_v1.kafka_login)) == toset(["create-task", "compute-next-occurrence", "send-reminder", "push-update", "taskpulse-backend", "keda"]) &&
+      alltrue([for p, s in kubernetes_secret_v1.kafka_login : s.metadata[0].name == "${p}-kafka" && s.metadata[0].namespace == "taskpulse"]) &&
+      alltrue([for p, s in kubernetes_secret_v1.kafka_password : s.metadata[0].namespace == "kafka"])
+    )
+    error_message = "Each principal's login Secret <principal>-kafka in the functions' namespace, its password Secret beside its KafkaUser."
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.kafka_cluster[0].values[0]).keda == { namespace = "keda", podLabels = { "app.kubernetes.io/name" = "keda-operator" } }
+    error_message = "KEDA's operator (chart in namespace keda) may reach the brokers for the lag."
   }
 }
 
@@ -181,6 +221,27 @@ run "local_dapr_shared_per_function" {
       [for e in kubernetes_deployment_v1.dapr_shared["push-update"].spec[0].template[0].spec[0].container[0].env : e.value if e.name == "TASKPULSE_KAFKA_CONSUMER_GROUP"][0] == "push-update-task-updates-v1"
     )
     error_message = "Each daprd joins the contract's consumer group <function>-<topic>-v1."
+  }
+
+  # One source (docs/decisions/0030): each Deployment is the generated one of knative/base.
+  assert {
+    condition = alltrue([
+      for f, d in kubernetes_deployment_v1.dapr_shared :
+      [for e in d.spec[0].template[0].spec[0].container[0].env : e.name] == [for e in local.daprd[f].env : e.name] &&
+      d.spec[0].template[0].spec[0].container[0].resources[0].requests == tomap(local.daprd[f].resources.requests) &&
+      d.spec[0].template[0].spec[0].container[0].resources[0].limits == tomap(local.daprd[f].resources.limits) &&
+      length(d.spec[0].template[0].spec[0].container[0].args) == length(local.daprd[f].args) &&
+      length(setsubtract(d.spec[0].template[0].spec[0].container[0].args, local.daprd[f].args)) == 0
+    ])
+    error_message = "The Dapr Shared Deployments must be the generated ones (env, resources, args with the default namespaces)."
+  }
+
+  assert {
+    condition = alltrue([
+      for f, d in kubernetes_deployment_v1.dapr_shared :
+      [for e in d.spec[0].template[0].spec[0].container[0].env : e.value_from[0].secret_key_ref[0].name if startswith(e.name, "TASKPULSE_KAFKA_") && e.name != "TASKPULSE_KAFKA_CONSUMER_GROUP"] == ["${f}-kafka", "${f}-kafka", "${f}-kafka"]
+    ])
+    error_message = "Each daprd logs in to Kafka as its function, from the Secret <function>-kafka."
   }
 
   assert {

@@ -81,9 +81,9 @@ run "aks_denies_everything_then_allows_each_path" {
       kubernetes_network_policy_v1.this["${f}-dapr-egress"].spec[0].pod_selector[0].match_labels == tomap({ "app.kubernetes.io/name" = "${f}-dapr" }) &&
       kubernetes_network_policy_v1.this["${f}-dapr-egress"].spec[0].egress[0].to[0].namespace_selector[0].match_labels["kubernetes.io/metadata.name"] == "kafka" &&
       kubernetes_network_policy_v1.this["${f}-dapr-egress"].spec[0].egress[0].to[0].pod_selector[0].match_labels == tomap({ "strimzi.io/cluster" = "taskpulse", "strimzi.io/broker-role" = "true" }) &&
-      kubernetes_network_policy_v1.this["${f}-dapr-egress"].spec[0].egress[0].ports[0].port == "9092"
+      kubernetes_network_policy_v1.this["${f}-dapr-egress"].spec[0].egress[0].ports[0].port == "9093"
     )])
-    error_message = "Each daprd must reach the Strimzi brokers (kafka, strimzi.io/cluster=taskpulse, broker-role) on 9092."
+    error_message = "Each daprd must reach the Strimzi brokers (kafka, strimzi.io/cluster=taskpulse, broker-role) on 9093."
   }
 
   assert {
