@@ -92,6 +92,8 @@ module "platform" {
   deployer_subjects = var.deployer_subjects
 
   centrifugo_allowed_origins    = var.centrifugo_allowed_origins
+  domain                        = var.domain
+  acme                          = var.acme
   centrifugo_token_verification = var.centrifugo_token_verification
 
   oidc_issuer        = var.oidc_issuer

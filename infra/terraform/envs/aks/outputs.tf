@@ -47,7 +47,19 @@ output "next_steps" {
            # env DAPR_HTTP_ENDPOINT=${ep}, tokens from Secret ${f}-dapr-tokens, serviceAccountName ${f}
     %{endfor~}
            # create-task also reads OIDC_* from ConfigMap ${module.platform.identity_config_map} (issuer ${var.oidc_issuer})
-    3. Public routes go through Kourier: kubectl -n kourier-system get svc kourier
+    3. Public routes go through Kourier: kubectl -n knative-serving get svc kourier
+    %{if var.domain != null~}
+       Point *.${module.platform.namespace}.${var.domain} at its EXTERNAL-IP; certificates come from ${module.platform.cluster_issuer}:
+         ${try(module.platform.public_urls.create_task, "")}
+         ${try(module.platform.public_urls.centrifugo_websocket, "")}
+    %{else~}
+       No domain: plain HTTP (set `domain` and `acme.email` for HTTPS, decision 0031).
+    %{endif~}
        Callers send Entra ID access tokens for audience ${var.oidc_audience}; Centrifugo takes the same.
   EOT
+}
+
+output "public_urls" {
+  description = "With `domain`: https://create-task.<namespace>.<domain> and Centrifugo's wss:// endpoint; null without."
+  value       = module.platform.public_urls
 }

@@ -109,14 +109,29 @@ variable "deployer_subjects" {
 }
 
 variable "centrifugo_allowed_origins" {
-  description = "Origins of the web apps that open a Centrifugo WebSocket (for example https://app.example.com)."
+  description = "Origins of the web apps that open a Centrifugo WebSocket (for example https://app.example.com): https only, scheme://host[:port], no path. Empty: no browser may connect until you name one."
   type        = list(string)
-  default     = ["http://localhost:3000"]
+  default     = []
 
   validation {
-    condition     = alltrue([for o in var.centrifugo_allowed_origins : can(regex("^https?://[^/]+$", o)) || o == "*"])
-    error_message = "centrifugo_allowed_origins takes origins: scheme://host[:port], no path."
+    condition     = alltrue([for o in var.centrifugo_allowed_origins : can(regex("^https://[a-z0-9*]([-a-z0-9*.]*[a-z0-9])?(:[0-9]{1,5})?$", o))])
+    error_message = "centrifugo_allowed_origins takes https origins: https://host[:port] in lowercase, no path."
   }
+}
+
+variable "domain" {
+  description = "Public DNS domain of the edge (modules/platform edge.tf, decision 0031): https://create-task.taskpulse.<domain> and wss://centrifugo.taskpulse.<domain>, Let's Encrypt certificates by HTTP-01 through Kourier. Point *.taskpulse.<domain> at the Kourier LoadBalancer first. null: plain HTTP on Knative's default domain."
+  type        = string
+  default     = null
+}
+
+variable "acme" {
+  description = "Let's Encrypt with a `domain`: `email` (the ACME account's contact, required) and `issuer` (\"staging\" until DNS answers, then \"production\")."
+  type = object({
+    email  = optional(string)
+    issuer = optional(string, "staging")
+  })
+  default = {}
 }
 
 variable "registry" {

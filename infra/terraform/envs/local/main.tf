@@ -30,7 +30,9 @@ module "platform" {
     replicas     = 1
     storage_size = "5Gi"
   }
-  centrifugo_allowed_origins    = ["http://localhost:3000", "http://127.0.0.1:3000"]
+  centrifugo_allowed_origins = ["http://localhost:3000", "http://127.0.0.1:3000"]
+  # No public domain on a laptop: no issuer, no certificate, plain HTTP (decision 0031).
+  knative_domain                = var.knative_domain
   centrifugo_token_verification = var.centrifugo_token_verification
 
   oidc_issuer        = var.oidc_issuer

@@ -20,9 +20,11 @@ output "next_steps" {
          kn func deploy --path functions/${f} --namespace ${module.platform.namespace} --image ${var.registry}/${f}@sha256:<digest>
            # env DAPR_HTTP_ENDPOINT=${ep}, tokens from Secret ${f}-dapr-tokens, serviceAccountName ${f}
     %{endfor~}
-    3. Reach Knative routes through Kourier: `minikube tunnel`, or on kind
-       `kubectl -n kourier-system port-forward svc/kourier 8080:80`.
-    4. Centrifugo: kubectl -n ${module.platform.namespace} port-forward svc/centrifugo 8000:8000
+    3. Reach Knative routes through Kourier (plain HTTP: no public domain here): `minikube tunnel`,
+       or on kind `kubectl -n knative-serving port-forward svc/kourier 8080:80`, then
+       http://create-task.${module.platform.namespace}.${var.knative_domain == "" ? "example.com" : var.knative_domain}${var.knative_domain == "" ? " (send it as the Host header)" : ""}
+    4. Centrifugo's WebSocket: kubectl -n ${module.platform.namespace} port-forward svc/centrifugo 8000:8000
+       (its server API is on port 9000, which only push-update's pods may reach)
     5. Tokens: `task up` runs the issuer ${var.oidc_issuer}; `task token -- <user>` prints one.
        Pods fetch its keys from ${local.oidc_jwks_url}: Hydra must listen where the cluster reaches it.
   EOT

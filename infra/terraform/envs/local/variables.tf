@@ -118,3 +118,14 @@ variable "centrifugo_token_verification" {
   type        = string
   default     = "jwks"
 }
+
+variable "knative_domain" {
+  description = "Domain of the Knative routes, plain HTTP (a laptop has no public domain, hence no certificates): \"\" keeps Knative's example.com (send the Host header), or an sslip.io name such as \"127.0.0.1.sslip.io\" that resolves to where Kourier is reached (a port-forward on this machine)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.knative_domain == "" || can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?\\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.knative_domain))
+    error_message = "knative_domain must be empty or a lowercase DNS name such as 127.0.0.1.sslip.io."
+  }
+}

@@ -42,6 +42,12 @@ module "platform" {
   # gateway of kind's Docker network (docker network inspect kind).
   oidc_issuer   = "http://127.0.0.1:4444/"
   oidc_jwks_url = "http://172.18.0.1:4444/.well-known/jwks.json"
+
+  # No public domain (`domain` null): no ClusterIssuer, no certificate, plain HTTP. Routes get
+  # this sslip.io name, which resolves to 127.0.0.1: after
+  # `kubectl -n knative-serving port-forward svc/kourier 8080:80`, create-task answers at
+  # http://create-task.taskpulse.127.0.0.1.sslip.io:8080.
+  knative_domain = "127.0.0.1.sslip.io"
 }
 
 output "dapr_http_endpoints" {
