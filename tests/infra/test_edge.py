@@ -224,3 +224,23 @@ def test_the_dry_run_refuses_a_misspelt_issuer(
     ].pop("ingress")
     response = apiserver.apply(issuer, dry_run=True, check=False)
     assert response.status >= 400
+
+
+def test_the_solver_policy_names_cert_managers_pods_and_port() -> None:
+    """acme-http01-solver-ingress (edge.tf) lets Kourier reach cert-manager's HTTP-01 solver
+    pods: their label and listen port as cert-manager v1.21.1 sets them, and they meet Pod
+    Security "restricted" (non-root by default, RuntimeDefault seccomp, no capabilities)."""
+    source = kube.module_dir(*CERT_MANAGER)
+    http = (source / "pkg" / "issuer" / "acme" / "http" / "http.go").read_text()
+    port = re.search(r"acmeSolverListenPort\s*=\s*(\d+)", http)
+    assert port
+    types = (source / "pkg" / "apis" / "acme" / "v1" / "types.go").read_text()
+    label = re.search(r'SolverIdentificationLabelKey\s*=\s*"([^"]+)"', types)
+    assert label
+    edge = (PLATFORM / "edge.tf").read_text()
+    assert f'matchLabels = {{ "{label.group(1)}" = "true" }}' in edge
+    assert f"port = {port.group(1)} }}" in edge and f'port     = "{port.group(1)}"' in edge
+    pod = (source / "pkg" / "issuer" / "acme" / "http" / "pod.go").read_text()
+    assert "SeccompProfileTypeRuntimeDefault" in pod and 'Drop: []corev1.Capability{"ALL"}' in pod
+    defaults = source / "internal" / "apis" / "config" / "controller" / "v1alpha1" / "defaults.go"
+    assert "defaultACMEHTTP01SolverRunAsNonRoot          = true" in defaults.read_text()

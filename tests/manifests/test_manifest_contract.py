@@ -386,12 +386,20 @@ def test_network_policies_cover_every_pod() -> None:
     for fn in Function:
         assert {"serving.knative.dev/service": fn.value} in selected
         assert {"app.kubernetes.io/name": f"{fn.value}-dapr"} in selected
-    # Centrifugo, which modules/platform runs in the same namespace, stays reachable.
+    # Centrifugo, which modules/platform runs in the same namespace, stays reachable: its
+    # WebSocket from Kourier's gateway, its server API from push-update only (decision 0031).
     (centrifugo,) = [
         p for p in policies if p["spec"]["podSelector"] == {"matchLabels": CENTRIFUGO_POD}
     ]
-    ((rule,),) = [centrifugo["spec"]["ingress"]]
-    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
+    client, api = centrifugo["spec"]["ingress"]
+    assert client["ports"] == [{"protocol": "TCP", "port": 8000}]
+    assert {f["podSelector"]["matchLabels"]["app"] for f in client["from"]} == {
+        "3scale-kourier-gateway"
+    }
+    assert api == {
+        "from": [{"podSelector": {"matchLabels": {"serving.knative.dev/service": "push-update"}}}],
+        "ports": [{"protocol": "TCP", "port": 9000}],
+    }
 
 
 CENTRIFUGO_POD = {"app.kubernetes.io/name": "centrifugo"}
