@@ -375,7 +375,7 @@ def test_every_path_the_system_uses_is_open(aks: dict[str, dict[str, Any]]) -> N
         for d in (daprd, module_daprd_pod(fn)):
             expect(pod, d, _port(_env(fn, "DAPR_HTTP_ENDPOINT")))
             expect(pod, d, container_port(fn, "grpc"))
-            expect(d, BROKER, 9092)
+            expect(d, BROKER, 9093)
             for app, port in DAPR_PORTS.items():
                 expect(d, DAPR[app], port)
             expect(d, GATEWAY, 8081)  # kourier-internal:80, which <fn>.<ns>.svc names
@@ -417,7 +417,7 @@ def test_nothing_else_is_open(aks: dict[str, dict[str, Any]]) -> None:
                 refuse(pod, daprd_pod(other), 3500)  # another function's Dapr API
                 refuse(pod, function_pod(other), 8012)
                 refuse(daprd, function_pod(other), 8012)
-        refuse(pod, BROKER, 9092)  # Kafka only through daprd
+        refuse(pod, BROKER, 9093)  # Kafka only through daprd
         refuse(pod, DAPR["dapr-sentry"], 50001)
         refuse(daprd, DATABASE, 5432)
         refuse(daprd, ENTRA, 443)
@@ -443,7 +443,7 @@ def test_nothing_else_is_open(aks: dict[str, dict[str, Any]]) -> None:
     refuse(STRANGER, ENTRA, 443)
     refuse(STRANGER, DATABASE, 5432)
     refuse(CENTRIFUGO, DATABASE, 5432)
-    refuse(MIGRATE, BROKER, 9092)
+    refuse(MIGRATE, BROKER, 9093)
     assert not problems, "\n".join(problems)
 
 
