@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from manifests_support import REPO, all_docs, func_yaml_files, load_docs, rel
 
 from devstack.manifests.knative import IDENTITY_CONFIGMAP, OIDC_OPTIONAL, OIDC_SETTINGS
@@ -137,10 +138,15 @@ def test_every_function_and_its_daprd_share_the_app_api_token(fn: str) -> None:
     assert _func_envs(fn)["APP_API_TOKEN"] == f"{{{{ secret:{fn}-dapr-tokens:app-api-token }}}}"
 
 
-def test_modules_platform_gives_every_daprd_the_app_api_token() -> None:
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_modules_platform_gives_every_daprd_the_app_api_token(fn: str) -> None:
+    # dapr.tf builds its Deployments from generated/dapr-shared.yaml (decision 0030), and
+    # passes every Secret reference but the Kafka login's through as it is.
+    generated = yaml.safe_load((PLATFORM / "generated" / "dapr-shared.yaml").read_text())
+    expected = {"secretKeyRef": {"name": f"{fn}-dapr-tokens", "key": "app-api-token"}}
+    assert _container_env(generated[fn]["deployment"])["APP_API_TOKEN"]["valueFrom"] == expected
     dapr = (PLATFORM / "dapr.tf").read_text()
-    assert 'APP_API_TOKEN = "app-api-token"' in dapr
-    assert 'name = "${each.key}-dapr-tokens"' in dapr
+    assert 'yamldecode(file("${path.module}/generated/dapr-shared.yaml"))' in dapr
 
 
 def _cluster_files() -> list[Path]:

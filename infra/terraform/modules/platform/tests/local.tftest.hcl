@@ -116,17 +116,14 @@ run "local_kafka_topics_follow_the_contract" {
   }
 
   assert {
-    condition = yamldecode(helm_release.kafka_cluster[0].values[0]).users["send-reminder"] == {
-      passwordSecret = "send-reminder-kafka-password"
-      acls = [
-        { resource = { type = "topic", name = "task-updates", patternType = "literal" }, operations = ["Write", "Describe"] },
-        { resource = { type = "topic", name = "reminders-dlq", patternType = "literal" }, operations = ["Write", "Describe"] },
-        { resource = { type = "topic", name = "task-updates-dlq", patternType = "literal" }, operations = ["Write", "Describe"] },
-        { resource = { type = "topic", name = "reminders", patternType = "literal" }, operations = ["Read", "Describe"] },
-        { resource = { type = "topic", name = "task-updates", patternType = "literal" }, operations = ["Read", "Describe"] },
-        { resource = { type = "group", name = "send-reminder-", patternType = "prefix" }, operations = ["Read"] },
-      ]
-    }
+    condition = yamldecode(helm_release.kafka_cluster[0].values[0]).users["send-reminder"].acls == [
+      { resource = { type = "topic", name = "task-updates", patternType = "literal" }, operations = ["Write", "Describe"] },
+      { resource = { type = "topic", name = "reminders-dlq", patternType = "literal" }, operations = ["Write", "Describe"] },
+      { resource = { type = "topic", name = "task-updates-dlq", patternType = "literal" }, operations = ["Write", "Describe"] },
+      { resource = { type = "topic", name = "reminders", patternType = "literal" }, operations = ["Read", "Describe"] },
+      { resource = { type = "topic", name = "task-updates", patternType = "literal" }, operations = ["Read", "Describe"] },
+      { resource = { type = "group", name = "send-reminder-", patternType = "prefix" }, operations = ["Read"] },
+    ]
     error_message = "send-reminder's KafkaUser may write its events and dead letters, read its topics and join its groups, nothing more."
   }
 
@@ -145,7 +142,8 @@ run "local_kafka_topics_follow_the_contract" {
     condition = (
       toset(keys(kubernetes_secret_v1.kafka_login)) == toset(["create-task", "compute-next-occurrence", "send-reminder", "push-update", "taskpulse-backend", "keda"]) &&
       alltrue([for p, s in kubernetes_secret_v1.kafka_login : s.metadata[0].name == "${p}-kafka" && s.metadata[0].namespace == "taskpulse"]) &&
-      alltrue([for p, s in kubernetes_secret_v1.kafka_password : s.metadata[0].namespace == "kafka"])
+      alltrue([for p, s in kubernetes_secret_v1.kafka_password : s.metadata[0].namespace == "kafka"]) &&
+      alltrue([for p, u in yamldecode(helm_release.kafka_cluster[0].values[0]).users : u.passwordSecret == kubernetes_secret_v1.kafka_password[p].metadata[0].name])
     )
     error_message = "Each principal's login Secret <principal>-kafka in the functions' namespace, its password Secret beside its KafkaUser."
   }
@@ -210,9 +208,12 @@ run "local_dapr_shared_per_function" {
       d.spec[0].template[0].spec[0].automount_service_account_token == false &&
       d.spec[0].template[0].spec[0].security_context[0].run_as_non_root == true &&
       d.spec[0].template[0].spec[0].container[0].security_context[0].allow_privilege_escalation == false &&
-      d.spec[0].template[0].spec[0].container[0].security_context[0].capabilities[0].drop == tolist(["ALL"])
+      d.spec[0].template[0].spec[0].container[0].security_context[0].capabilities[0].drop == tolist(["ALL"]) &&
+      d.spec[0].template[0].spec[0].container[0].security_context[0].read_only_root_filesystem == true &&
+      length(d.spec[0].template[0].spec[0].container[0].resources[0].requests) == 2 &&
+      length(d.spec[0].template[0].spec[0].container[0].resources[0].limits) == 2
     ])
-    error_message = "Dapr Shared pods must meet Pod Security restricted and get no sidecar."
+    error_message = "Dapr Shared pods must meet Pod Security restricted, read only their image, have CPU and memory requests and limits, and get no sidecar."
   }
 
   assert {
