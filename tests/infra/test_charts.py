@@ -118,7 +118,7 @@ def test_strimzi_chart_renders_the_contracts_topics(helm, tmp_path):
             "storageClass": "managed-csi-premium",
             # What modules/platform passes (kafka.tf).
             "clients": {"namespace": "taskpulse", "podLabel": "dapr.io/app-id"},
-            "keda": {"namespace": "keda", "podLabels": {"app.kubernetes.io/name": "keda-operator"}},
+            "keda": {"namespace": "keda", "podLabels": {"app": "keda-operator"}},
             "users": _users(),
         },
         tmp_path,
@@ -148,7 +148,7 @@ def test_strimzi_chart_renders_the_contracts_topics(helm, tmp_path):
         },
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}},
-            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "keda-operator"}},
+            "podSelector": {"matchLabels": {"app": "keda-operator"}},
         },
     ]
     users = {d["metadata"]["name"]: d for d in docs if d["kind"] == "KafkaUser"}

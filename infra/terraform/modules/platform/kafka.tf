@@ -24,8 +24,9 @@ locals {
     },
   )
   kafka_principals = local.kafka_identities ? local.kafka_acls : {}
-  # KEDA's operator: the chart's in namespace keda, or the AKS add-on's in kube-system.
-  keda_operator = local.c.keda ? { namespace = "keda", podLabels = { "app.kubernetes.io/name" = "keda-operator" } } : { namespace = "kube-system", podLabels = { "app" = "keda-operator" } }
+  # KEDA's operator: the chart's in namespace keda, or the AKS add-on's in kube-system; both
+  # label its pods app=keda-operator (kedacore/charts keda/templates/manager/deployment.yaml).
+  keda_operator = { namespace = local.c.keda ? "keda" : "kube-system", podLabels = { app = "keda-operator" } }
 
   topic_job_needed = local.c.kafka && var.kafka.create_topics && var.kafka.mode != "strimzi"
   topic_script = join("\n", concat(["set -eu"], [
@@ -76,9 +77,6 @@ resource "helm_release" "kafka_cluster" {
     exporter = { enabled = true, podMonitor = local.c.monitoring }
   })]
 
-  # The chart's Job ends once Strimzi has written the cluster CA's Secret.
-  wait_for_jobs = true
-
   depends_on = [helm_release.strimzi, helm_release.monitoring, kubernetes_secret_v1.kafka_password]
 }
 
@@ -106,8 +104,8 @@ resource "kubernetes_secret_v1" "kafka_password" {
   depends_on = [helm_release.strimzi] # creates the namespace
 }
 
-# The CA that signed the brokers' certificate, read once the chart's Job has seen it (a data
-# source that depends on a changing resource is read during apply).
+# The CA that signed the brokers' certificate, read once the chart's post-install hook has
+# seen it (a data source that depends on a changing resource is read during apply).
 data "kubernetes_secret_v1" "kafka_cluster_ca" {
   count = local.kafka_identities ? 1 : 0
   metadata {

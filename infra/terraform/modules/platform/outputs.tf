@@ -23,6 +23,11 @@ output "installed" {
   }
 }
 
+output "kafka_login_secrets" {
+  description = "Kafka principal -> Secret in the functions' namespace with its login (username, password, ca.crt): each function, taskpulse-backend (writes task-events) and keda (describes topics and groups). Empty unless kafka.mode is strimzi and this module installs it."
+  value       = { for p in keys(local.kafka_principals) : p => "${p}-kafka" }
+}
+
 output "kafka_bootstrap_servers" {
   description = "Bootstrap servers that the pubsub-kafka component uses."
   value       = local.kafka_bootstrap

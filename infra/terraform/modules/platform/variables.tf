@@ -71,10 +71,14 @@ variable "version_overrides" {
 
 variable "kafka" {
   description = <<-EOT
-    Kafka for Dapr pub/sub. mode "strimzi" (operator + KRaft cluster + KafkaTopic resources),
-    "redpanda" (chart + a job that creates the topics with rpk) or "external" (a managed
-    Kafka-compatible service at `bootstrap_servers`; topics are created by the same rpk job,
-    with SASL credentials from the Secret `sasl_secret_name` in `namespace`, keys username/password).
+    Kafka for Dapr pub/sub. mode "strimzi" (operator + KRaft cluster + KafkaTopic resources;
+    one TLS + SCRAM-SHA-512 listener, a KafkaUser per function with the contract's ACLs, each
+    login in Secret `<principal>-kafka`: `sasl_secret_name`, `sasl_mechanism` and `tls` are
+    not used), "redpanda" (chart + a job that creates the topics with rpk; plaintext without
+    authentication, for laptops: `sasl_secret_name` and `tls` must stay unset) or "external"
+    (a managed Kafka-compatible service at `bootstrap_servers`; topics are created by the same
+    rpk job; SASL over TLS with the Secret `sasl_secret_name` in `namespace`, keys
+    username/password and optional ca.crt, for every daprd; or plaintext with neither).
     `sasl_mechanism` is spelled as Kafka names it; the module hands pub/sub the spelling
     pubsub.kafka reads (SHA-512, SHA-256, PLAINTEXT).
   EOT
@@ -108,6 +112,16 @@ variable "kafka" {
     # (components-contrib common/component/kafka/auth.go, updateTLSConfig).
     condition     = !var.kafka.tls || var.kafka.sasl_secret_name != ""
     error_message = "kafka.tls needs kafka.sasl_secret_name: without SASL, Dapr's Kafka component would connect without TLS."
+  }
+  validation {
+    # The daprd's pubsub-kafka takes SASL and TLS together (authType password with
+    # disableTls false) or neither: SASL credentials over plaintext are refused.
+    condition     = var.kafka.mode != "external" || var.kafka.sasl_secret_name == "" || var.kafka.tls
+    error_message = "kafka.sasl_secret_name needs kafka.tls = true with an external Kafka: credentials are not sent in plaintext."
+  }
+  validation {
+    condition     = var.kafka.mode != "redpanda" || (var.kafka.sasl_secret_name == "" && !var.kafka.tls)
+    error_message = "The module's Redpanda is plaintext without authentication (a laptop broker): leave kafka.sasl_secret_name empty and kafka.tls false."
   }
   validation {
     condition     = contains(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], var.kafka.sasl_mechanism)

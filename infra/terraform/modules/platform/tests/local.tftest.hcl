@@ -149,7 +149,7 @@ run "local_kafka_topics_follow_the_contract" {
   }
 
   assert {
-    condition     = yamldecode(helm_release.kafka_cluster[0].values[0]).keda == { namespace = "keda", podLabels = { "app.kubernetes.io/name" = "keda-operator" } }
+    condition     = yamldecode(helm_release.kafka_cluster[0].values[0]).keda == { namespace = "keda", podLabels = { app = "keda-operator" } }
     error_message = "KEDA's operator (chart in namespace keda) may reach the brokers for the lag."
   }
 }
@@ -279,6 +279,38 @@ run "redpanda_uses_a_topic_job" {
     condition     = strcontains(kubernetes_job_v1.kafka_topics[0].spec[0].template[0].spec[0].container[0].command[2], "rpk topic create task-events -p 3 -r 1 -c retention.ms=604800000")
     error_message = "The topic job must create task-events with 3 partitions and 7 days retention."
   }
+
+  assert {
+    condition = (
+      yamldecode(helm_release.dapr_resources[0].values[0]).secure == false &&
+      length(kubernetes_secret_v1.kafka_login) == 0 && length(random_password.kafka) == 0 &&
+      alltrue([
+        for d in kubernetes_deployment_v1.dapr_shared :
+        length([for e in d.spec[0].template[0].spec[0].container[0].env : e if contains(["TASKPULSE_KAFKA_USERNAME", "TASKPULSE_KAFKA_PASSWORD", "TASKPULSE_KAFKA_CA_CERT"], e.name)]) == 0
+      ])
+    )
+    error_message = "Redpanda is plaintext: pubsub-kafka without authentication or TLS, no Kafka logins for the daprd."
+  }
+}
+
+run "redpanda_refuses_credentials_it_would_not_use" {
+  command = plan
+
+  variables {
+    kafka = { mode = "redpanda", sasl_secret_name = "kafka-sasl", tls = true }
+  }
+
+  expect_failures = [var.kafka]
+}
+
+run "external_kafka_never_sends_credentials_in_plaintext" {
+  command = plan
+
+  variables {
+    kafka = { mode = "external", bootstrap_servers = "kafka.example.net:9092", sasl_secret_name = "kafka-sasl", tls = false }
+  }
+
+  expect_failures = [var.kafka]
 }
 
 run "components_can_be_turned_off" {
