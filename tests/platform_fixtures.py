@@ -5,7 +5,8 @@ Register it once in tests/conftest.py with ``pytest_plugins = ["platform_fixture
 only when a test asks for its fixture and stops at the end of the session; logs are in
 ``<pytest tmp>/platform0/logs/<part>.log`` (named in every start error).
 
-Fixtures: ``platform_supervisor``, ``kafka_bootstrap`` (contract topics created),
+Fixtures: ``platform_supervisor``, ``kafka`` (a :class:`devstack.kafka_access.Brokers`:
+the broker secured as `task up` runs it, contract topics and ACLs created),
 ``dapr_scheduler`` (address), ``echo_app`` + ``echo_daprd`` (a daprd calling a recording
 echo app through --app-channel-address/--app-port, with a pubsub.kafka component and a
 declarative subscription), ``centrifugo`` (HMAC connection tokens), ``oidc_provider``
@@ -30,9 +31,11 @@ from typing import Any
 import pytest
 
 from devstack import daprd as dapr_tools
+from devstack import kafka_access
 from devstack.centrifugo import CentrifugoConfig, JwksTokens
 from devstack.centrifugo import argv as centrifugo_argv
-from devstack.kafka import create_topics, external_bootstrap, local_broker
+from devstack.kafka import create_topics, external_brokers, local_broker
+from devstack.kafka_access import ADMIN_PRINCIPAL, Brokers, grant
 from devstack.oidc import OidcProvider, start_provider
 from devstack.ports import free_port
 from devstack.supervisor import Service, Supervisor, http_ok, tcp_open
@@ -59,19 +62,21 @@ def platform_supervisor(platform_dir: Path) -> Iterator[Supervisor]:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(platform_supervisor: Supervisor, platform_dir: Path) -> str:
-    """Bootstrap servers of a broker with the contract's topics (and the test topic)."""
-    bootstrap = external_bootstrap()
-    if bootstrap is None:
+def kafka(platform_supervisor: Supervisor, platform_dir: Path) -> Brokers:
+    """A broker with the contract's topics and ACLs (and the test topic), as `task up`
+    runs it."""
+    brokers = external_brokers()
+    if brokers is None:
         node = local_broker(free_port(), platform_dir)
         node.format_storage()
         platform_supervisor.start(
             Service("kafka", node.argv(), tcp_open("127.0.0.1", node.port), timeout=120)
         )
-        bootstrap = node.bootstrap
-    create_topics(bootstrap)
-    create_topics(bootstrap, (ECHO_TOPIC,))
-    return bootstrap
+        brokers = node.brokers
+    create_topics(brokers)
+    create_topics(brokers, (ECHO_TOPIC,))
+    grant(brokers)
+    return brokers
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +113,8 @@ def echo_app(platform_supervisor: Supervisor, platform_dir: Path) -> EchoApp:
     return app
 
 
-def _echo_resources(folder: Path, bootstrap: str) -> Path:
+def _echo_resources(folder: Path, brokers: Brokers) -> Path:
+    # The echo app is no function of the contract: it logs in as the admin, on its own topic.
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pubsub-kafka.yaml").write_text(
         f"""apiVersion: dapr.io/v1alpha1
@@ -119,8 +125,13 @@ spec:
   type: pubsub.kafka
   version: v1
   metadata:
-    - {{name: brokers, value: "{bootstrap}"}}
-    - {{name: authType, value: "none"}}
+    - {{name: brokers, value: "{brokers.bootstrap}"}}
+    - {{name: authType, envRef: {kafka_access.AUTH_TYPE_ENV}}}
+    - {{name: disableTls, envRef: {kafka_access.DISABLE_TLS_ENV}}}
+    - {{name: saslMechanism, value: "SHA-512"}}
+    - {{name: saslUsername, envRef: {kafka_access.USERNAME_ENV}}}
+    - {{name: saslPassword, envRef: {kafka_access.PASSWORD_ENV}}}
+    - {{name: caCert, envRef: {kafka_access.CA_CERT_ENV}}}
     - {{name: consumerGroup, value: "{ECHO_APP_ID}-{ECHO_TOPIC.name}-v1"}}
     - {{name: initialOffset, value: "oldest"}}
 """
@@ -153,7 +164,7 @@ class EchoDaprd:
 def echo_daprd(
     platform_supervisor: Supervisor,
     platform_dir: Path,
-    kafka_bootstrap: str,
+    kafka: Brokers,
     dapr_scheduler: str,
     echo_app: EchoApp,
 ) -> EchoDaprd:
@@ -163,10 +174,14 @@ def echo_daprd(
         app_id=ECHO_APP_ID,
         app_port=echo_app.port,
         ports=ports,
-        resources=[_echo_resources(platform_dir / "resources", kafka_bootstrap)],
+        resources=[_echo_resources(platform_dir / "resources", kafka)],
         scheduler_address=dapr_scheduler,
     )
-    env = {"DAPR_API_TOKEN": DAPR_TOKEN, "APP_API_TOKEN": APP_TOKEN}
+    env = {
+        "DAPR_API_TOKEN": DAPR_TOKEN,
+        "APP_API_TOKEN": APP_TOKEN,
+        **kafka.daprd_env(ADMIN_PRINCIPAL),
+    }
     health = http_ok(f"{ports.http_endpoint}/v1.0/healthz")
     platform_supervisor.start(Service("daprd-echo", argv, health, env=env, timeout=90))
     return EchoDaprd(ports.http_endpoint, echo_app)

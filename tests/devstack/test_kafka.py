@@ -11,12 +11,13 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from devstack.kafka import KafkaNode, create_topics
+from devstack.kafka_access import Brokers
 from devstack.ports import free_port
 from taskpulse.contract import TASK_EVENTS, TOPIC_MAX_MESSAGE_BYTES, all_topics
 
 
-def test_contract_topics_have_their_partitions_and_retention(kafka_bootstrap: str) -> None:
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+def test_contract_topics_have_their_partitions_and_retention(kafka: Brokers) -> None:
+    admin = AdminClient(kafka.client())
     metadata = admin.list_topics(timeout=30).topics
     for topic in all_topics():
         assert topic.name in metadata, topic.name
@@ -30,12 +31,12 @@ def test_contract_topics_have_their_partitions_and_retention(kafka_bootstrap: st
         assert int(config["max.message.bytes"].value) == expected.max_message_bytes
 
 
-def test_an_existing_topic_gets_the_contracts_settings_back(kafka_bootstrap: str) -> None:
+def test_an_existing_topic_gets_the_contracts_settings_back(kafka: Brokers) -> None:
     """`task up` on a broker that already has the topics (a user's own Kafka, a second
     run): their settings are made the contract's again, partitions are left alone."""
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry
 
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = AdminClient(kafka.client())
     resource = ConfigResource(
         ConfigResource.Type.TOPIC,
         TASK_EVENTS.dead_letter,
@@ -46,14 +47,14 @@ def test_an_existing_topic_gets_the_contracts_settings_back(kafka_bootstrap: str
     for future in admin.incremental_alter_configs([resource]).values():
         future.result(timeout=30)
 
-    assert create_topics(kafka_bootstrap) == []
+    assert create_topics(kafka) == []
 
     plain = ConfigResource(ConfigResource.Type.TOPIC, TASK_EVENTS.dead_letter)
     (future,) = admin.describe_configs([plain]).values()
     assert int(future.result(timeout=30)["max.message.bytes"].value) == TOPIC_MAX_MESSAGE_BYTES
 
 
-def test_a_keyed_record_round_trips(kafka_bootstrap: str) -> None:
+def test_a_keyed_record_round_trips(kafka: Brokers) -> None:
     # A CloudEvent of a type outside the contract: the session's Kafka is shared, and a
     # later gate of task-events reads it and dead-letters it; nothing else happens to it.
     key = b"alice"
@@ -66,7 +67,7 @@ def test_a_keyed_record_round_trips(kafka_bootstrap: str) -> None:
             "data": {},
         }
     ).encode()
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer = Producer(kafka.client())
     delivered: list[int] = []
     producer.produce(
         TASK_EVENTS.name,
@@ -76,8 +77,8 @@ def test_a_keyed_record_round_trips(kafka_bootstrap: str) -> None:
     )
     assert producer.flush(30) == 0
     consumer = Consumer(
-        {
-            "bootstrap.servers": kafka_bootstrap,
+        kafka.client()
+        | {
             "group.id": f"platform-test-{uuid.uuid4()}",
             "auto.offset.reset": "earliest",
         }

@@ -240,14 +240,17 @@ def test_the_node_serves_kafka_and_gets_the_contract_topics(
         )
         assert f"Kafka on port {port}" in running.log.read_text()
 
-        created = create_topics(node.bootstrap)
+        # The stand-in behind the node is the Kafka `task up` runs, secured; a real
+        # Redpanda node is reached in plaintext (node.brokers), at the same address.
+        assert node.brokers.bootstrap == kafka.bootstrap and not node.brokers.secured
+        created = create_topics(kafka.brokers)
 
         wanted = {t.name for t in all_topics()}
         assert set(created) == wanted
-        metadata = AdminClient({"bootstrap.servers": node.bootstrap}).list_topics(timeout=30)
+        metadata = AdminClient(kafka.brokers.client()).list_topics(timeout=30)
         for topic in all_topics():
             assert len(metadata.topics[topic.name].partitions) == topic.partitions, topic.name
-        assert create_topics(node.bootstrap) == []
+        assert create_topics(kafka.brokers) == []
 
 
 def _start_fails(tmp_path: Path, argv: list[str]) -> str:

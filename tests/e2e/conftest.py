@@ -28,6 +28,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 @pytest.fixture
 def kafka(platform: Platform) -> Iterator[KafkaClient]:
-    client = KafkaClient(platform.endpoints["kafka"])
+    client = KafkaClient(platform.kafka)
     yield client
     client.producer.flush(30)

@@ -46,10 +46,11 @@ from centrifuge import (
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from devstack import up
+from devstack.kafka_access import Brokers
 from devstack.oidc import OidcProvider
 from devstack.supervisor import Running, Supervisor
 from support import wait_for
-from taskpulse.contract import push_channel
+from taskpulse.contract import BACKEND_PRINCIPAL, push_channel
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_PRODUCE_BYTES = 8 * 1024 * 1024
@@ -104,6 +105,11 @@ class Platform:
     def __post_init__(self) -> None:
         self.engine = sa.create_engine(self.endpoints["database_url"], pool_pre_ping=True)
         self.oidc = OidcProvider.from_endpoints(self.endpoints)
+
+    @property
+    def kafka(self) -> Brokers:
+        """The stack's Kafka and its logins (SASL_SSL, SCRAM; decision 0029)."""
+        return Brokers.from_json(self.endpoints["kafka_access"])
 
     # -- lifecycle
     @classmethod
@@ -375,12 +381,15 @@ def created_task(response: httpx.Response, command: dict[str, Any]) -> dict[str,
 
 
 class KafkaClient:
-    """A producer of our own, writing structured CloudEvents the way any client may."""
+    """A producer of our own, writing structured CloudEvents the way any client may: by
+    default as the trusted backends do (``taskpulse-backend``, task-events only)."""
 
-    def __init__(self, bootstrap: str, *, duplicate: bool = False) -> None:
+    def __init__(
+        self, brokers: Brokers, *, principal: str = BACKEND_PRINCIPAL, duplicate: bool = False
+    ) -> None:
         self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
+            brokers.client(principal)
+            | {
                 "log_level": 2,  # quiet while a test stops the broker on purpose
                 "linger.ms": 2,
                 "message.max.bytes": MAX_PRODUCE_BYTES,
@@ -433,10 +442,13 @@ class TopicTail:
     """Our own consumer (unique group, no commits) of some topics, from their current end
     (or from the beginning), collecting every record in the background."""
 
-    def __init__(self, bootstrap: str, topics: Iterable[str], *, from_start: bool = False) -> None:
+    def __init__(
+        self, brokers: Brokers, topics: Iterable[str], *, from_start: bool = False
+    ) -> None:
+        # As the admin: an observer of every topic, which no function's login may be.
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
+            brokers.client()
+            | {
                 "log_level": 2,
                 "group.id": f"e2e-observer-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,

@@ -40,7 +40,7 @@ def _series(
     platform: Platform, tail: TopicTail, users: list[str], per_user: int
 ) -> list[dict[str, Any]]:
     """``per_user`` daily series for each user, created over Kafka; their first tasks."""
-    kafka = KafkaClient(platform.endpoints["kafka"])
+    kafka = KafkaClient(platform.kafka)
     due = now_utc().replace(microsecond=0) + timedelta(days=2)
     for user in users:
         for n in range(per_user):
@@ -74,7 +74,7 @@ def _complete(
     """Produce a completion of each task at ``per_second``, in the background."""
 
     def run() -> None:
-        kafka = KafkaClient(platform.endpoints["kafka"])
+        kafka = KafkaClient(platform.kafka)
         start = time.monotonic()
         for n, task in enumerate(tasks):
             if during:
@@ -145,7 +145,7 @@ def test_a_function_killed_mid_stream_of_500_events_loses_and_doubles_nothing(
 ) -> None:
     users = [new_user("kill") for _ in range(5)]
     victim = "compute-next-occurrence"
-    with TopicTail(platform.endpoints["kafka"], ["task-events", "task-updates"]) as tail:
+    with TopicTail(platform.kafka, ["task-events", "task-updates"]) as tail:
         firsts = _series(platform, tail, users, 100)
         killed = threading.Event()
 
@@ -165,7 +165,7 @@ def test_a_function_killed_mid_stream_of_500_events_loses_and_doubles_nothing(
 
 def _outage(platform: Platform, stop: Callable[[], None], start: Callable[[], None]) -> None:
     users = [new_user("outage") for _ in range(3)]
-    with TopicTail(platform.endpoints["kafka"], ["task-events", "task-updates"]) as tail:
+    with TopicTail(platform.kafka, ["task-events", "task-updates"]) as tail:
         firsts = _series(platform, tail, users, 40)
         stream = _complete(platform, firsts, per_second=3)  # 40 s of load
         time.sleep(5)
@@ -197,7 +197,7 @@ def test_a_reminder_fired_while_its_function_was_down_is_delivered_when_it_is_ba
 ) -> None:
     user = new_user("down")
     due = now_utc().replace(microsecond=0) + timedelta(minutes=1, seconds=15)
-    with TopicTail(platform.endpoints["kafka"], ["task-updates"]) as tail:
+    with TopicTail(platform.kafka, ["task-updates"]) as tail:
         command = {
             "user_id": user,
             "title": "Pay rent",

@@ -25,6 +25,7 @@ from e2e_stack import (
     wait_for,
 )
 
+from devstack.kafka_access import Brokers
 from taskpulse.contract import push_channel
 
 CREATED = "dev.taskpulse.task.created.v1"
@@ -41,7 +42,7 @@ def instant(text: str) -> datetime:
 def test_create_over_http_reaches_kafka_and_the_users_screen(platform: Platform) -> None:
     user = new_user("create")
     topics = ["task-events", "task-updates", "reminders"]
-    with TopicTail(platform.endpoints["kafka"], topics) as tail, PushClient(platform, user) as push:
+    with TopicTail(platform.kafka, topics) as tail, PushClient(platform, user) as push:
         push.wait_subscribed()
         data = {
             "user_id": user,
@@ -88,7 +89,7 @@ def test_reminder_fires_mail_push_and_reminder_sent(platform: Platform) -> None:
     user = new_user("remind")
     due = now_utc().replace(microsecond=0) + timedelta(minutes=2, seconds=10)
     with (
-        TopicTail(platform.endpoints["kafka"], ["task-updates"]) as tail,
+        TopicTail(platform.kafka, ["task-updates"]) as tail,
         PushClient(platform, user) as push,
     ):
         push.wait_subscribed()
@@ -120,7 +121,7 @@ def test_completion_creates_the_next_occurrence_in_the_users_zone(
 ) -> None:
     user = new_user("complete")
     topics = ["task-events", "task-updates"]
-    with TopicTail(platform.endpoints["kafka"], topics) as tail, PushClient(platform, user) as push:
+    with TopicTail(platform.kafka, topics) as tail, PushClient(platform, user) as push:
         push.wait_subscribed()
         # The day before New York springs forward (8 March 2099): 09:00 EST, then 09:00
         # EDT. Far ahead of any day the suite runs, so the completion is never late.
@@ -163,7 +164,7 @@ def test_cancelling_a_series_stops_it_and_removes_the_pending_reminder_job(
 ) -> None:
     user = new_user("cancel")
     topics = ["task-events", "task-updates"]
-    with TopicTail(platform.endpoints["kafka"], topics) as tail:
+    with TopicTail(platform.kafka, topics) as tail:
         due = now_utc().replace(microsecond=0) + timedelta(days=1)
         command = {
             "user_id": user,
@@ -213,7 +214,7 @@ def test_cancelling_a_series_stops_it_and_removes_the_pending_reminder_job(
 
 def test_an_on_schedule_series_advances_on_its_own(platform: Platform) -> None:
     user = new_user("schedule")
-    with TopicTail(platform.endpoints["kafka"], ["task-events"]) as tail:
+    with TopicTail(platform.kafka, ["task-events"]) as tail:
         due = now_utc().replace(microsecond=0) + timedelta(seconds=8)
         command = {
             "user_id": user,
@@ -250,3 +251,17 @@ def test_a_user_cannot_subscribe_to_another_users_channel(platform: Platform) ->
         assert not intruder.subscribed.is_set()
     with PushClient(platform, alice) as owner:
         owner.wait_subscribed()
+
+
+def test_the_endpoints_kafka_takes_a_plain_client(platform: Platform) -> None:
+    """Contract §5: ``kafka`` in .local/endpoints.json is a bootstrap any Kafka client can
+    use. It is the broker's loopback developer listener; the functions log in over SASL_SSL
+    on another (decision 0029), and a plain client there is refused."""
+    door = platform.endpoints["kafka"]
+    assert door.startswith("127.0.0.1:") and door != platform.kafka.bootstrap
+    user = new_user("door")
+    data = {"user_id": user, "title": "sent by a plain client", "due_at": rfc3339(now_utc())}
+    kafka = KafkaClient(Brokers(door))
+    kafka.send("task-events", cloud_event("dev.taskpulse.task.create.v1", data), key=user)
+    kafka.flush()
+    wait_for(lambda: platform.tasks_of(user), 60.0, "the task sent through the door")

@@ -166,7 +166,7 @@ def test_every_alert_and_dashboard_query_finds_series_under_load_and_faults(
         assert call(platform, token, event).status_code == 202
     # Things that go wrong: a record no function can read (a dead letter), PostgreSQL away
     # while an event arrives (RETRY), Kafka away while create-task publishes (Dapr errors).
-    kafka = KafkaClient(platform.endpoints["kafka"])
+    kafka = KafkaClient(platform.kafka)
     kafka.send("task-events", b"\xffnot a cloud event", key=user)
     kafka.flush(60)
     platform.stop_postgres()

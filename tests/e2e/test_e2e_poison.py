@@ -26,6 +26,8 @@ from e2e_stack import (
     wait_for,
 )
 
+from devstack.kafka_access import ADMIN_PRINCIPAL
+
 CREATE = "dev.taskpulse.task.create.v1"
 CREATED = "dev.taskpulse.task.created.v1"
 COMPLETED = "dev.taskpulse.task.completed.v1"
@@ -62,7 +64,7 @@ def _sized_create(user: str, size: int) -> bytes:
 def test_a_record_over_the_topic_limit_is_refused_to_its_producer(platform: Platform) -> None:
     """Beyond the topics' limit nothing is stored, so nothing can be dead-lettered: the
     producer is told, with Kafka's reason, and keeps its record."""
-    client = KafkaClient(platform.endpoints["kafka"])
+    client = KafkaClient(platform.kafka)
     client.send("task-events", _sized_create(new_user("huge"), 3 * ONE_MIB), key="huge")
     client.producer.flush(30)
     assert client.errors, "the broker accepted a 3 MiB record"
@@ -78,7 +80,7 @@ def test_poison_events_reach_the_dlq_with_their_reason_and_the_partition_flows(
     big_size = ONE_MIB
     assert big_size > FUNCTION_LIMIT
     topics = ["task-events", "task-events-dlq", "task-updates"]
-    with TopicTail(platform.endpoints["kafka"], topics) as tail:
+    with TopicTail(platform.kafka, topics) as tail:
         poison: dict[str, dict[str, Any] | bytes] = {
             "wrong-schema": cloud_event(CREATE, {"user_id": sender, "due_at": "tomorrow"}),
             "unknown-zone": cloud_event(CREATE, _create_data(sender, timezone="Mars/Olympus")),
@@ -150,12 +152,13 @@ def test_poison_events_reach_the_dlq_with_their_reason_and_the_partition_flows(
     assert len(platform.tasks_of(sender)) == 1
 
 
-def test_poison_on_reminders_and_task_updates_reaches_their_dlq(
-    platform: Platform, kafka: KafkaClient
-) -> None:
+def test_poison_on_reminders_and_task_updates_reaches_their_dlq(platform: Platform) -> None:
+    # Only the broker's admin can write there: no client login of the contract may
+    # (tests/devstack/test_kafka_access.py); the gates must hold even so.
+    kafka = KafkaClient(platform.kafka, principal=ADMIN_PRINCIPAL)
     sender = new_user("poison-r")
     topics = ["reminders-dlq", "task-updates-dlq"]
-    with TopicTail(platform.endpoints["kafka"], topics) as tail:
+    with TopicTail(platform.kafka, topics) as tail:
         bad_reminder = cloud_event(REMINDER_SCHEDULED, {"user_id": sender, "task_id": 7})
         kafka.send("reminders", bad_reminder, key=sender)
         kafka.send("task-updates", NOT_JSON, key=sender)
@@ -183,9 +186,9 @@ def test_poison_on_reminders_and_task_updates_reaches_their_dlq(
 def test_every_event_delivered_twice_has_one_effect(platform: Platform) -> None:
     user = new_user("twice")
     series = 15
-    twice = KafkaClient(platform.endpoints["kafka"], duplicate=True)
+    twice = KafkaClient(platform.kafka, duplicate=True)
     topics = ["task-events", "task-updates"]
-    with TopicTail(platform.endpoints["kafka"], topics) as tail, PushClient(platform, user) as push:
+    with TopicTail(platform.kafka, topics) as tail, PushClient(platform, user) as push:
         push.wait_subscribed()
         for n in range(series):
             twice.send(
@@ -257,7 +260,7 @@ def test_refused_closing_commands_leave_the_owners_reminder_alone(
         30,
         f"the owner's reminder job (read {log})",
     )
-    with TopicTail(platform.endpoints["kafka"], ["task-events-dlq"]) as tail:
+    with TopicTail(platform.kafka, ["task-events-dlq"]) as tail:
         refused = [
             cloud_event(COMPLETED, {"task_id": task_id, "user_id": stranger}, subject=task_id),
             cloud_event(

@@ -110,7 +110,7 @@ def test_one_users_path_through_the_four_images(platform: Platform) -> None:
     user = new_user("image")
     due = now_utc().replace(microsecond=0) + timedelta(minutes=1, seconds=15)
     topics = ["task-events", "task-updates"]
-    with TopicTail(platform.endpoints["kafka"], topics) as tail, PushClient(platform, user) as push:
+    with TopicTail(platform.kafka, topics) as tail, PushClient(platform, user) as push:
         push.wait_subscribed()
         command = {
             "user_id": user,
@@ -132,7 +132,7 @@ def test_one_users_path_through_the_four_images(platform: Platform) -> None:
         )
 
         # The completion through Kafka: compute-next-occurrence's image makes the next one.
-        kafka = KafkaClient(platform.endpoints["kafka"])
+        kafka = KafkaClient(platform.kafka)
         kafka.send(
             "task-events",
             cloud_event(COMPLETED, {"task_id": first["id"], "user_id": user}, subject=first["id"]),

@@ -19,7 +19,8 @@ from manifests_support import (
     rel,
 )
 
-from devstack import manifests
+from devstack import kafka_access, manifests
+from devstack.kafka_access import Brokers, KafkaSecurity
 from taskpulse.contract import (
     PUBSUB_NAME,
     SUBSCRIPTIONS,
@@ -227,13 +228,31 @@ def test_the_variants_differ_only_where_they_must() -> None:
         lm, cm = _metadata(local), _metadata(cluster)
         for key in (set(lm) | set(cm)) - MAY_DIFFER:
             assert lm.get(key) == cm.get(key), f"{key} differs between local and cluster"
-        assert lm["authType"]["value"] == "none"
+        # Locally the launcher says whether the broker is the secured one it runs.
+        assert lm["authType"] == {"name": "authType", "envRef": kafka_access.AUTH_TYPE_ENV}
+        assert lm["disableTls"] == {"name": "disableTls", "envRef": kafka_access.DISABLE_TLS_ENV}
         assert cm["authType"]["value"] == "password"
         assert cm["disableTls"]["value"] == "false"
-        for secret in ("saslUsername", "saslPassword", "caCert"):
-            assert "secretKeyRef" in cm[secret] and "value" not in cm[secret]
-        assert cluster["auth"]["secretStore"] in CLUSTER
-        assert CLUSTER[cluster["auth"]["secretStore"]]["spec"]["type"] == "secretstores.kubernetes"
+        assert cm["saslMechanism"]["value"] == "SHA-512"
+        # Each daprd logs in as its function: no secret value, no shared Secret.
+        for secret, env in (
+            ("saslUsername", kafka_access.USERNAME_ENV),
+            ("saslPassword", kafka_access.PASSWORD_ENV),
+            ("caCert", kafka_access.CA_CERT_ENV),
+        ):
+            assert cm[secret] == {"name": secret, "envRef": env}
+
+
+def test_each_function_may_publish_and_subscribe_only_as_the_contract_says() -> None:
+    for variant in (LOCAL, CLUSTER):
+        meta = _metadata(variant[PUBSUB_NAME])
+        assert meta["publishingScopes"]["value"] == manifests.publishing_scopes()
+        assert meta["subscriptionScopes"]["value"] == manifests.subscription_scopes()
+    # Dapr lets an app whose scope is empty use every topic: each must name one at least.
+    scopes = dict(s.split("=") for s in manifests.publishing_scopes().split(";"))
+    assert set(scopes) == {f.value for f in Function}
+    assert all(scopes.values())
+    assert scopes[Function.PUSH_UPDATE.value] == "task-updates-dlq"
 
 
 def test_kafka_retries_are_bounded_and_groups_follow_the_contract() -> None:
@@ -511,14 +530,32 @@ def test_dockerfile() -> None:
     assert not [line for line in ignore if line.startswith("!") and ".env" in line]
 
 
-def test_the_local_component_reads_what_the_launcher_sets() -> None:
+def test_the_local_component_reads_what_the_launcher_sets(tmp_path: Path) -> None:
     meta = _metadata(LOCAL[PUBSUB_NAME])
     assert meta["brokers"] == {"name": "brokers", "envRef": manifests.KAFKA_BROKERS_ENV}
-    env = manifests.local_daprd_env(Function.SEND_REMINDER, "127.0.0.1:9092")
-    assert env == {
+    plain = manifests.local_daprd_env(Function.SEND_REMINDER, Brokers("127.0.0.1:9092"))
+    assert plain == {
         manifests.KAFKA_BROKERS_ENV: "127.0.0.1:9092",
         manifests.CONSUMER_GROUP_ENV: "send-reminder-reminders-v1",
+        kafka_access.AUTH_TYPE_ENV: "none",
+        kafka_access.DISABLE_TLS_ENV: "true",
+        kafka_access.USERNAME_ENV: "",
+        kafka_access.PASSWORD_ENV: "",
+        kafka_access.CA_CERT_ENV: "",
     }
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    passwords = {"send-reminder": "s3cret"}
+    secured = Brokers("127.0.0.1:9093", KafkaSecurity(ca, ca, passwords, "c"))
+    env = manifests.local_daprd_env(Function.SEND_REMINDER, secured)
+    assert env[kafka_access.AUTH_TYPE_ENV] == "password"
+    assert env[kafka_access.DISABLE_TLS_ENV] == "false"
+    assert env[kafka_access.USERNAME_ENV] == "send-reminder"
+    assert env[kafka_access.PASSWORD_ENV] == "s3cret"
+    assert env[kafka_access.CA_CERT_ENV] == ca.read_text()
+    # Every envRef of the local component is set, so none falls back to an empty value.
+    refs = {m["envRef"] for m in meta.values() if "envRef" in m}
+    assert refs == set(env)
     for folder in manifests.LOCAL_RESOURCE_DIRS:
         assert (REPO / folder).is_dir()
     assert (REPO / manifests.LOCAL_CONFIG).is_file()

@@ -32,10 +32,12 @@ from manifests_support import REPO
 
 from devstack import daprd as dapr_tools
 from devstack import manifests
+from devstack.kafka_access import Brokers
 from devstack.ports import free_port
 from devstack.supervisor import Service, Supervisor, http_ok, tcp_open
 from support import wait_for
 from taskpulse.contract import (
+    PUBSUB_NAME,
     REMINDERS,
     SUBSCRIPTIONS,
     TASK_EVENTS,
@@ -62,6 +64,7 @@ class Echo:
     port: int
     record: Path
     group: str
+    dapr_http: str
 
     def requests(self) -> list[dict[str, Any]]:
         if not self.record.exists():
@@ -108,7 +111,7 @@ def _record(encoded: str | dict[str, Any]) -> dict[str, Any]:
 def functions(
     platform_supervisor: Supervisor,
     platform_dir: Path,
-    kafka_bootstrap: str,
+    kafka: Brokers,
     dapr_scheduler: str,
 ) -> dict[Function, Echo]:
     echo_script = REPO / "tests" / "platform_echo.py"
@@ -118,7 +121,9 @@ def functions(
     started: dict[Function, Echo] = {}
     for fn in Function:
         group = f"{manifests.consumer_group_for(fn)}-test-{RUN}"
-        echo = Echo(fn, free_port(), platform_dir / f"manifests-{fn.value}-{RUN}.jsonl", group)
+        ports = dapr_tools.DaprdPorts(free_port(), free_port(), free_port(), free_port())
+        record = platform_dir / f"manifests-{fn.value}-{RUN}.jsonl"
+        echo = Echo(fn, free_port(), record, group, ports.http_endpoint)
         platform_supervisor.start(
             Service(
                 f"manifests-echo-{fn.value}",
@@ -126,7 +131,6 @@ def functions(
                 tcp_open("127.0.0.1", echo.port),
             )
         )
-        ports = dapr_tools.DaprdPorts(free_port(), free_port(), free_port(), free_port())
         argv = dapr_tools.daprd_argv(
             binary,
             app_id=fn.value,
@@ -136,7 +140,7 @@ def functions(
             scheduler_address=dapr_scheduler,
             config=config,
         )
-        env = manifests.local_daprd_env(fn, kafka_bootstrap)
+        env = manifests.local_daprd_env(fn, kafka)
         # The contract's group, made unique to this run (asserted unchanged below).
         assert env[manifests.CONSUMER_GROUP_ENV] == manifests.consumer_group_for(fn)
         env[manifests.CONSUMER_GROUP_ENV] = group
@@ -149,10 +153,10 @@ def functions(
 
 
 @pytest.fixture(scope="module")
-def producer(kafka_bootstrap: str) -> Iterator[Any]:
+def producer(kafka: Brokers) -> Iterator[Any]:
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all"})
+    p = Producer(kafka.client() | {"acks": "all"})
     yield p
     p.flush(30)
 
@@ -182,13 +186,13 @@ def _send(
     producer.flush(30)
 
 
-def _dead_letters(bootstrap: str, topic: str, markers: set[str]) -> set[str]:
+def _dead_letters(kafka: Brokers, topic: str, markers: set[str]) -> set[str]:
     """The markers found in ``topic`` (read from the start to its current end)."""
     from confluent_kafka import Consumer, KafkaError
 
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
+        kafka.client()
+        | {
             "group.id": f"manifests-dlq-reader-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
             "enable.partition.eof": True,
@@ -238,7 +242,7 @@ def test_every_contract_subscription_routes_its_types(
 
 
 def test_ignored_types_neither_reach_the_function_nor_the_dead_letter_topic(
-    functions: dict[Function, Echo], producer: Any, kafka_bootstrap: str
+    functions: dict[Function, Echo], producer: Any, kafka: Brokers
 ) -> None:
     ignored, follower = _marker(), _marker()
     # Same key, same partition, in order: once `follower` has arrived, `ignored` was
@@ -254,11 +258,11 @@ def test_ignored_types_neither_reach_the_function_nor_the_dead_letter_topic(
     gate = gate_of(TASK_EVENTS)
     for marker in (ignored, follower):
         assert _wait(lambda m=marker: functions[gate.function].paths_of(m)) == [gate.path]
-    assert _dead_letters(kafka_bootstrap, TASK_EVENTS.dead_letter, {ignored, follower}) == set()
+    assert _dead_letters(kafka, TASK_EVENTS.dead_letter, {ignored, follower}) == set()
 
 
 def test_a_data_condition_lets_only_its_events_through(
-    functions: dict[Function, Echo], producer: Any, kafka_bootstrap: str
+    functions: dict[Function, Echo], producer: Any, kafka: Brokers
 ) -> None:
     """send-reminder wants a closed task only when it had a reminder: the others (most of
     them) must not cost a delivery, and odd data must not be an error that daprd retries
@@ -284,7 +288,7 @@ def test_a_data_condition_lets_only_its_events_through(
     assert _wait(lambda: functions[fn].paths_of(wanted)) == [sub.path]
     delivered = [e.get("subject") for _p, e in functions[fn].events()]
     assert not set(skipped.values()) & set(delivered), skipped
-    assert _dead_letters(kafka_bootstrap, sub.topic.dead_letter, set(skipped.values())) == set()
+    assert _dead_letters(kafka, sub.topic.dead_letter, set(skipped.values())) == set()
 
 
 @pytest.mark.parametrize("topic", [TASK_EVENTS, REMINDERS, TASK_UPDATES], ids=lambda t: t.name)
@@ -321,7 +325,7 @@ def test_a_record_that_is_not_json_reaches_the_gate_and_holds_no_partition(
 
 
 def test_each_daprd_consumes_in_the_group_its_environment_names(
-    functions: dict[Function, Echo], producer: Any, kafka_bootstrap: str
+    functions: dict[Function, Echo], producer: Any, kafka: Brokers
 ) -> None:
     from confluent_kafka.admin import AdminClient
 
@@ -337,7 +341,7 @@ def test_each_daprd_consumes_in_the_group_its_environment_names(
         (Function.PUSH_UPDATE, m4),
     ):
         _wait(lambda fn=fn, marker=marker: functions[fn].paths_of(marker))
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = AdminClient(kafka.client())
     groups = {g.group_id for g in admin.list_consumer_groups().result(timeout=30).valid}
     assert {echo.group for echo in functions.values()} <= groups
 
@@ -392,3 +396,20 @@ def test_a_gate_takes_what_waited_in_its_partition_in_one_request(
 
     requests = wait_for(carrying, 60.0, "every record at the gate, in bulk")
     assert len(requests) < len(markers)
+
+
+def test_a_daprd_publishes_only_where_its_function_may(functions: dict[Function, Echo]) -> None:
+    """pubsub-kafka's publishingScopes (taskpulse.contract.writes): push-update's daprd may
+    dead-letter, not put commands on task-events. Its Kafka login could not either
+    (tests/devstack/test_kafka_access.py): Dapr refuses first, with a reason."""
+    import httpx
+
+    daprd = functions[Function.PUSH_UPDATE].dapr_http
+    event = {"marker": _marker(), "user_id": "user-1"}
+    refused = httpx.post(f"{daprd}/v1.0/publish/{PUBSUB_NAME}/{TASK_EVENTS.name}", json=event)
+    assert refused.status_code == 403, refused.text
+    assert "ERR_PUBSUB_FORBIDDEN" in refused.text
+    allowed = httpx.post(
+        f"{daprd}/v1.0/publish/{PUBSUB_NAME}/{TASK_UPDATES.dead_letter}", json=event
+    )
+    assert allowed.status_code == 204, allowed.text

@@ -52,6 +52,7 @@ from e2e_stack import (  # noqa: E402
 
 from devstack import daprd as dapr_tools  # noqa: E402
 from devstack.kafka import create_topics  # noqa: E402
+from devstack.kafka_access import ADMIN_PRINCIPAL  # noqa: E402
 from devstack.ports import free_port  # noqa: E402
 from devstack.supervisor import Service, http_ok, tcp_open  # noqa: E402
 from platform_fixtures import (  # noqa: E402
@@ -86,8 +87,8 @@ class Echo:
     def __init__(self, platform: Platform, folder: Path) -> None:
         self.record = folder / "echo.jsonl"
         self.arrivals: dict[str, float] = {}
-        bootstrap = platform.endpoints["kafka"]
-        create_topics(bootstrap, (ECHO_TOPIC,))
+        brokers = platform.kafka
+        create_topics(brokers, (ECHO_TOPIC,))
         port = free_port()
         sup = platform.supervisor
         sup.start(
@@ -103,10 +104,14 @@ class Echo:
             app_id=ECHO_APP_ID,
             app_port=port,
             ports=ports,
-            resources=[_echo_resources(folder / "echo-resources", bootstrap)],
+            resources=[_echo_resources(folder / "echo-resources", brokers)],
             scheduler_address=platform.endpoints["scheduler"],
         )
-        env = {"DAPR_API_TOKEN": DAPR_TOKEN, "APP_API_TOKEN": APP_TOKEN}
+        env = {
+            "DAPR_API_TOKEN": DAPR_TOKEN,
+            "APP_API_TOKEN": APP_TOKEN,
+            **brokers.daprd_env(ADMIN_PRINCIPAL),
+        }
         health = http_ok(f"{ports.http_endpoint}/v1.0/healthz")
         sup.start(Service("daprd-echo", argv, health, env=env, timeout=90))
         self.publish_url = f"{ports.http_endpoint}/v1.0/publish/{PUBSUB_NAME}/{ECHO_TOPIC.name}"
@@ -197,7 +202,7 @@ class Chain:
         self.latencies: list[tuple[float, float]] = []  # (done at, ms)
         self.lock = threading.Lock()
         self.seen: set[str] = set()
-        self.kafka = KafkaClient(platform.endpoints["kafka"])
+        self.kafka = KafkaClient(platform.kafka)
         due = now_utc().replace(microsecond=0) + timedelta(days=3)
         for user in self.users:
             for n in range(per_user):

@@ -24,7 +24,7 @@ import httpx
 from centrifuge import Client, PublicationContext, SubscriptionEventHandler
 
 from devstack.oidc import OidcProvider
-from taskpulse.contract import PUBSUB_NAME, TASK_EVENTS, EventType, push_channel
+from taskpulse.contract import PUBSUB_NAME, TASK_EVENTS, EventType, Function, push_channel
 from taskpulse.events import CONTENT_TYPE
 
 ENDPOINTS = Path(".local/endpoints.json")
@@ -109,7 +109,8 @@ async def demo(endpoints: dict[str, Any]) -> None:
         await _until(inbox, start, EventType.REMINDER_SENT)
 
         complete = _event(EventType.TASK_COMPLETED, {"task_id": task["id"], "user_id": user}, user)
-        dapr = next(iter(endpoints["dapr_http"].values()))
+        # A daprd whose publishing scope holds task-events (decision 0029): create-task's.
+        dapr = endpoints["dapr_http"][Function.CREATE_TASK.value]
         if token_to_dapr := endpoints.get("dapr_api_token"):
             headers = {**headers, "dapr-api-token": token_to_dapr}
         url = f"{dapr}/v1.0/publish/{PUBSUB_NAME}/{TASK_EVENTS.name}"

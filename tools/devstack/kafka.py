@@ -17,12 +17,13 @@ import shutil
 import subprocess
 import uuid
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from devstack import redpanda
 from devstack.cache import cache_dir, progress, say
+from devstack.kafka_access import Brokers, KafkaSecurity
 from devstack.ports import free_port
 from devstack.versions import JAVA_MIN_MAJOR, KAFKA_SCALA, KAFKA_VERSION
 from taskpulse.contract import Topic, all_topics
@@ -147,16 +148,57 @@ def libs() -> Path:
 
 @dataclass(frozen=True)
 class KafkaNode:
-    """One combined broker+controller; ``argv`` runs it, ``format_argv`` prepares storage."""
+    """One combined broker+controller; ``argv`` runs it, ``format_argv`` prepares storage.
+
+    Clients reach it over SASL_SSL with SCRAM and ACLs (:mod:`devstack.kafka_access`), as
+    they reach the cluster's Strimzi listener: ``brokers`` says how.
+    """
 
     port: int
     controller_port: int
     data_dir: Path
     heap: str = "512m"
+    door_port: int | None = None
+    """A plaintext listener on 127.0.0.1 whose anonymous clients are super users: the
+    ``kafka`` bootstrap contract §5 promises in ``.local/endpoints.json``, for a developer's
+    tools (decision 0029). No part of the system uses it."""
+    security: KafkaSecurity = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Made with the node: the storage format writes the logins, the config the listener.
+        object.__setattr__(self, "security", KafkaSecurity.generate(self.data_dir / "tls"))
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def brokers(self) -> Brokers:
+        return Brokers(self.bootstrap, self.security)
+
+    @property
+    def endpoint(self) -> str:
+        """What ``.local/endpoints.json`` names ``kafka``: the door, else the listener."""
+        return self.bootstrap if self.door_port is None else f"127.0.0.1:{self.door_port}"
+
+    def _listeners(self) -> dict[str, str]:
+        listeners = {
+            "SASL_SSL": f"127.0.0.1:{self.port}",
+            "CONTROLLER": f"127.0.0.1:{self.controller_port}",
+        }
+        protocols = {"SASL_SSL": "SASL_SSL", "CONTROLLER": "SASL_PLAINTEXT"}
+        security = self.security.server_properties()
+        if self.door_port is not None:
+            listeners["DOOR"] = self.endpoint
+            protocols["DOOR"] = "PLAINTEXT"
+            security["super.users"] += ";User:ANONYMOUS"
+        advertised = {k: v for k, v in listeners.items() if k != "CONTROLLER"}
+        return {
+            "listeners": ",".join(f"{k}://{v}" for k, v in listeners.items()),
+            "advertised.listeners": ",".join(f"{k}://{v}" for k, v in advertised.items()),
+            "listener.security.protocol.map": ",".join(f"{k}:{v}" for k, v in protocols.items()),
+            **security,
+        }
 
     @property
     def properties(self) -> Path:
@@ -169,12 +211,9 @@ class KafkaNode:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
-            f"CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
+            **self._listeners(),
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": "SASL_SSL",
             "log.dirs": str(self.data_dir / "log"),
             # One node: every internal topic has one replica.
             "offsets.topic.replication.factor": "1",
@@ -220,6 +259,7 @@ class KafkaNode:
             "-c",
             str(self.properties),
             "--ignore-formatted",
+            *self.security.scram_arguments(),
         )
 
     def argv(self) -> list[str]:
@@ -243,18 +283,25 @@ class LocalBroker(Protocol):
     @property
     def bootstrap(self) -> str: ...
 
+    @property
+    def brokers(self) -> Brokers: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
     def format_storage(self, cluster_id: str | None = None) -> None: ...
 
     def argv(self) -> list[str]: ...
 
 
-def local_broker(port: int, work: Path) -> LocalBroker:
+def local_broker(port: int, work: Path, door: int | None = None) -> LocalBroker:
     """The broker to run when ``KAFKA_BOOTSTRAP_SERVERS`` names none: Kafka when a
-    distribution is on PATH, else Redpanda when it is, else Kafka from Maven's jars."""
+    distribution is on PATH, else Redpanda when it is, else Kafka from Maven's jars.
+    ``door``: the port of Kafka's plaintext developer listener (``KafkaNode.door_port``)."""
     if _distribution_libs() is None and (found := redpanda.rpk()) is not None:
         say(f"Kafka API: using Redpanda on PATH ({found})")
         return redpanda.RedpandaNode(port, free_port(), free_port(), work / "redpanda", found)
-    return KafkaNode(port, free_port(), work / "kafka")
+    return KafkaNode(port, free_port(), work / "kafka", door_port=door)
 
 
 def needs_java() -> bool:
@@ -277,7 +324,7 @@ def topic_config(topic: Topic) -> dict[str, str]:
     }
 
 
-def create_topics(bootstrap: str, topics: tuple[Topic, ...] | None = None) -> list[str]:
+def create_topics(brokers: Brokers, topics: tuple[Topic, ...] | None = None) -> list[str]:
     """Create the contract's topics (and their dead-letter topics); existing ones keep
     their partitions and get the contract's settings.
 
@@ -294,7 +341,7 @@ def create_topics(bootstrap: str, topics: tuple[Topic, ...] | None = None) -> li
     from confluent_kafka.cimpl import NewTopic
 
     # log_level 4: librdkafka's informational lines (queue purges at close) are noise here.
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    admin = AdminClient(brokers.client() | {"log_level": 4})
     existing = set(admin.list_topics(timeout=30).topics)
     chosen = topics or all_topics()
     wanted = [t for t in chosen if t.name not in existing]
@@ -335,3 +382,9 @@ def create_topics(bootstrap: str, topics: tuple[Topic, ...] | None = None) -> li
 def external_bootstrap() -> str | None:
     """A broker the user already runs (Kafka or Redpanda), named by KAFKA_BOOTSTRAP_SERVERS."""
     return os.environ.get(BOOTSTRAP_ENV) or None
+
+
+def external_brokers() -> Brokers | None:
+    """The user's own broker, reached in plaintext as it is (decision 0029)."""
+    bootstrap = external_bootstrap()
+    return None if bootstrap is None else Brokers(bootstrap)

@@ -67,6 +67,8 @@ from typing import Any
 
 import yaml
 
+from devstack.kafka_access import Brokers
+
 _HOST = "127.0.0.1"
 _MEMORY = "1G"
 _LOG_LEVEL = "warn"
@@ -103,6 +105,15 @@ class RedpandaNode:
     @property
     def bootstrap(self) -> str:
         return f"{_HOST}:{self.port}"
+
+    @property
+    def brokers(self) -> Brokers:
+        """Plaintext: the stack secures only the Kafka it runs itself (decision 0029)."""
+        return Brokers(self.bootstrap)
+
+    @property
+    def endpoint(self) -> str:
+        return self.bootstrap
 
     @property
     def config_file(self) -> Path:

@@ -37,7 +37,8 @@ from devstack import daprd as dapr_tools
 from devstack import oidc
 from devstack.cache import say
 from devstack.gobuild import GoBuildError
-from devstack.kafka import KafkaUnavailable, create_topics, external_bootstrap, local_broker
+from devstack.kafka import KafkaUnavailable, create_topics, external_brokers, local_broker
+from devstack.kafka_access import ADMIN_PRINCIPAL, Brokers, grant
 from devstack.manifests import KAFKA_BROKERS_ENV, local_daprd_env
 from devstack.ports import free_port
 from devstack.postgres import PostgresUnavailable, running_postgres
@@ -154,14 +155,15 @@ def _migrate(database_url: str) -> None:
     )
 
 
-def _daprd_kafka_env(app_id: str, bootstrap: str) -> dict[str, str]:
-    """What dapr-components/local reads through envRef: a function's (its consumer group
-    too), or the brokers alone for an app that is none of the functions."""
+def _daprd_kafka_env(app_id: str, brokers: Brokers) -> dict[str, str]:
+    """What dapr-components/local reads through envRef: a function's (its login and
+    consumer group too), or, for an app that is none of the functions, the brokers and the
+    admin's login (a tool of the developer's, not part of the system)."""
     try:
         function = Function(app_id)
     except ValueError:
-        return {KAFKA_BROKERS_ENV: bootstrap}
-    return local_daprd_env(function, bootstrap)
+        return {KAFKA_BROKERS_ENV: brokers.bootstrap, **brokers.daprd_env(ADMIN_PRINCIPAL)}
+    return local_daprd_env(function, brokers)
 
 
 @contextmanager
@@ -202,16 +204,24 @@ def start_stack(
     _migrate(database.url)
     stack.enter_context(supervisor)
 
-    bootstrap = external_bootstrap()
-    if bootstrap is None:
-        node = local_broker(port_or_free(KAFKA_PORT), work)
+    brokers = external_brokers()
+    kafka_endpoint = brokers.bootstrap if brokers else None
+    if brokers is None:
+        # The system logs in over SASL_SSL; the contract's `kafka` endpoint is the
+        # loopback developer listener (decision 0029), on the port a user expects.
+        node = local_broker(free_port(), work, door=port_or_free(KAFKA_PORT))
         node.format_storage()
         supervisor.start(
             Service("kafka", node.argv(), tcp_open("127.0.0.1", node.port), timeout=120)
         )
-        bootstrap = node.bootstrap
-    created = create_topics(bootstrap)
-    say(f"Kafka at {bootstrap}; topics created: {', '.join(created) or 'none (all existed)'}")
+        brokers, kafka_endpoint = node.brokers, node.endpoint
+    created = create_topics(brokers)
+    acls = grant(brokers)
+    say(
+        f"Kafka at {brokers.bootstrap} "
+        f"({'SASL_SSL, SCRAM, ' + str(acls) + ' ACLs' if brokers.secured else 'plaintext'}); "
+        f"topics created: {', '.join(created) or 'none (all existed)'}"
+    )
 
     scheduler_tool = dapr_tools.scheduler()
     preferred = int(run.scheduler_address.rsplit(":", 1)[1]) if run.scheduler_address else None
@@ -311,7 +321,7 @@ def start_stack(
         daprd_env = {
             "DAPR_API_TOKEN": dapr_token,
             "APP_API_TOKEN": app_token,
-            **_daprd_kafka_env(app.app_id, bootstrap),
+            **_daprd_kafka_env(app.app_id, brokers),
         }
         supervisor.start(
             Service(
@@ -342,7 +352,7 @@ def start_stack(
         # docs/contract.md#5-commands
         "create_task": app_urls.get(Function.CREATE_TASK.value),
         "dapr_http": dapr_http,
-        "kafka": bootstrap,
+        "kafka": kafka_endpoint,
         "centrifugo_ws": push.ws_url,
         # None: the gateway checks the provider's tokens, not HMAC ones (decision 0016).
         "centrifugo_token_secret": push.token_secret,
@@ -358,6 +368,8 @@ def start_stack(
         "centrifugo_api_key": push.api_key,
         "database_url": database.url,
         "scheduler": scheduler_ports.address,
+        # how to log in to Kafka: TLS CA and SCRAM passwords (devstack.kafka_access)
+        "kafka_access": brokers.to_json(),
         "logs": str(logs),
         "daprd": f"{daprd_tool.version} ({daprd_tool.origin})",
         # what `task token` and the tests need to obtain tokens (devstack.oidc)
@@ -405,7 +417,9 @@ def describe(endpoints: Mapping[str, Any], path: Path) -> str:
         lines.append(f"  daprd {app_id:<24}      {url}")
     lines += [
         f"  OpenID Connect issuer                {endpoints['oidc_issuer']}",
-        f"  Kafka bootstrap                      {endpoints['kafka']}",
+        f"  Kafka for your tools (plaintext)     {endpoints['kafka']}",
+        f"  Kafka of the functions               {endpoints['kafka_access']['bootstrap']}"
+        f" ({endpoints['kafka_access']['security_protocol']}; logins in the file below)",
         f"  Dapr scheduler                       {endpoints['scheduler']}",
         f"  Centrifugo WebSocket                 {endpoints['centrifugo_ws']}",
         f"  Centrifugo server API                {endpoints['centrifugo_api']}",

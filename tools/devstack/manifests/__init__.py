@@ -36,7 +36,13 @@ from devstack.manifests._common import (
     consumer_group_for,
     dapr_service,
 )
-from devstack.manifests.dapr import PUBSUB_PLACE_KEYS, match_expression, subscription_manifest
+from devstack.manifests.dapr import (
+    PUBSUB_PLACE_KEYS,
+    match_expression,
+    publishing_scopes,
+    subscription_manifest,
+    subscription_scopes,
+)
 from devstack.manifests.files import check, generate, render
 from devstack.manifests.local import (
     KAFKA_BROKERS_ENV,
@@ -58,8 +64,10 @@ __all__ = [
     "local_daprd_env",
     "main",
     "match_expression",
+    "publishing_scopes",
     "render",
     "subscription_manifest",
+    "subscription_scopes",
 ]
 
 

@@ -16,7 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from devstack.manifests._common import PART_OF, Manifest
-from taskpulse.contract import PUBSUB_NAME, EventType, Function, Subscription, Topic
+from taskpulse.contract import (
+    PUBSUB_NAME,
+    EventType,
+    Function,
+    Subscription,
+    Topic,
+    reads,
+    writes,
+)
 
 RESILIENCY_NAME = "taskpulse"
 
@@ -166,19 +174,22 @@ def resiliency_manifest() -> Manifest:
     }
 
 
-PUBSUB_PLACE_KEYS = frozenset(
-    {
-        "brokers",
-        "authType",
-        "saslUsername",
-        "saslPassword",
-        "saslMechanism",
-        "disableTls",
-        "caCert",
-        "clientCert",
-        "clientKey",
-        "skipVerify",
-    }
-)
+PUBSUB_PLACE_KEYS = frozenset({"brokers", "authType", "disableTls"})
 """The only ``pubsub-kafka`` metadata that may differ between places (the local and cluster
-variants of dapr-components, and Terraform's chart): brokers, authentication and TLS."""
+variants of dapr-components, and Terraform's chart): where the brokers are, and whether
+they are the secured ones (a developer's own plaintext broker). Logins, mechanism and CA
+are read the same way everywhere (``envRef``, set per daprd)."""
+
+
+def _scopes(topics: dict[Function, Sequence[str]]) -> str:
+    return ";".join(f"{fn.value}={','.join(names)}" for fn, names in topics.items())
+
+
+def publishing_scopes() -> str:
+    """``publishingScopes`` of pubsub-kafka: each function may publish to ``writes`` only."""
+    return _scopes({fn: writes(fn) for fn in Function})
+
+
+def subscription_scopes() -> str:
+    """``subscriptionScopes`` of pubsub-kafka: each function may read ``reads`` only."""
+    return _scopes({fn: [t.name for t in reads(fn)] for fn in Function})
