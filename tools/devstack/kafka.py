@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import shutil
 import subprocess
 import uuid
@@ -21,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from devstack import redpanda
-from devstack.cache import cache_dir, progress, say
+from devstack import maven, redpanda
+from devstack.cache import cache_dir, say
 from devstack.kafka_access import Brokers, KafkaSecurity
 from devstack.ports import free_port
 from devstack.versions import JAVA_MIN_MAJOR, KAFKA_SCALA, KAFKA_VERSION
@@ -31,14 +30,7 @@ from taskpulse.contract import Topic, all_topics
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 # log4j2 binding for the slf4j 1.x API Kafka 4.1 logs through (not a kafka_2.13 dependency).
 _LOG4J_VERSION = "2.24.3"
-_POM = """<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>local.taskpulse</groupId>
-  <artifactId>kafka-runtime</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
+_DEPENDENCIES = """  <dependencies>
     <dependency>
       <groupId>org.apache.kafka</groupId>
       <artifactId>kafka_{scala}</artifactId>
@@ -49,9 +41,7 @@ _POM = """<?xml version="1.0" encoding="UTF-8"?>
       <artifactId>log4j-slf4j-impl</artifactId>
       <version>{log4j}</version>
     </dependency>
-  </dependencies>
-</project>
-"""
+  </dependencies>"""
 _LOG4J2 = """status = warn
 appender.out.type = Console
 appender.out.name = OUT
@@ -73,21 +63,10 @@ class KafkaUnavailable(RuntimeError):
 
 def java() -> str:
     """``java`` of at least JAVA_MIN_MAJOR (the Kafka 4 broker's floor)."""
-    found = shutil.which("java")
-    if found is None:
-        raise KafkaUnavailable(
-            f"Java {JAVA_MIN_MAJOR}+ is needed for Kafka: install the Debian package "
-            f"openjdk-{JAVA_MIN_MAJOR}-jre-headless, or set {BOOTSTRAP_ENV}"
-        )
-    out = subprocess.run(  # noqa: S603 - fixed argv
-        [found, "-version"], capture_output=True, text=True, check=False
-    ).stderr
-    match = re.search(r'version "(\d+)', out)
-    if not match or int(match.group(1)) < JAVA_MIN_MAJOR:
-        raise KafkaUnavailable(
-            f"Kafka {KAFKA_VERSION} needs Java {JAVA_MIN_MAJOR}+; {found}: {out}"
-        )
-    return found
+    try:
+        return maven.java_at_least(JAVA_MIN_MAJOR, f"Kafka {KAFKA_VERSION}")
+    except maven.MavenUnavailable as e:
+        raise KafkaUnavailable(f"{e}; or set {BOOTSTRAP_ENV}") from e
 
 
 def _distribution_libs() -> Path | None:
@@ -113,34 +92,13 @@ def libs() -> Path:
     out, done = root / "libs", root / "libs.complete"
     if done.exists():
         return out
-    mvn = shutil.which("mvn")
-    if mvn is None:
+    body = _DEPENDENCIES.format(scala=KAFKA_SCALA, kafka=KAFKA_VERSION, log4j=_LOG4J_VERSION)
+    try:
+        maven.fetch_jars(root, "kafka-runtime", body, out, f"Kafka {KAFKA_VERSION} jars")
+    except maven.MavenUnavailable as e:
         raise KafkaUnavailable(
-            f"Maven is needed once to fetch Kafka {KAFKA_VERSION}: install the Debian package "
-            f"maven, or put a Kafka distribution on PATH, or set {BOOTSTRAP_ENV}"
-        )
-    (root / "pom.xml").write_text(
-        _POM.format(scala=KAFKA_SCALA, kafka=KAFKA_VERSION, log4j=_LOG4J_VERSION)
-    )
-    shutil.rmtree(out, ignore_errors=True)
-    with progress(f"maven: fetching Kafka {KAFKA_VERSION} jars (first time only)"):
-        # Not -q: Maven's own download lines are the progress a user wants to see here.
-        result = subprocess.run(  # noqa: S603 - fixed argv
-            [
-                mvn,
-                "-B",
-                "-ntp",
-                "dependency:copy-dependencies",
-                "-DincludeScope=runtime",
-                f"-DoutputDirectory={out}",
-            ],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if result.returncode != 0:
-        raise KafkaUnavailable(f"Maven could not resolve Kafka:\n{result.stdout[-4000:]}")
+            f"{e}\n(or put a Kafka distribution on PATH, or set {BOOTSTRAP_ENV})"
+        ) from e
     done.touch()
     say(f"Kafka {KAFKA_VERSION}: {len(list(out.glob('*.jar')))} jars cached in {out}")
     return out

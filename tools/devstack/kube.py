@@ -21,7 +21,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -41,6 +40,7 @@ from xml.etree import ElementTree
 
 import yaml
 
+from devstack import maven
 from devstack.cache import cache_dir, progress, say
 from devstack.gobuild import GoBuildError, GoCommand, _go, _run, build, upstream_replaces
 from devstack.ports import free_port
@@ -252,19 +252,9 @@ def prometheus_operator_crds() -> list[dict[str, Any]]:
     return _crds_in(root / "example" / "prometheus-operator-crd", "monitoring.coreos.com_*.yaml")
 
 
-class StrimziCrdsUnavailable(RuntimeError):
-    """Maven or a Java new enough for Strimzi's generator is missing."""
-
-
-_STRIMZI_POM = """<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>local.taskpulse</groupId>
-  <artifactId>strimzi-crds</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <!-- The versions Strimzi's own build uses (its parent POM), not Maven's nearest pick. -->
-  <dependencyManagement>
+# dependencyManagement: the versions Strimzi's own build uses (its parent POM), not Maven's
+# nearest pick.
+_STRIMZI_DEPENDENCIES = """  <dependencyManagement>
     <dependencies>
       <dependency>
         <groupId>io.strimzi</groupId>
@@ -286,38 +276,9 @@ _STRIMZI_POM = """<?xml version="1.0" encoding="UTF-8"?>
       <artifactId>crd-generator</artifactId>
       <version>{version}</version>
     </dependency>
-  </dependencies>
-</project>
-"""
+  </dependencies>"""
 _CRD_GENERATOR = "io.strimzi.crdgenerator.CrdGenerator"
 _POM_NS = "{http://maven.apache.org/POM/4.0.0}"
-
-
-def java_at_least(major: int) -> str:
-    """A ``java`` of at least ``major``: $JAVA_HOME's, the one on PATH, or any JDK/JRE under
-    /usr/lib/jvm (machines here carry a Temurin beside Debian's OpenJDK 17)."""
-    candidates = (
-        [Path(os.environ["JAVA_HOME"]) / "bin" / "java"] if "JAVA_HOME" in os.environ else []
-    )
-    if found := shutil.which("java"):
-        candidates.append(Path(found))
-    candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java"), reverse=True)
-    seen = []
-    for java in candidates:
-        if not java.exists():
-            continue
-        out = subprocess.run(  # noqa: S603 - a java binary, fixed argument
-            [str(java), "-version"], capture_output=True, text=True, check=False
-        ).stderr
-        match = re.search(r'version "(\d+)', out)
-        seen.append(f"{java}: {match.group(1) if match else '?'}")
-        if match and int(match.group(1)) >= major:
-            return str(java)
-    raise StrimziCrdsUnavailable(
-        f"Strimzi {STRIMZI_VERSION}'s CRD generator needs Java {major}+; found "
-        + ("; ".join(seen) or "no java")
-        + " (set JAVA_HOME to a newer JDK or JRE)"
-    )
 
 
 def strimzi_generator_arguments(api_jar: Path, out: Path) -> list[str]:
@@ -342,17 +303,6 @@ def strimzi_generator_arguments(api_jar: Path, out: Path) -> list[str]:
     return args
 
 
-def _checked(argv: list[str], cwd: Path) -> None:
-    """Run Maven or Java; on failure, raise with what they printed (Maven's errors go to
-    stdout)."""
-    result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        argv, cwd=cwd, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        said = (result.stdout + result.stderr).strip()[-4000:]
-        raise StrimziCrdsUnavailable(f"`{' '.join(argv[:4])} ...` failed in {cwd}:\n{said}")
-
-
 def strimzi_crds() -> list[dict[str, Any]]:
     """The kafka.strimzi.io CRDs of Strimzi STRIMZI_VERSION, the release of the pinned
     operator chart. Strimzi publishes no CRD YAML outside GitHub; its chart's ``crds/`` are
@@ -362,31 +312,22 @@ def strimzi_crds() -> list[dict[str, Any]]:
     root = cache_dir("strimzi", STRIMZI_VERSION)
     crds, done = root / "crds", root / "crds.complete"
     if not done.exists():
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise StrimziCrdsUnavailable("Maven is needed once: install the Debian package maven")
-        java = java_at_least(STRIMZI_JAVA_MIN_MAJOR)
-        (root / "pom.xml").write_text(_STRIMZI_POM.format(version=STRIMZI_VERSION))
+        java = maven.java_at_least(
+            STRIMZI_JAVA_MIN_MAJOR, f"Strimzi {STRIMZI_VERSION}'s CRD generator"
+        )
         libs = root / "libs"
-        shutil.rmtree(libs, ignore_errors=True)
         shutil.rmtree(crds, ignore_errors=True)
-        crds.mkdir()
-        with progress(f"maven: fetching Strimzi {STRIMZI_VERSION}'s api and crd-generator"):
-            _checked(
-                [
-                    mvn,
-                    "-B",
-                    "-ntp",
-                    "-q",
-                    "dependency:copy-dependencies",
-                    "-DincludeScope=runtime",
-                    f"-DoutputDirectory={libs}",
-                ],
-                root,
-            )
+        crds.mkdir(parents=True)
+        maven.fetch_jars(
+            root,
+            "strimzi-crds",
+            _STRIMZI_DEPENDENCIES.format(version=STRIMZI_VERSION),
+            libs,
+            f"Strimzi {STRIMZI_VERSION}'s api and crd-generator",
+        )
         args = strimzi_generator_arguments(libs / f"api-{STRIMZI_VERSION}.jar", crds)
         with progress(f"java: generating Strimzi {STRIMZI_VERSION}'s CRDs"):
-            _checked([java, "-cp", f"{libs}/*", _CRD_GENERATOR, *args], root)
+            maven.run_checked([java, "-cp", f"{libs}/*", _CRD_GENERATOR, *args], root)
         done.touch()
     return _crds_in(crds)
 
