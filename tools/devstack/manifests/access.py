@@ -1,7 +1,8 @@
-"""Who may do what: ServiceAccounts, the secret-reader Role and its bindings, NetworkPolicies.
+"""Who may do what: ServiceAccounts and NetworkPolicies.
 
-``knative/base/<function>/identity.yaml`` gives the function and its daprd an account each;
-``knative/base/rbac.yaml`` lets daprd read only the Kafka credentials;
+``knative/base/<function>/identity.yaml`` gives the function and its daprd an account each,
+with no Role: daprd gets its Kafka login from its environment (decision 0029), so neither
+needs to read a Secret;
 ``knative/base/network-policies.yaml`` denies all ingress to the namespace and then opens,
 per function, exactly the paths between Knative, the function, its daprd and monitoring.
 """
@@ -17,7 +18,6 @@ from devstack.manifests._common import (
     DAPR_METRICS_PORT,
     FUNCTION_PORT,
     KOURIER_GATEWAY,
-    NAMESPACE,
     PART_OF,
     Manifest,
     dapr_service,
@@ -25,11 +25,9 @@ from devstack.manifests._common import (
 )
 from taskpulse.contract import Function
 
-KAFKA_SECRET = "taskpulse-kafka"  # noqa: S105 - the name of a Secret, not a value
-
 
 def identities(function: Function) -> list[Manifest]:
-    """ServiceAccounts, and the one Role: daprd may read only the Kafka credentials."""
+    """The function's ServiceAccount and its daprd's; no Role binds either."""
     daprd = dapr_service(function)
     manifests: list[Manifest] = [
         {
@@ -49,38 +47,8 @@ def identities(function: Function) -> list[Manifest]:
             # secretstores.kubernetes uses the in-cluster API credentials of this account.
             "automountServiceAccountToken": True,
         },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {
-                "name": f"{daprd}-secret-reader",
-                "labels": resource_labels(daprd, "dapr-shared", function),
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": daprd, "namespace": NAMESPACE}],
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "dapr-secret-reader",
-            },
-        },
     ]
     return manifests
-
-
-def shared_rbac() -> Manifest:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": "dapr-secret-reader", "labels": dict(PART_OF)},
-        "rules": [
-            {
-                "apiGroups": [""],
-                "resources": ["secrets"],
-                "resourceNames": [KAFKA_SECRET],
-                "verbs": ["get"],
-            }
-        ],
-    }
 
 
 def network_policies() -> list[Manifest]:

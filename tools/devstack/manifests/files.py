@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from devstack.manifests._common import NAMESPACE, ROOT, Manifest, subscriptions_by_topic
-from devstack.manifests.access import identities, network_policies, shared_rbac
+from devstack.manifests.access import identities, network_policies
 from devstack.manifests.chart import (
     DAPR_CHART_TEMPLATES,
     DAPR_SHARED_FILE,
@@ -87,7 +87,7 @@ def render() -> dict[str, str]:
     files[f"{DAPR_CHART_TEMPLATES}/pubsub.yaml"] = PUBSUB_TEMPLATE_GUARD + dump([pubsub_template()])
     files[DAPR_SHARED_FILE] = dump([dapr_shared_for_terraform()])
 
-    knative_base: list[str] = ["rbac.yaml", "network-policies.yaml"]
+    knative_base: list[str] = ["network-policies.yaml"]
     for fn in Function:
         files[f"knative/base/{fn.value}/service.yaml"] = dump([knative_service(fn)])
         files[f"knative/base/{fn.value}/dapr-shared.yaml"] = dump(dapr_shared(fn))
@@ -98,7 +98,6 @@ def render() -> dict[str, str]:
             f"{fn.value}/service.yaml",
         ]
         files[f"functions/{fn.value}/func.yaml"] = dump([func_yaml(fn)])
-    files["knative/base/rbac.yaml"] = dump([shared_rbac()])
     files["knative/base/network-policies.yaml"] = dump(network_policies())
     base = _kustomization(knative_base)
     base["namespace"] = NAMESPACE
