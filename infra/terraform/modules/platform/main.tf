@@ -230,6 +230,9 @@ resource "helm_release" "knative_serving" {
     highAvailability = { replicas = local.replicas }
     # knative/overlays/local pulls from the kind/k3d registry at localhost:5001.
     skipTagResolving = local.local ? ["kind.local", "ko.local", "dev.local", "localhost:5001"] : []
+    # The install waits until the operator has applied Serving (its CRDs come first), so
+    # that DomainMappings and the functions' Services can be created in the same apply.
+    waitImage = local.dapr_image
   })]
 
   depends_on = [helm_release.knative_operator]
