@@ -119,6 +119,7 @@ def test_strimzi_chart_renders_the_contracts_topics(helm, tmp_path):
             # What modules/platform passes (kafka.tf).
             "clients": {"namespace": "taskpulse", "podLabel": "dapr.io/app-id"},
             "keda": {"namespace": "keda", "podLabels": {"app": "keda-operator"}},
+            "backendClients": [{"namespace": "orders", "podLabels": {"app": "orders-api"}}],
             "users": _users(),
         },
         tmp_path,
@@ -149,6 +150,11 @@ def test_strimzi_chart_renders_the_contracts_topics(helm, tmp_path):
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}},
             "podSelector": {"matchLabels": {"app": "keda-operator"}},
+        },
+        # A trusted backend (kafka.backend_clients), which logs in as taskpulse-backend.
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "orders"}},
+            "podSelector": {"matchLabels": {"app": "orders-api"}},
         },
     ]
     users = {d["metadata"]["name"]: d for d in docs if d["kind"] == "KafkaUser"}

@@ -70,7 +70,9 @@ resource "helm_release" "kafka_cluster" {
     # Only the Dapr Shared daprd pods (label dapr.io/app-id) of the functions' namespace.
     clients = { namespace = var.namespace, podLabel = "dapr.io/app-id" }
     keda    = local.keda_operator
-    users   = { for p, acls in local.kafka_principals : p => { passwordSecret = "${p}-kafka-password", acls = acls } }
+    # Trusted backends that produce commands as taskpulse-backend.
+    backendClients = [for c in var.kafka.backend_clients : { namespace = c.namespace, podLabels = c.pod_labels }]
+    users          = { for p, acls in local.kafka_principals : p => { passwordSecret = "${p}-kafka-password", acls = acls } }
     # The Job that waits for the cluster CA (see below): any image that exits at once.
     waitImage = local.dapr_image
     # Consumer lag for the alerts; scraped when this module installs Prometheus.

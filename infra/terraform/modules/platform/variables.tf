@@ -81,6 +81,9 @@ variable "kafka" {
     username/password and optional ca.crt, for every daprd; or plaintext with neither).
     `sasl_mechanism` is spelled as Kafka names it; the module hands pub/sub the spelling
     pubsub.kafka reads (SHA-512, SHA-256, PLAINTEXT).
+    `backend_clients` (strimzi): the pods of trusted backends that send commands to
+    task-events as `taskpulse-backend` (login in Secret `taskpulse-backend-kafka`), by
+    namespace and pod labels; the brokers' NetworkPolicy admits them too.
   EOT
   type = object({
     mode              = optional(string, "strimzi")
@@ -91,6 +94,10 @@ variable "kafka" {
     sasl_mechanism    = optional(string, "SCRAM-SHA-512")
     tls               = optional(bool, false)
     create_topics     = optional(bool, true)
+    backend_clients = optional(list(object({
+      namespace  = string
+      pod_labels = map(string)
+    })), [])
   })
   default = {}
 
@@ -122,6 +129,13 @@ variable "kafka" {
   validation {
     condition     = var.kafka.mode != "redpanda" || (var.kafka.sasl_secret_name == "" && !var.kafka.tls)
     error_message = "The module's Redpanda is plaintext without authentication (a laptop broker): leave kafka.sasl_secret_name empty and kafka.tls false."
+  }
+  validation {
+    # An empty selector would admit every pod of the namespace (or of the cluster).
+    condition = alltrue([
+      for c in var.kafka.backend_clients : length(c.namespace) > 0 && length(c.pod_labels) > 0
+    ])
+    error_message = "Each kafka.backend_clients entry needs a namespace and at least one pod label."
   }
   validation {
     condition     = contains(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], var.kafka.sasl_mechanism)

@@ -313,6 +313,17 @@ run "external_kafka_never_sends_credentials_in_plaintext" {
   expect_failures = [var.kafka]
 }
 
+run "a_backend_client_is_named_by_namespace_and_labels" {
+  command = plan
+
+  variables {
+    # An empty selector would admit every pod of the namespace to the brokers.
+    kafka = { backend_clients = [{ namespace = "orders", pod_labels = {} }] }
+  }
+
+  expect_failures = [var.kafka]
+}
+
 run "components_can_be_turned_off" {
   command = plan
 
