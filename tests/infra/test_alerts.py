@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from charts_support import render_chart
 from prometheus_client import REGISTRY
 
 import taskpulse.observability  # noqa: F401  (registers the functions' metrics)
-from devstack import promtool, tofu
+from devstack import promtool
 
 REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "infra" / "terraform" / "modules" / "platform" / "charts"
@@ -140,10 +141,7 @@ def test_rules_and_dashboards_read_only_metrics_that_exist() -> None:
 
 
 def test_the_chart_carries_the_rules_and_the_dashboards_as_they_are(tmp_path: Path) -> None:
-    helm = tofu.helm()
-    out = run(helm, "template", "t", str(CHART), "--namespace", "ns")
-    assert out.returncode == 0, out.stderr
-    docs = {d["kind"] + "/" + d["metadata"]["name"]: d for d in yaml.safe_load_all(out.stdout) if d}
+    docs = {d["kind"] + "/" + d["metadata"]["name"]: d for d in render_chart(CHART.name, {})}
     rule = docs["PrometheusRule/taskpulse"]
     assert rule["spec"] == yaml.safe_load(RULES.read_text())
     dashboards = docs["ConfigMap/taskpulse-dashboards"]
@@ -154,20 +152,7 @@ def test_the_chart_carries_the_rules_and_the_dashboards_as_they_are(tmp_path: Pa
 
 
 def test_the_kafka_chart_exports_consumer_lag_and_scrapes_it_with_prometheus() -> None:
-    helm = tofu.helm()
-    chart = CHARTS / "strimzi-kafka"
-    with_monitoring = run(
-        helm,
-        "template",
-        "t",
-        str(chart),
-        "--namespace",
-        "kafka",
-        "--set",
-        "exporter.podMonitor=true",
-    )
-    assert with_monitoring.returncode == 0, with_monitoring.stderr
-    docs = [d for d in yaml.safe_load_all(with_monitoring.stdout) if d]
+    docs = render_chart("strimzi-kafka", {"exporter": {"podMonitor": True}}, namespace="kafka")
     kafka = next(d for d in docs if d["kind"] == "Kafka")
     assert kafka["spec"]["kafkaExporter"] == {"groupRegex": ".*", "topicRegex": ".*"}
     (monitor,) = [d for d in docs if d["kind"] == "PodMonitor"]
@@ -176,5 +161,5 @@ def test_the_kafka_chart_exports_consumer_lag_and_scrapes_it_with_prometheus() -
         "strimzi.io/name": "taskpulse-kafka-exporter",
     }
     # Without the Prometheus operator's CRDs there is no PodMonitor to install.
-    plain = run(helm, "template", "t", str(chart), "--namespace", "kafka")
-    assert "PodMonitor" not in plain.stdout
+    plain = render_chart("strimzi-kafka", {}, namespace="kafka")
+    assert not [d for d in plain if d["kind"] == "PodMonitor"]

@@ -30,6 +30,7 @@ from typing import Any
 import hcl2
 import pytest
 import yaml
+from charts_support import render_chart
 
 from devstack import kube, versions
 
@@ -250,7 +251,6 @@ def _pins() -> dict[str, str]:
 def knative_serving_resource(apiserver: kube.ApiServer) -> dict[str, Any]:
     """The KnativeServing that modules/platform's local chart renders (`helm template`, the
     values the module passes for envs/local), with the pinned operator's CRDs installed."""
-    from devstack import tofu
 
     pins = _pins()
     operator_minor = int(pins["knative_operator"].removeprefix("v").split(".")[1])
@@ -265,17 +265,8 @@ def knative_serving_resource(apiserver: kube.ApiServer) -> dict[str, Any]:
         "highAvailability": {"replicas": 1},
         "skipTagResolving": ["kind.local", "ko.local", "dev.local", "localhost:5001"],
     }
-    argv = [str(tofu.helm()), "template", "knative-serving", str(chart)]
-    rendered = subprocess.run(
-        [*argv, "--namespace", "knative-serving", "--values", "-"],
-        input=json.dumps(values),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    out = rendered.stdout
-    (serving,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "KnativeServing"]
+    docs = render_chart(chart.name, values, name="knative-serving", namespace="knative-serving")
+    (serving,) = [d for d in docs if d["kind"] == "KnativeServing"]
     return serving
 
 

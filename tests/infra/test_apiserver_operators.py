@@ -28,7 +28,7 @@ from typing import Any
 
 import hcl2
 import pytest
-import yaml
+from charts_support import render_chart
 
 from devstack import kube, tofu, versions
 from devstack.cache import cache_dir
@@ -194,16 +194,7 @@ def render(where: Path, env: str) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for release, chart in RELEASES.items():
         name, namespace, values = release_values(where, ENVS[env], release)
-        argv = [str(tofu.helm()), "template", name, str(PLATFORM / "charts" / chart)]
-        out = subprocess.run(
-            [*argv, "--namespace", namespace, "--values", "-"],
-            input=json.dumps(values),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr
-        docs += [d for d in yaml.safe_load_all(out.stdout) if d]
+        docs += render_chart(chart, values, name=name, namespace=namespace)
     return docs
 
 

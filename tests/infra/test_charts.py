@@ -19,6 +19,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from charts_support import helm_template, render_chart
 
 from devstack import kube, manifests, tofu, versions
 from taskpulse import contract
@@ -80,30 +81,19 @@ def _topics() -> dict[str, dict[str, int]]:
     }
 
 
-def _helm_template(
-    helm: Path, chart: str, values: dict[str, object], tmp_path: Path
-) -> subprocess.CompletedProcess[str]:
+def _render(helm: Path, chart: str, values: dict[str, object], tmp_path: Path) -> list[dict]:
+    """The chart rendered as modules/platform would, and `helm lint` clean with those values."""
+    docs = render_chart(chart, values)
     values_file = tmp_path / f"{chart}.yaml"
     values_file.write_text(yaml.safe_dump(values))
-    return subprocess.run(
-        [str(helm), "template", "t", str(CHARTS / chart), "-n", "ns", "-f", str(values_file)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def _render(helm: Path, chart: str, values: dict[str, object], tmp_path: Path) -> list[dict]:
-    out = _helm_template(helm, chart, values, tmp_path)
-    assert out.returncode == 0, out.stderr
     lint = subprocess.run(
-        [str(helm), "lint", str(CHARTS / chart), "-f", str(tmp_path / f"{chart}.yaml")],
+        [str(helm), "lint", str(CHARTS / chart), "-f", str(values_file)],
         capture_output=True,
         text=True,
         check=False,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    return [d for d in yaml.safe_load_all(out.stdout) if d]
+    return docs
 
 
 def test_strimzi_chart_renders_the_contracts_topics(helm, tmp_path):
@@ -357,7 +347,7 @@ def test_dapr_chart_refuses_a_sasl_mechanism_that_pubsub_kafka_would_read_as_pla
         "saslSecretName": "kafka-sasl",
         "saslMechanism": "SCRAM-SHA-512",
     }
-    out = _helm_template(helm, "taskpulse-dapr", values, tmp_path)
+    out = helm_template("taskpulse-dapr", values)
     assert out.returncode != 0
     assert 'saslMechanism "SCRAM-SHA-512"' in out.stderr
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from charts_support import helm_template, render_chart
 
 from devstack import kube, tofu, versions
 
@@ -49,16 +49,7 @@ def helm() -> Path:
 
 
 def _render(helm: Path, chart: str, values: dict[str, Any], tmp_path: Path) -> list[dict[str, Any]]:
-    values_file = tmp_path / f"{chart}.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    out = subprocess.run(
-        [str(helm), "template", "t", str(CHARTS / chart), "-n", NAMESPACE, "-f", str(values_file)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    return [d for d in yaml.safe_load_all(out.stdout) if d]
+    return render_chart(chart, values, namespace=NAMESPACE)
 
 
 def _serving_source() -> Path:
@@ -174,14 +165,7 @@ def test_the_edge_chart_makes_both_issuers_and_maps_centrifugo(helm: Path, tmp_p
 
 
 def test_the_edge_chart_needs_an_acme_contact(helm: Path, tmp_path: Path) -> None:
-    values_file = tmp_path / "v.yaml"
-    values_file.write_text(yaml.safe_dump({"centrifugo": {"host": CENTRIFUGO_HOST}}))
-    out = subprocess.run(
-        [str(helm), "template", "t", str(CHARTS / "taskpulse-edge"), "-f", str(values_file)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    out = helm_template("taskpulse-edge", {"centrifugo": {"host": CENTRIFUGO_HOST}})
     assert out.returncode != 0
     assert "acme.email is required" in out.stderr
 
