@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-import subprocess
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -29,8 +28,9 @@ from typing import Any
 import hcl2
 import pytest
 from charts_support import render_chart
+from platform_console import evaluate, initialised_platform
 
-from devstack import kube, tofu, versions
+from devstack import kube, versions
 from devstack.cache import cache_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,19 +141,7 @@ def release_block(name: str) -> tuple[str, str, str]:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """modules/platform, initialised in a copy of infra/terraform (the repo stays clean)."""
-    work = tmp_path_factory.mktemp("operators") / "terraform"
-    shutil.copytree(INFRA, work, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
-    where = work / "modules" / "platform"
-    binary, env = _tofu()
-    init = tofu.run(binary, ["init", "-backend=false", "-input=false"], where, env)
-    assert init.returncode == 0, init.stdout + init.stderr
-    return where
-
-
-def _tofu() -> tuple[Path, dict[str, str]]:
-    binary = tofu.tofu()
-    return binary, tofu.environment(tofu.cli_config(tofu.mirror(tofu.PLATFORM_PROVIDERS)))
+    return initialised_platform(tmp_path_factory.mktemp("operators"))
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,16 +161,8 @@ def release_values(
     """(release name, namespace, merged values) of ``helm_release.<name>`` as tofu evaluates
     them for ``variables``."""
     release, namespace, values = release_block(name)
-    binary, env = _tofu()
-    argv = [str(binary), "console", "-no-color"]
-    for key, value in variables.items():
-        argv += ["-var", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
-    expression = f"jsonencode([{namespace}, [for v in {values} : yamldecode(v)]])\n"
-    run = subprocess.run(
-        argv, cwd=where, env=env, input=expression, capture_output=True, text=True, check=False
-    )
-    assert run.returncode == 0, f"{expression}\n{run.stdout}{run.stderr}"
-    evaluated, documents = json.loads(json.loads(run.stdout.strip()))
+    expression = f"[{namespace}, [for v in {values} : yamldecode(v)]]"
+    evaluated, documents = evaluate(where, expression, variables)
     merged: dict[str, Any] = {}
     for document in documents:
         merged = _merge(merged, document or {})

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from platform_console import evaluate, initialised_platform
 
 from devstack import versions
 
@@ -82,44 +83,13 @@ LOCAL = {
 }
 
 
-def _tofu_env() -> tuple[Path, dict[str, str]]:
-    from devstack import tofu
-
-    return tofu.tofu(), tofu.environment(tofu.cli_config(tofu.mirror(tofu.PLATFORM_PROVIDERS)))
-
-
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """``local.centrifugo_config`` of modules/platform as the real tofu evaluates it."""
     if shutil.which("go") is None:
         pytest.skip("needs the go command to build tofu")
-    work = tmp_path_factory.mktemp("centrifugo") / "terraform"
-    shutil.copytree(INFRA, work, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
-    where = work / "modules" / "platform"
-    binary, env = _tofu_env()
-    init = subprocess.run(
-        [str(binary), "init", "-backend=false", "-input=false"],
-        cwd=where,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert init.returncode == 0, init.stdout + init.stderr
-    argv = [str(binary), "console", "-no-color"]
-    for name, value in LOCAL.items():
-        argv += ["-var", f"{name}={value if isinstance(value, str) else json.dumps(value)}"]
-    run = subprocess.run(
-        argv,
-        cwd=where,
-        env=env,
-        input="jsonencode(local.centrifugo_config)\n",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    config: dict[str, Any] = json.loads(json.loads(run.stdout.strip()))
+    where = initialised_platform(tmp_path_factory.mktemp("centrifugo"))
+    config: dict[str, Any] = evaluate(where, "local.centrifugo_config", LOCAL)
     return config
 
 

@@ -17,10 +17,8 @@ settings. Then:
 from __future__ import annotations
 
 import ipaddress
-import json
 import shutil
-import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,9 @@ from urllib.parse import urlsplit
 import hcl2
 import pytest
 import yaml
+from platform_console import evaluate, initialised_platform
 
-from devstack import kube, tofu
+from devstack import kube
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra" / "terraform"
@@ -63,39 +62,13 @@ LOCAL = {
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """modules/platform, initialised in a copy of infra/terraform (the repo stays clean)."""
-    work = tmp_path_factory.mktemp("network") / "terraform"
-    shutil.copytree(INFRA, work, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
-    where = work / "modules" / "platform"
-    binary, env = _tofu()
-    init = tofu.run(binary, ["init", "-backend=false", "-input=false"], where, env)
-    assert init.returncode == 0, init.stdout + init.stderr
-    yield where
-
-
-def _tofu() -> tuple[Path, dict[str, str]]:
-    binary = tofu.tofu()
-    return binary, tofu.environment(tofu.cli_config(tofu.mirror(tofu.PLATFORM_PROVIDERS)))
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return initialised_platform(tmp_path_factory.mktemp("network"))
 
 
 def policies(where: Path, variables: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``local.network_policies`` as tofu evaluates it with ``variables``."""
-    binary, env = _tofu()
-    argv = [str(binary), "console", "-no-color"]
-    for name, value in variables.items():
-        argv += ["-var", f"{name}={value if isinstance(value, str) else json.dumps(value)}"]
-    run = subprocess.run(
-        argv,
-        cwd=where,
-        env=env,
-        input="jsonencode(local.network_policies)\n",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    result: dict[str, dict[str, Any]] = json.loads(json.loads(run.stdout.strip()))
+    result: dict[str, dict[str, Any]] = evaluate(where, "local.network_policies", variables)
     return result
 
 
