@@ -74,7 +74,6 @@ def test_client_token_keys_exist_in_the_pinned_centrifugo() -> None:
 
 # --------------------------------------------- the rendered config, run by the real Centrifugo
 
-INFRA = Path(__file__).resolve().parents[2] / "infra" / "terraform"
 LOCAL = {
     "environment": "local",
     "oidc_issuer": "http://127.0.0.1:4444/",
