@@ -13,14 +13,12 @@ answers, so an error from the Kafka client itself counts as accepted; see ``main
 
 from __future__ import annotations
 
-import json
-import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack.admission import answers, built_version, common
 from devstack.gobuild import GoCommand, build
 from devstack.versions import KEDA_MODULE_VERSION
 
@@ -39,10 +37,6 @@ BUILD = GoCommand(
 
 Secrets = Mapping[str, Mapping[str, str]]
 """Secret name -> key -> value, what an ``authenticationRef`` resolves against."""
-
-
-class KedaValidateError(RuntimeError):
-    pass
 
 
 def binary() -> Path:
@@ -82,29 +76,10 @@ def admit(
     executable: Path | None = None,
 ) -> list[Admission]:
     """Admit ``objects`` as creates, TriggerAuthentications first; one answer each, in order."""
-    executable = executable or binary()
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="keda-secrets-") as handle:
-        json.dump(secrets, handle)
-        handle.flush()
-        result = subprocess.run(  # noqa: S603 - our own binary, fixed argv
-            [str(executable), "-secrets", handle.name],
-            input=json.dumps(list(objects)),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-    if result.returncode != 0:
-        raise KedaValidateError(result.stderr.strip())
+    found = answers(executable or binary(), objects, ("-secrets", secrets))
     return [
         Admission(
-            kind=answer.get("kind", ""),
-            name=answer.get("name", ""),
-            namespace=answer.get("namespace", ""),
-            allowed=answer["allowed"],
-            stage=answer.get("stage", ""),
-            error=answer.get("error", ""),
-            warnings=tuple(answer.get("warnings") or ()),
+            **common(answer),
             triggers=tuple(
                 Trigger(
                     name=t.get("name", ""),
@@ -116,14 +91,10 @@ def admit(
                 for t in answer.get("triggers") or ()
             ),
         )
-        for answer in json.loads(result.stdout)
+        for answer in found
     ]
 
 
 def version(executable: Path | None = None) -> str:
     """The ``github.com/kedacore/keda/v2`` version built into the binary."""
-    executable = executable or binary()
-    result = subprocess.run(  # noqa: S603 - our own binary, fixed argv
-        [str(executable), "-version"], capture_output=True, text=True, check=True
-    )
-    return result.stdout.strip()
+    return built_version(executable or binary())

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack.admission import AdmissionToolError, answers, common
 from devstack.gobuild import GoCommand, build
 from devstack.versions import KNATIVE_SERVING_MODULE_VERSION
 
@@ -42,10 +42,6 @@ Config = Mapping[str, Mapping[str, str]]
 """KnativeServing ``spec.config``: ConfigMap name without ``config-`` -> its data."""
 
 
-class KnativeValidateError(RuntimeError):
-    pass
-
-
 def binary() -> Path:
     """The cached binary, built first when missing (minutes, once)."""
     return build(BUILD)
@@ -64,7 +60,7 @@ def chart_config(helm: Path | None = None) -> dict[str, dict[str, str]]:
         check=False,
     )
     if result.returncode != 0:
-        raise KnativeValidateError(f"helm template {CHART}:\n{result.stderr.strip()}")
+        raise AdmissionToolError(f"helm template {CHART}:\n{result.stderr.strip()}")
     import yaml
 
     (serving,) = [
@@ -109,29 +105,9 @@ def admit(
     executable: Path | None = None,
 ) -> list[Admission]:
     """Admit ``objects`` (Knative Services) as a create by ``user``, one answer each."""
-    executable = executable or binary()
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="knative-config-") as handle:
-        json.dump(config, handle)
-        handle.flush()
-        argv = [str(executable), "-config", handle.name, "-user", user]
-        argv += ["-pods"] if pods else []
-        argv += ["-defaulted"] if defaulted else []
-        result = subprocess.run(  # noqa: S603 - our own binary, fixed argv
-            argv, input=json.dumps(list(objects)), capture_output=True, text=True, check=False
-        )
-    if result.returncode != 0:
-        raise KnativeValidateError(result.stderr.strip())
+    flags = ["-user", user, *(["-pods"] if pods else []), *(["-defaulted"] if defaulted else [])]
+    found = answers(executable or binary(), objects, ("-config", config), flags)
     return [
-        Admission(
-            kind=answer.get("kind", ""),
-            name=answer.get("name", ""),
-            namespace=answer.get("namespace", ""),
-            allowed=answer["allowed"],
-            stage=answer.get("stage", ""),
-            error=answer.get("error", ""),
-            warnings=tuple(answer.get("warnings") or ()),
-            defaulted=answer.get("defaulted"),
-            pod=answer.get("pod"),
-        )
-        for answer in json.loads(result.stdout)
+        Admission(**common(answer), defaulted=answer.get("defaulted"), pod=answer.get("pod"))
+        for answer in found
     ]
