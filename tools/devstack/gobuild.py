@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,10 @@ class GoCommand:
     main_dir: Path | None = None
     """A local main package (``*.go``) built inside the wrapper instead of ``package``;
     ``module`` still pins the upstream release it imports."""
+    more_replaces: Callable[[str, str], list[str]] | None = None
+    """``replace`` lines the wrapper needs beyond upstream's own, from upstream's go.mod and
+    ``version`` (k8s.io/kubernetes: its staging modules at their published versions)."""
+    ldflags: str = "-s -w"
 
     @property
     def key(self) -> str:
@@ -99,10 +104,14 @@ def build(command: GoCommand) -> Path:
     go = _go()
     work = cache_dir("build", command.key)
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", **command.env}
-    mod_info = json.loads(
-        _run([go, "mod", "download", "-json", f"{command.module}@{command.version}"], work, env)
-    )
-    replaces = upstream_replaces(Path(mod_info["GoMod"]).read_text())
+    with progress(f"go: downloading {command.module} {command.version}"):
+        mod_info = json.loads(
+            _run([go, "mod", "download", "-json", f"{command.module}@{command.version}"], work, env)
+        )
+    upstream = Path(mod_info["GoMod"]).read_text()
+    replaces = upstream_replaces(upstream)
+    if command.more_replaces is not None:
+        replaces = command.more_replaces(upstream, command.version) + replaces
     go_version = _run([go, "env", "GOVERSION"], work, env).strip().removeprefix("go")
     (work / "go.mod").write_text(
         f"module taskpulse.local/build/{command.name}\n\ngo {go_version}\n\n"
@@ -139,7 +148,7 @@ def build(command: GoCommand) -> Path:
                 *(["-tags", ",".join(command.tags)] if command.tags else []),
                 "-trimpath",
                 "-ldflags",
-                "-s -w",
+                command.ldflags,
                 "-o",
                 str(staging),
                 target,

@@ -41,8 +41,8 @@ from xml.etree import ElementTree
 import yaml
 
 from devstack import maven
-from devstack.cache import cache_dir, progress, say
-from devstack.gobuild import GoBuildError, GoCommand, _go, _run, build, upstream_replaces
+from devstack.cache import cache_dir, progress
+from devstack.gobuild import GoBuildError, GoCommand, _go, _run, build
 from devstack.ports import free_port
 from devstack.versions import (
     DAPR_VERSION,
@@ -55,12 +55,6 @@ from devstack.versions import (
     STRIMZI_VERSION,
 )
 
-KUBE_APISERVER = GoCommand(
-    name="kube-apiserver",
-    module="k8s.io/kubernetes",
-    version=f"v{KUBERNETES_VERSION}",
-    package="k8s.io/kubernetes/cmd/kube-apiserver",
-)
 ETCD = GoCommand(
     name="etcd",
     module="go.etcd.io/etcd/server/v3",
@@ -89,57 +83,36 @@ def staging_replaces(go_mod: str, version: str) -> list[str]:
     return lines
 
 
-def _build_kubernetes(command: GoCommand) -> Path:
-    """``devstack.gobuild.build`` for k8s.io/kubernetes: staging replaces and a stamped version."""
-    binary = cache_dir("bin", command.key) / command.name
-    if binary.exists():
-        return binary
-    go = _go()
-    work = cache_dir("build", command.key)
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", **command.env}
-    with progress(f"go: downloading {command.module} {command.version}"):
-        mod_info = json.loads(
-            _run([go, "mod", "download", "-json", f"{command.module}@{command.version}"], work, env)
-        )
-    upstream = Path(mod_info["GoMod"]).read_text()
-    replaces = staging_replaces(upstream, command.version) + upstream_replaces(upstream)
+def _kubernetes_replaces(go_mod: str, version: str) -> list[str]:
+    replaces = staging_replaces(go_mod, version)
     if len(replaces) < 20:
-        raise GoBuildError(f"{command.module} {command.version}: no staging modules found")
-    go_version = _run([go, "env", "GOVERSION"], work, env).strip().removeprefix("go")
-    (work / "go.mod").write_text(
-        f"module taskpulse.local/build/{command.name}\n\ngo {go_version}\n\n"
-        f"require {command.module} {command.version}\n\nreplace (\n"
-        + "".join(f"\t{r}\n" for r in replaces)
-        + ")\n"
-    )
-    upstream_sum = Path(mod_info.get("Dir", "")) / "go.sum"
-    if mod_info.get("Dir") and upstream_sum.exists():
-        shutil.copyfile(upstream_sum, work / "go.sum")
-    (work / "tools.go").write_text(
-        f'//go:build tools\n\npackage tools\n\nimport _ "{command.package}"\n'
-    )
-    with progress(f"go: resolving modules for {command.name} {command.version}"):
-        _run([go, "mod", "tidy"], work, env)
-    major, minor = command.version.removeprefix("v").split(".")[:2]
+        raise GoBuildError(f"k8s.io/kubernetes {version}: no staging modules found")
+    return replaces
+
+
+def _version_stamp(version: str) -> str:
+    """The ``-ldflags`` that make the server report ``version`` (as Kubernetes' release build
+    stamps it), stripped as every other build here."""
+    major, minor = version.removeprefix("v").split(".")[:2]
     stamp = "k8s.io/component-base/version"
-    ldflags = (
-        f"-s -w -X {stamp}.gitVersion={command.version} -X {stamp}.gitMajor={major}"
+    return (
+        f"-s -w -X {stamp}.gitVersion={version} -X {stamp}.gitMajor={major}"
         f" -X {stamp}.gitMinor={minor} -X {stamp}.gitTreeState=clean"
     )
-    staging = binary.with_suffix(".partial")
-    with progress(f"go: building {command.name} {command.version} (first time only, ~12 min)"):
-        _run(
-            [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging), command.package],
-            work,
-            env,
-        )
-    staging.rename(binary)
-    say(f"{command.name} cached at {binary}")
-    return binary
+
+
+KUBE_APISERVER = GoCommand(
+    name="kube-apiserver",
+    module="k8s.io/kubernetes",
+    version=f"v{KUBERNETES_VERSION}",
+    package="k8s.io/kubernetes/cmd/kube-apiserver",
+    more_replaces=_kubernetes_replaces,
+    ldflags=_version_stamp(f"v{KUBERNETES_VERSION}"),
+)
 
 
 def kube_apiserver() -> Path:
-    return _build_kubernetes(KUBE_APISERVER)
+    return build(KUBE_APISERVER)
 
 
 def etcd() -> Path:
