@@ -21,7 +21,7 @@ import pytest
 import yaml
 from charts_support import helm_template, render_chart
 
-from devstack import kube, manifests, tofu, versions
+from devstack import kube, manifests, versions
 from taskpulse import contract
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,11 +32,6 @@ pytestmark = [
     pytest.mark.timeout(1800),
     pytest.mark.skipif(shutil.which("go") is None, reason="needs the go command to build helm"),
 ]
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    return tofu.helm()
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ import pytest
 import yaml
 from charts_support import helm_template, render_chart
 
-from devstack import kube, tofu, versions
+from devstack import kube, versions
 
 REPO = Path(__file__).resolve().parents[2]
 PLATFORM = REPO / "infra" / "terraform" / "modules" / "platform"
@@ -41,11 +41,6 @@ pytestmark = [
     pytest.mark.timeout(1800),
     pytest.mark.skipif(shutil.which("go") is None, reason="needs the go command to build helm"),
 ]
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    return tofu.helm()
 
 
 def _render(helm: Path, chart: str, values: dict[str, Any], tmp_path: Path) -> list[dict[str, Any]]:
