@@ -18,6 +18,7 @@ provider "azurerm" {
     "Microsoft.PolicyInsights",
     "Microsoft.KubernetesConfiguration",
     "Microsoft.DBforPostgreSQL",
+    "Microsoft.ContainerRegistry",
   ]
   storage_use_azuread = true
 }
@@ -42,6 +43,13 @@ module "aks" {
   kafka         = var.kafka
   postgres      = var.postgres
   github_deploy = { repository = var.github_repository }
+  # The registry the kubelets pull the functions' images from (decision 0022).
+  container_registry = var.container_registry
+}
+
+# Where the function images are: the module's Azure Container Registry unless given.
+locals {
+  registry = coalesce(var.registry, "${module.aks.container_registry.login_server}/taskpulse")
 }
 
 # Entra ID publishes each tenant's keys at a fixed address (jwks_uri of

@@ -19,12 +19,17 @@ output "postgres" {
 }
 
 output "github_deploy" {
-  description = "The pipeline's azure/login inputs (repository variables AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_SUBSCRIPTION_ID; not secrets), and what its deploy job needs: AKS_RESOURCE_GROUP, AKS_CLUSTER_NAME, AZURE_DATABASE_CLIENT_ID."
+  description = "The pipeline's azure/login inputs (repository variables AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_SUBSCRIPTION_ID; not secrets), the registry it pushes to (ACR_NAME, ACR_LOGIN_SERVER), and what its deploy job needs: AKS_RESOURCE_GROUP, AKS_CLUSTER_NAME, AZURE_DATABASE_CLIENT_ID."
   value = module.aks.github_deploy == null ? null : merge(module.aks.github_deploy, {
     resource_group_name      = module.aks.resource_group_name
     cluster_name             = module.aks.cluster_name
     database_identity_client = module.aks.database_identity == null ? null : module.aks.database_identity.client_id
   })
+}
+
+output "container_registry" {
+  description = "The Azure Container Registry the kubelets pull the functions' images from: name, login_server, id."
+  value       = module.aks.container_registry
 }
 
 output "installed" {
@@ -41,9 +46,9 @@ output "next_steps" {
   description = "What to run next."
   value       = <<-EOT
     1. Get a kubeconfig:  ${module.aks.get_credentials_command}
-    2. Build and push each function image to ${var.registry}, then deploy it by digest:
+    2. Build and push each function image to ${local.registry} (the pipeline does: decision 0022), then deploy it by digest:
     %{for f, ep in module.platform.dapr_http_endpoints~}
-         kn func deploy --path functions/${f} --namespace ${module.platform.namespace} --image ${var.registry}/${f}@sha256:<digest>
+         kn func deploy --path functions/${f} --namespace ${module.platform.namespace} --image ${local.registry}/${f}@sha256:<digest>
            # env DAPR_HTTP_ENDPOINT=${ep}, tokens from Secret ${f}-dapr-tokens, serviceAccountName ${f}
     %{endfor~}
            # create-task also reads OIDC_* from ConfigMap ${module.platform.identity_config_map} (issuer ${var.oidc_issuer})

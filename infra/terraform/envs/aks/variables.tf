@@ -135,9 +135,19 @@ variable "acme" {
 }
 
 variable "registry" {
-  description = "Container registry of the function images (shown in the next steps)."
+  description = "Where the function images are, shown in the next steps; null: <the Azure Container Registry's login server>/taskpulse, where the pipeline pushes them."
   type        = string
-  default     = "<your-registry>.azurecr.io/taskpulse"
+  default     = null
+}
+
+variable "container_registry" {
+  description = "The Azure Container Registry of the functions' images (see modules/aks variable container_registry): name (5-50 letters and digits; null: derived), sku, public_network_access."
+  type = object({
+    name                  = optional(string)
+    sku                   = optional(string, "Standard")
+    public_network_access = optional(bool, true)
+  })
+  default = {}
 }
 
 # --- identity: Entra ID (or another OpenID Connect issuer) ---------------------------------

@@ -103,10 +103,21 @@ output "database_url" {
 }
 
 output "github_deploy" {
-  description = "What the pipeline's azure/login takes (null without github_deploy): client_id, tenant_id, subscription_id; none of them is a secret."
+  description = "What the pipeline's azure/login takes (null without github_deploy): client_id, tenant_id, subscription_id; and the registry it pushes to: container_registry_name, container_registry_login_server. None of them is a secret."
   value = local.github_deploy ? {
-    client_id       = azurerm_user_assigned_identity.deploy[0].client_id
-    tenant_id       = data.azurerm_client_config.current.tenant_id
-    subscription_id = data.azurerm_client_config.current.subscription_id
+    client_id                       = azurerm_user_assigned_identity.deploy[0].client_id
+    tenant_id                       = data.azurerm_client_config.current.tenant_id
+    subscription_id                 = data.azurerm_client_config.current.subscription_id
+    container_registry_name         = azurerm_container_registry.this.name
+    container_registry_login_server = azurerm_container_registry.this.login_server
   } : null
+}
+
+output "container_registry" {
+  description = "The Azure Container Registry of the functions' images: name, login_server (images are <login_server>/taskpulse/<function>@sha256:...) and id. The kubelets pull from it with AcrPull."
+  value = {
+    name         = azurerm_container_registry.this.name
+    login_server = azurerm_container_registry.this.login_server
+    id           = azurerm_container_registry.this.id
+  }
 }

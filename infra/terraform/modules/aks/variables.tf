@@ -273,3 +273,26 @@ variable "github_deploy" {
     error_message = "github_deploy.branch must be a branch name."
   }
 }
+
+variable "container_registry" {
+  description = "The Azure Container Registry of the functions' images: `name` (5-50 letters and digits, globally unique; null: acr<name><suffix>), `sku` (Basic, Standard or Premium) and `public_network_access` (false needs Premium and a private endpoint, and then a runner inside the network to push). The admin user is always off: the kubelets pull with AcrPull, the pipeline pushes with AcrPush."
+  type = object({
+    name                  = optional(string)
+    sku                   = optional(string, "Standard")
+    public_network_access = optional(bool, true)
+  })
+  default = {}
+
+  validation {
+    condition     = var.container_registry.name == null || can(regex("^[a-zA-Z0-9]{5,50}$", var.container_registry.name))
+    error_message = "container_registry.name must be 5 to 50 letters and digits (no dashes)."
+  }
+  validation {
+    condition     = contains(["Basic", "Standard", "Premium"], var.container_registry.sku)
+    error_message = "container_registry.sku must be Basic, Standard or Premium."
+  }
+  validation {
+    condition     = var.container_registry.public_network_access || var.container_registry.sku == "Premium"
+    error_message = "container_registry.public_network_access = false needs sku Premium (private endpoints are a Premium feature)."
+  }
+}

@@ -25,6 +25,7 @@ provider "azurerm" {
     "Microsoft.ContainerService", "Microsoft.KeyVault", "Microsoft.ManagedIdentity",
     "Microsoft.OperationalInsights", "Microsoft.OperationsManagement",
     "Microsoft.PolicyInsights", "Microsoft.KubernetesConfiguration", "Microsoft.DBforPostgreSQL",
+    "Microsoft.ContainerRegistry",
   ]
 }
 
@@ -41,6 +42,8 @@ module "aks" {
   api_server_authorized_ip_ranges = ["203.0.113.0/24"]
   key_vault_allowed_ip_ranges     = ["203.0.113.0/24"]
   dapr_extension                  = { enabled = true, version = module.versions.pins.dapr }
+  container_registry              = { name = "tpdemoimages", sku = "Standard" }
+  github_deploy                   = { repository = "example-org/taskpulse" }
   postgres = {
     enabled              = true
     admin_object_id      = "00000000-0000-0000-0000-000000000000"
@@ -50,4 +53,8 @@ module "aks" {
 
 output "get_credentials_command" {
   value = module.aks.get_credentials_command
+}
+
+output "container_registry_login_server" {
+  value = module.aks.container_registry.login_server
 }
