@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The deploy job of .github/workflows/main.yml, one step per subcommand (decision 0022):
-#   resolve   the digest behind each main-<sha> tag, its cosign signature verified
+#   resolve   the digest behind each main-<sha> tag, its cosign signature verified in GHCR,
+#             the same digest in the ACR, which is what AKS pulls
 #   snapshot  the Knative Services and Dapr Shared Deployments running now
 #   migrate   the migration Job (.github/deploy/migrate.yaml), waited for
 #   apply     knative/overlays/aks with the images by digest and the workload identity
 #   wait      every Knative Service Ready at its new generation, every daprd rolled out
 #   rollback  the snapshot back, and wait again
-# Needs GITHUB_REPOSITORY, GITHUB_SHA, DEPLOY_DIR, NAMESPACE (and DATABASE_CLIENT_ID for
-# migrate and apply); kubectl, jq, yq, envsubst and cosign on PATH.
+# Needs GITHUB_REPOSITORY, GITHUB_SHA, DEPLOY_DIR, NAMESPACE (ACR_LOGIN_SERVER for resolve,
+# DATABASE_CLIENT_ID for migrate and apply); docker (buildx), kubectl, jq, yq, envsubst and
+# cosign on PATH.
 set -euo pipefail
 
 FUNCTIONS=(create-task compute-next-occurrence send-reminder push-update)
-REGISTRY="ghcr.io/${GITHUB_REPOSITORY,,}"
+# GHCR keeps the public record (signatures, SBOM, provenance); the ACR (modules/aks
+# registry.tf) holds the same manifests, and AKS pulls them from there with AcrPull.
+GHCR="ghcr.io/${GITHUB_REPOSITORY,,}"
 SIGNER="https://github.com/${GITHUB_REPOSITORY}/.github/workflows/main.yml@refs/heads/main"
 OIDC_ISSUER="https://token.actions.githubusercontent.com"
 TIMEOUT="${TIMEOUT:-300s}"
@@ -23,18 +27,30 @@ kube() { kubectl --namespace "$NAMESPACE" "$@"; }
 
 image_of() { grep "^$1=" "$IMAGES" | cut -d= -f2-; }
 
+digest_of() {
+  docker buildx imagetools inspect "$1" --format '{{json .Manifest}}' | jq -r .digest
+}
+
 resolve() {
+  [[ -n "${ACR_LOGIN_SERVER:-}" ]] || { echo "ACR_LOGIN_SERVER is not set" >&2; exit 1; }
+  local acr="${ACR_LOGIN_SERVER,,}/taskpulse"
   : >"$IMAGES"
   for fn in "${FUNCTIONS[@]}"; do
-    local digest
-    digest="$(docker buildx imagetools inspect "$REGISTRY/$fn:main-$GITHUB_SHA" \
-      --format '{{json .Manifest}}' | jq -r .digest)"
+    local digest acr_digest
+    digest="$(digest_of "$GHCR/$fn:main-$GITHUB_SHA")"
     [[ "$digest" == sha256:* ]] || { echo "no digest for $fn" >&2; exit 1; }
     # Deploy only what this workflow on main built and signed.
-    cosign verify "$REGISTRY/$fn@$digest" \
+    cosign verify "$GHCR/$fn@$digest" \
       --certificate-identity "$SIGNER" --certificate-oidc-issuer "$OIDC_ISSUER" >/dev/null
-    echo "$fn=$REGISTRY/$fn@$digest" >>"$IMAGES"
-    echo "$fn: $REGISTRY/$fn@$digest (signature verified)"
+    # The build pushed one manifest under both names: a digest is its content, so the ACR's
+    # must be the signed one, or something else was pushed there.
+    acr_digest="$(digest_of "$acr/$fn:main-$GITHUB_SHA")"
+    if [[ "$acr_digest" != "$digest" ]]; then
+      echo "$fn: the ACR has $acr_digest, the signed image is $digest" >&2
+      exit 1
+    fi
+    echo "$fn=$acr/$fn@$digest" >>"$IMAGES"
+    echo "$fn: $acr/$fn@$digest (signature verified on $GHCR/$fn@$digest)"
   done
 }
 

@@ -130,7 +130,81 @@ def test_main_builds_signs_and_deploys_by_digest_after_the_tests() -> None:
     )
 
 
+def _inputs_of(step: dict[str, Any]) -> dict[str, Any]:
+    with_: dict[str, Any] = step.get("with", {})
+    return with_
+
+
+def test_main_pushes_to_the_acr_and_deploys_from_it_without_a_password() -> None:
+    main = load(WORKFLOWS / "main.yml")
+    build, deploy = main["jobs"]["build"], main["jobs"]["deploy"]
+    for job in (build, deploy):
+        uses = [str(s.get("uses", "")) for s in job["steps"]]
+        runs = [s.get("run", "") for s in job["steps"]]
+        login = uses.index(next(u for u in uses if u.startswith("azure/login@")))
+        acr_login = next(i for i, r in enumerate(runs) if r.startswith("az acr login"))
+        # azure/login (OIDC), then the registry token from it: never a password or token input.
+        assert login < acr_login
+        assert runs[acr_login] == 'az acr login --name "$ACR_NAME"'
+        assert job["steps"][acr_login]["env"] == {"ACR_NAME": "${{ vars.ACR_NAME }}"}
+        assert "--expose-token" not in str(job["steps"])
+        for step in job["steps"]:
+            inputs = _inputs_of(step)
+            for key, value in inputs.items():
+                if key == "password":
+                    # Only GHCR's job token, which expires with the job.
+                    assert value == "${{ secrets.GITHUB_TOKEN }}", step
+                    assert inputs["registry"] == "ghcr.io", step
+                assert "secrets." not in str(value) or key == "password", step
+                assert key not in {"creds", "client-secret", "auth-type"}, step
+    # One push, both names: the same manifest (and digest) in GHCR and the ACR.
+    (image,) = [s for s in build["steps"] if s.get("id") == "image"]
+    assert image["env"]["ACR_LOGIN_SERVER"] == "${{ vars.ACR_LOGIN_SERVER }}"
+    assert 'echo "acr=${ACR_LOGIN_SERVER,,}/taskpulse/${FUNCTION}"' in image["run"]
+    (push,) = [s for s in build["steps"] if "build-push-action" in str(s.get("uses"))]
+    tags = push["with"]["tags"].strip().splitlines()
+    assert tags == [
+        "${{ steps.image.outputs.name }}:${{ steps.image.outputs.tag }}",
+        "${{ steps.image.outputs.acr }}:${{ steps.image.outputs.tag }}",
+    ]
+    # The ACR login comes before the build in the build job, before resolve in the deploy job.
+    steps = [str(s.get("uses", "")) + s.get("run", "") for s in build["steps"]]
+    acr = next(i for i, st in enumerate(steps) if st.startswith("az acr login"))
+    assert acr < next(i for i, st in enumerate(steps) if "build-push-action" in st)
+    runs = [s.get("run", "") for s in deploy["steps"]]
+    acr = next(i for i, r in enumerate(runs) if r.startswith("az acr login"))
+    resolve = next(i for i, r in enumerate(runs) if r.endswith("deploy-aks.sh resolve"))
+    assert acr < resolve
+    assert deploy["steps"][resolve]["env"] == {"ACR_LOGIN_SERVER": "${{ vars.ACR_LOGIN_SERVER }}"}
+
+
 # ------------------------------------------------------------------------- names that meet
+
+
+def test_terraform_lets_the_kubelets_pull_and_the_pipeline_push() -> None:
+    registry = (AKS_MODULE / "registry.tf").read_text()
+    assert "admin_enabled                 = false" in registry
+    assert "anonymous_pull_enabled        = false" in registry
+    # AcrPull/AcrPush are not honoured in the ABAC mode.
+    assert 'role_assignment_mode = "LegacyRegistryPermissions"' in registry
+    pull = registry.split('resource "azurerm_role_assignment" "kubelet_acr_pull"')[1]
+    pull = pull.split("}")[0]
+    assert '"AcrPull"' in pull
+    assert "azurerm_kubernetes_cluster.this.kubelet_identity[0].object_id" in pull
+    push = registry.split('resource "azurerm_role_assignment" "deploy_acr_push"')[1]
+    push = push.split("}")[0]
+    assert '"AcrPush"' in push
+    assert "azurerm_user_assigned_identity.deploy[0].principal_id" in push
+    # What the workflow reads as vars.ACR_NAME and vars.ACR_LOGIN_SERVER comes from here.
+    outputs = (AKS_MODULE / "outputs.tf").read_text()
+    assert "container_registry_name         = azurerm_container_registry.this.name" in outputs
+    assert "container_registry_login_server = azurerm_container_registry.this.login_server" in (
+        outputs
+    )
+    # The path under the registry is the one envs/aks shows and the deploy script deploys.
+    env = (AKS_MODULE.parents[1] / "envs" / "aks" / "main.tf").read_text()
+    assert "${module.aks.container_registry.login_server}/taskpulse" in env
+    assert 'local acr="${ACR_LOGIN_SERVER,,}/taskpulse"' in DEPLOY_SCRIPT.read_text()
 
 
 def test_terraform_trusts_the_branch_that_deploys() -> None:
@@ -272,7 +346,7 @@ def test_the_deploy_script_applies_every_image_by_digest(tmp_path: Path) -> None
     deploy_dir = tmp_path / "deploy"
     deploy_dir.mkdir()
     digests = {f.value: f"sha256:{i:064x}" for i, f in enumerate(Function, start=1)}
-    registry = "ghcr.io/example-org/taskpulse"
+    registry = "taskpulseimages.azurecr.io/taskpulse"
     (deploy_dir / "images.env").write_text(
         "".join(f"{fn}={registry}/{fn}@{d}\n" for fn, d in digests.items())
     )
@@ -316,3 +390,83 @@ def test_the_deploy_script_applies_every_image_by_digest(tmp_path: Path) -> None
         annotations = account["metadata"]["annotations"]
         assert annotations["azure.workload.identity/client-id"] == env["DATABASE_CLIENT_ID"]
     assert f"apply -f {deploy_dir}/rendered.yaml" in log.read_text()
+
+
+FAKE_DOCKER = """\
+#!/usr/bin/env bash
+# docker for the test: `buildx imagetools inspect <ref> --format ...` answers from $DIGESTS.
+set -euo pipefail
+ref="$4"
+digest="$(grep "^${ref} " "$DIGESTS" | cut -d' ' -f2)"
+[[ -n "$digest" ]] || { echo "not found: $ref" >&2; exit 1; }
+printf '{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"%s"}\\n' "$digest"
+"""
+
+FAKE_COSIGN = """\
+#!/usr/bin/env bash
+echo "$*" >>"$COSIGN_LOG"
+"""
+
+
+def _resolve(tmp_path: Path, acr_digest_of: dict[str, str] | None = None) -> tuple[Any, Path]:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("docker", FAKE_DOCKER), ("cosign", FAKE_COSIGN)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    sha = "a" * 40
+    digests = {f.value: f"sha256:{i:064x}" for i, f in enumerate(Function, start=1)}
+    acr = "taskpulseimages.azurecr.io/taskpulse"
+    lines = []
+    for fn, digest in digests.items():
+        lines.append(f"ghcr.io/example-org/taskpulse/{fn}:main-{sha} {digest}")
+        lines.append(f"{acr}/{fn}:main-{sha} {(acr_digest_of or {}).get(fn, digest)}")
+    (tmp_path / "digests").write_text("\n".join(lines) + "\n")
+    deploy_dir = tmp_path / "deploy"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "DIGESTS": str(tmp_path / "digests"),
+        "COSIGN_LOG": str(tmp_path / "cosign.log"),
+        "GITHUB_REPOSITORY": "Example-Org/TaskPulse",
+        "GITHUB_SHA": sha,
+        "DEPLOY_DIR": str(deploy_dir),
+        "NAMESPACE": "taskpulse",
+        "ACR_LOGIN_SERVER": "TaskPulseImages.azurecr.io",
+    }
+    done = subprocess.run(
+        ["bash", str(DEPLOY_SCRIPT), "resolve"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    return done, tmp_path
+
+
+def test_resolve_deploys_the_acr_copy_of_the_signed_digest(tmp_path: Path) -> None:
+    done, work = _resolve(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    images = dict(
+        line.split("=", 1) for line in (work / "deploy" / "images.env").read_text().splitlines()
+    )
+    acr = "taskpulseimages.azurecr.io/taskpulse"
+    digests = {f.value: f"sha256:{i:064x}" for i, f in enumerate(Function, start=1)}
+    assert images == {fn: f"{acr}/{fn}@{d}" for fn, d in digests.items()}
+    verified = (work / "cosign.log").read_text().splitlines()
+    signer = "https://github.com/Example-Org/TaskPulse/.github/workflows/main.yml@refs/heads/main"
+    assert verified == [
+        f"verify ghcr.io/example-org/taskpulse/{fn}@{d} --certificate-identity {signer} "
+        "--certificate-oidc-issuer https://token.actions.githubusercontent.com"
+        for fn, d in digests.items()
+    ]
+
+
+def test_resolve_refuses_an_acr_digest_that_was_not_signed(tmp_path: Path) -> None:
+    done, _ = _resolve(tmp_path, {"send-reminder": "sha256:" + "f" * 64})
+    assert done.returncode != 0
+    assert "send-reminder: the ACR has sha256:" + "f" * 64 in done.stderr
