@@ -77,3 +77,48 @@ output "x" {
     assert "network_profile: `ebpf_data_plane`" in errors
     assert "required `node_provisioning_profile` is missing" in errors  # v5 requirement
     assert "exports no attribute `kube_admin_password`" in errors
+
+
+def _registry_validations() -> list[str]:
+    import hcl2
+
+    with (INFRA / "modules" / "aks" / "variables.tf").open() as handle:
+        tree = hcl2.load(handle)
+    (variable,) = [v["container_registry"] for v in tree["variable"] if "container_registry" in v]
+    return [str(v["condition"]) for v in variable["validation"]]
+
+
+def test_the_registry_name_rule_is_azures():
+    # Azure: 5-50 alphanumerics (the pinned docs: "Only Alphanumeric characters allowed").
+    (name_rule,) = [c for c in _registry_validations() if "container_registry.name" in c]
+    pattern = re.search(r'regex\("([^"]+)"', name_rule)
+    assert pattern is not None
+    rule = re.compile(pattern.group(1).replace("\\\\", "\\"))
+    for good in ("acrtp", "TaskPulseImages", "a" * 50, "acrtaskpulsex1y2z"):
+        assert rule.match(good), good
+    for bad in ("acr1", "a" * 51, "task-pulse", "task_pulse", "taskpulse.io"):
+        assert not rule.match(bad), bad
+
+
+def test_the_registry_sku_rule_takes_the_documented_skus(docs):
+    (sku_rule,) = [c for c in _registry_validations() if "contains(" in c]
+    doc = (docs / "r" / "container_registry.html.markdown").read_text()
+    documented = re.search(r"\* `sku` - \(Required\).*Possible values are (.*)\.", doc)
+    assert documented is not None
+    listed = re.search(r"contains\(\[([^\]]*)\]", sku_rule)
+    assert listed is not None
+    assert set(re.findall(r"`(\w+)`", documented.group(1))) == set(
+        re.findall(r"[\"'](\w+)[\"']", listed.group(1))
+    )
+
+
+def test_the_module_names_the_registry_roles_it_relies_on():
+    registry = (INFRA / "modules" / "aks" / "registry.tf").read_text()
+    roles = re.findall(r'role_definition_name\s*=\s*"([^"]+)"', registry)
+    assert sorted(roles) == ["AcrPull", "AcrPush", "Reader"]
+    # No admin user, so no password in state; no anonymous pulls.
+    assert re.search(r"admin_enabled\s*=\s*false", registry)
+    assert re.search(r"anonymous_pull_enabled\s*=\s*false", registry)
+    assert "admin_password" not in "".join(
+        p.read_text() for p in (INFRA / "modules" / "aks").glob("*.tf")
+    )
