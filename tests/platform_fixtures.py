@@ -273,7 +273,8 @@ def oidc_minter(oidc_provider: OidcProvider) -> TokenMinter:
 def centrifugo_oidc(
     platform_supervisor: Supervisor, platform_dir: Path, oidc_provider: OidcProvider
 ) -> CentrifugoConfig:
-    """Centrifugo as `task up` runs it: connection tokens are the provider's access tokens."""
+    """Centrifugo as the cluster runs it: connection tokens are the provider's access tokens,
+    checked with its JWKS, issuer and audience."""
     tokens = JwksTokens(oidc_provider.jwks_url, oidc_provider.issuer, oidc_provider.audience)
     config = CentrifugoConfig.generate(free_port(), tokens)
     path = config.write(platform_dir / "centrifugo-oidc.json")

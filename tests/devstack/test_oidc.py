@@ -31,7 +31,13 @@ from centrifuge import (
     DisconnectedContext,
 )
 
-from devstack.centrifugo import CentrifugoConfig, JwksTokens
+from devstack.centrifugo import (
+    CentrifugoConfig,
+    JwksTokens,
+    ProviderKeyTokens,
+    connection_token,
+)
+from devstack.centrifugo import argv as centrifugo_argv
 from devstack.oidc import (
     AUDIENCE,
     SERVICE_CLIENT_ID,
@@ -40,6 +46,8 @@ from devstack.oidc import (
     OidcProvider,
     is_valid_user_id,
 )
+from devstack.ports import free_port
+from devstack.supervisor import Service, Supervisor, http_ok
 from platform_fixtures import TokenMinter
 from push_events import Events
 from taskpulse.contract import push_channel
@@ -396,6 +404,35 @@ def test_centrifugo_and_pyjwt_refuse_a_forged_or_expired_token(
     assert _connect_outcome(centrifugo_oidc, token) == expected
     with pytest.raises(jwt.PyJWTError):  # and a resource server refuses them all too
         verify(oidc_provider, token)
+
+
+@pytest.fixture(scope="module")
+def centrifugo_both(
+    platform_supervisor: Supervisor, platform_dir: Path, oidc_provider: OidcProvider
+) -> CentrifugoConfig:
+    """Centrifugo as `task up` runs it: the provider's signing key and an HMAC secret."""
+    tokens = ProviderKeyTokens(oidc_provider.signing_key_pem())
+    config = CentrifugoConfig.generate(free_port(), provider_key=tokens)
+    path = config.write(platform_dir / "centrifugo-both.json")
+    platform_supervisor.start(
+        Service("centrifugo-both", centrifugo_argv(path), http_ok(config.health_url), timeout=60)
+    )
+    return config
+
+
+def test_task_ups_gateway_takes_the_providers_tokens_and_hmac_ones(
+    centrifugo_both: CentrifugoConfig, oidc_provider: OidcProvider, oidc_minter: TokenMinter
+) -> None:
+    """Contract §4 (the access token of create-task) and §5 (tokens made with
+    centrifugo_token_secret) at once; nothing signed otherwise gets in."""
+    assert centrifugo_both.token_secret is not None
+    hmac_token = connection_token(centrifugo_both.token_secret, "grace")
+    assert _connect_outcome(centrifugo_both, oidc_provider.token("grace")) == "connected"
+    assert _connect_outcome(centrifugo_both, hmac_token) == "connected"
+    # A key the provider publishes but does not sign with, and another HMAC secret.
+    refused = "refused 3500 invalid token"
+    assert _connect_outcome(centrifugo_both, oidc_minter.mint("grace")) == refused
+    assert _connect_outcome(centrifugo_both, connection_token("not-the-secret", "grace")) == refused
 
 
 def test_the_hmac_option_and_the_jwks_option_are_exclusive() -> None:

@@ -25,6 +25,7 @@ from e2e_stack import (
     wait_for,
 )
 
+from devstack.centrifugo import connection_token
 from devstack.kafka_access import Brokers
 from taskpulse.contract import push_channel
 
@@ -265,3 +266,21 @@ def test_the_endpoints_kafka_takes_a_plain_client(platform: Platform) -> None:
     kafka.send("task-events", cloud_event("dev.taskpulse.task.create.v1", data), key=user)
     kafka.flush()
     wait_for(lambda: platform.tasks_of(user), 60.0, "the task sent through the door")
+
+
+def test_a_connection_token_made_with_the_endpoints_secret_gets_the_users_pushes(
+    platform: Platform,
+) -> None:
+    """Contract §5: ``centrifugo_token_secret`` signs (HS256) connection tokens the gateway
+    takes beside the provider's access tokens."""
+    user = new_user("hmac")
+    token = connection_token(platform.endpoints["centrifugo_token_secret"], user)
+    with PushClient(platform, user, token=token) as push:
+        push.wait_subscribed()
+        data = {
+            "user_id": user,
+            "title": "pushed to an HMAC client",
+            "due_at": "2099-01-02T09:00:00Z",
+        }
+        task = created_task(platform.create(data), data)
+        push.wait("task.created for the HMAC client", of_type(CREATED, id=task["id"]))

@@ -8,13 +8,18 @@ internal/configtypes and internal/client/handler.go: a user-limited channel is a
 through ``allow_user_limited_channels`` and the ``#`` user list;
 ``allow_subscribe_for_client`` never opens it to other users.
 
-Connection tokens are checked one of two ways, never both: Centrifugo v6.9.1 builds its
-verifier either from ``client.token.jwks_public_endpoint`` or, when that is empty, from the
-static keys (HMAC secret, RSA, ECDSA) (internal/jwtverify NewTokenVerifierJWT).
-- ``JwksTokens`` (``task up``): the OpenID Connect provider's access tokens, verified with
-  its JWKS, its issuer and the audience ``taskpulse``; the user is ``sub``.
-- an HMAC secret (the default of ``generate``): tokens a backend mints itself
-  (``connection_token``), for deployments without an OIDC provider and for tests.
+Centrifugo v6.9.1 builds its verifier of connection tokens either from
+``client.token.jwks_public_endpoint`` or, when that is empty, from the static keys (HMAC
+secret, RSA, ECDSA), which then all hold at once (internal/jwtverify NewTokenVerifierJWT,
+newAlgorithms). Three ways follow:
+- ``JwksTokens`` (the cluster's way, and tests): the OpenID Connect provider's access tokens,
+  verified with its JWKS, its issuer and the audience ``taskpulse``; the user is ``sub``.
+- ``ProviderKeyTokens`` (``task up``): the provider's access tokens, verified with the key it
+  signs them with, read when the stack starts, AND tokens a backend mints with the HMAC
+  secret (``connection_token``), as contract §4 and §5 each promise. Issuer and audience are
+  not checked here: an HMAC token carries neither (decision 0016).
+- an HMAC secret alone (the default of ``generate``): tokens a backend mints itself, for
+  deployments without an OIDC provider and for tests.
 
 The engine is the memory one (one node, what ``task up`` runs) unless ``redis_address`` is
 given: then ``engine.type`` is ``redis`` with ``engine.redis.address`` (a list of shard
@@ -66,6 +71,15 @@ class JwksTokens:
 
 
 @dataclass(frozen=True)
+class ProviderKeyTokens:
+    """Connection tokens are an OIDC provider's access tokens, checked with its signing key
+    (RSA, PEM) as it is at start, beside HMAC ones; a key the provider rotates to later is
+    not known until Centrifugo restarts."""
+
+    public_key_pem: str
+
+
+@dataclass(frozen=True)
 class CentrifugoConfig:
     port: int
     token_secret: str | None
@@ -75,13 +89,21 @@ class CentrifugoConfig:
     redis_address: str | None = None
     """Centrifugo's Redis engine at this address (``redis://host:port``), shared by every
     node that names it; None keeps the single-node memory engine."""
+    provider_key: ProviderKeyTokens | None = None
 
     @classmethod
     def generate(
-        cls, port: int, jwks: JwksTokens | None = None, *, redis_address: str | None = None
+        cls,
+        port: int,
+        jwks: JwksTokens | None = None,
+        *,
+        redis_address: str | None = None,
+        provider_key: ProviderKeyTokens | None = None,
     ) -> CentrifugoConfig:
+        if jwks and provider_key:
+            raise ValueError("Centrifugo checks tokens with a JWKS or with static keys, not both")
         secret = None if jwks else secrets.token_urlsafe(32)
-        return cls(port, secret, secrets.token_urlsafe(24), jwks, redis_address)
+        return cls(port, secret, secrets.token_urlsafe(24), jwks, redis_address, provider_key)
 
     @property
     def ws_url(self) -> str:
@@ -104,7 +126,10 @@ class CentrifugoConfig:
             }
         if self.token_secret is None:
             raise ValueError("a Centrifugo configuration needs an HMAC secret or a JWKS")
-        return {"hmac_secret_key": self.token_secret}
+        options = {"hmac_secret_key": self.token_secret}
+        if self.provider_key is not None:
+            options["rsa_public_key"] = self.provider_key.public_key_pem
+        return options
 
     def engine(self) -> dict[str, object]:
         if self.redis_address is None:

@@ -292,6 +292,21 @@ class OidcProvider:
         )
         return str(_answer(response, "the token endpoint")["access_token"])
 
+    def signing_key_pem(self) -> str:
+        """The public half of the key access tokens are signed with now (PEM), read from the
+        public JWKS by the ``kid`` of a token issued for the purpose."""
+        import jwt
+        from cryptography.hazmat.primitives import serialization
+        from jwt.algorithms import RSAAlgorithm
+
+        kid = jwt.get_unverified_header(self.service_token())["kid"]
+        keys = _answer(httpx.get(self.jwks_url, timeout=10), "the JWKS")["keys"]
+        (jwk,) = [k for k in keys if k.get("kid") == kid]
+        public = RSAAlgorithm.from_jwk(jwk)
+        return public.public_bytes(  # type: ignore[union-attr]
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
     def signing_kids(self) -> list[str]:
         """The key ids of the access-token key set, newest first (Hydra signs with the
         newest one whose private half it holds)."""

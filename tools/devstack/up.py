@@ -246,10 +246,12 @@ def start_stack(
     )
     say(f"OpenID Connect issuer {provider.issuer} (Hydra; `task token -- <user>`)")
 
-    # The push gateway takes the provider's access tokens (Centrifugo checks connection
-    # tokens with a JWKS or with an HMAC secret, not both: docs/decisions/0016).
-    tokens = centrifugo_tools.JwksTokens(provider.jwks_url, provider.issuer, provider.audience)
-    push = centrifugo_tools.CentrifugoConfig.generate(port_or_free(CENTRIFUGO_PORT), tokens)
+    # The push gateway takes the provider's access tokens (checked with its signing key)
+    # and HMAC tokens minted with centrifugo_token_secret: contract §4 and §5 (decision 0016).
+    tokens = centrifugo_tools.ProviderKeyTokens(provider.signing_key_pem())
+    push = centrifugo_tools.CentrifugoConfig.generate(
+        port_or_free(CENTRIFUGO_PORT), provider_key=tokens
+    )
     push_file = push.write(work / "centrifugo.json")
     supervisor.start(
         Service(
@@ -354,7 +356,7 @@ def start_stack(
         "dapr_http": dapr_http,
         "kafka": kafka_endpoint,
         "centrifugo_ws": push.ws_url,
-        # None: the gateway checks the provider's tokens, not HMAC ones (decision 0016).
+        # HMAC connection tokens; the provider's access tokens work too (decision 0016).
         "centrifugo_token_secret": push.token_secret,
         "smtp": f"127.0.0.1:{smtp_port}",
         "mailbox": str(mailbox),
