@@ -20,7 +20,7 @@ from manifests_support import (
 )
 
 from devstack import kafka_access, manifests
-from devstack.kafka_access import Brokers, KafkaSecurity
+from devstack.kafka_access import Brokers, KafkaLogins
 from taskpulse.contract import (
     PUBSUB_NAME,
     SUBSCRIPTIONS,
@@ -536,7 +536,7 @@ def test_the_local_component_reads_what_the_launcher_sets(tmp_path: Path) -> Non
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     passwords = {"send-reminder": "s3cret"}
-    secured = Brokers("127.0.0.1:9093", KafkaSecurity(ca, ca, passwords, "c"))
+    secured = Brokers("127.0.0.1:9093", KafkaLogins(ca, passwords))
     env = manifests.local_daprd_env(Function.SEND_REMINDER, secured)
     assert env[kafka_access.AUTH_TYPE_ENV] == "password"
     assert env[kafka_access.DISABLE_TLS_ENV] == "false"

@@ -132,7 +132,7 @@ class KafkaNode:
 
     @property
     def brokers(self) -> Brokers:
-        return Brokers(self.bootstrap, self.security)
+        return Brokers(self.bootstrap, self.security.logins)
 
     @property
     def endpoint(self) -> str:

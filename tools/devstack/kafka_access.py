@@ -8,7 +8,9 @@ backends as ``taskpulse-backend``; the devstack itself (topics, ACLs, tests that
 garbage on purpose) as the super user ``taskpulse-admin``.
 
 A broker the user runs (``KAFKA_BOOTSTRAP_SERVERS``, Redpanda on PATH) is reached as it is,
-in plaintext: :class:`Brokers` without :class:`KafkaSecurity`.
+in plaintext: :class:`Brokers` without :class:`KafkaLogins`. The broker `task up` runs also
+has a plaintext loopback listener for a developer's tools, the contract's ``kafka`` endpoint
+(``devstack.kafka.KafkaNode.door_port``); nothing of the system uses it.
 """
 
 from __future__ import annotations
@@ -84,12 +86,21 @@ def contract_grants() -> tuple[Grant, ...]:
 
 
 @dataclass(frozen=True)
-class KafkaSecurity:
-    """The stack's CA and the password of every principal (made per stack, never kept)."""
+class KafkaLogins:
+    """What a client needs to log in: the CA that signed the broker's certificate and the
+    password of every principal."""
 
     ca_file: Path
-    keystore_file: Path
     passwords: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """The broker's side: the logins, its own key and certificate, the controller's login
+    (all made per stack, never kept)."""
+
+    logins: KafkaLogins
+    keystore_file: Path
     controller_password: str
 
     @classmethod
@@ -102,11 +113,11 @@ class KafkaSecurity:
         keystore.write_bytes(keystore_pem)
         # Hex: nothing in it needs quoting in a JAAS line or StorageTool's --add-scram.
         passwords = {p: secrets.token_hex(16) for p in principals()}
-        return cls(ca_file, keystore, passwords, secrets.token_hex(16))
+        return cls(KafkaLogins(ca_file, passwords), keystore, secrets.token_hex(16))
 
     def server_properties(self) -> dict[str, str]:
         """The broker's settings for the ``SASL_SSL`` and ``CONTROLLER`` listeners."""
-        admin = self.passwords[ADMIN_PRINCIPAL]
+        admin = self.logins.passwords[ADMIN_PRINCIPAL]
         return {
             "sasl.enabled.mechanisms": MECHANISM,
             "sasl.mechanism.inter.broker.protocol": MECHANISM,
@@ -125,7 +136,7 @@ class KafkaSecurity:
             "ssl.keystore.type": "PEM",
             "ssl.keystore.location": str(self.keystore_file),
             "ssl.truststore.type": "PEM",
-            "ssl.truststore.location": str(self.ca_file),
+            "ssl.truststore.location": str(self.logins.ca_file),
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "super.users": f"User:{ADMIN_PRINCIPAL};User:{CONTROLLER_PRINCIPAL}",
             "allow.everyone.if.no.acl.found": "false",
@@ -135,7 +146,7 @@ class KafkaSecurity:
         """StorageTool ``format`` arguments that create every SCRAM login with the storage:
         the broker's own must exist before it can talk to itself."""
         out: list[str] = []
-        for principal, password in self.passwords.items():
+        for principal, password in self.logins.passwords.items():
             out += ["--add-scram", f"{MECHANISM}=[name={principal},password={password}]"]
         return out
 
@@ -146,28 +157,29 @@ class Brokers:
     and SCRAM. Everything that talks to Kafka takes its settings from here."""
 
     bootstrap: str
-    security: KafkaSecurity | None = None
+    logins: KafkaLogins | None = None
+    """None: a plaintext broker of the developer's own."""
 
     @property
     def secured(self) -> bool:
-        return self.security is not None
+        return self.logins is not None
 
     def client(self, principal: str = ADMIN_PRINCIPAL) -> ClientConfig:
         """librdkafka (confluent_kafka) settings that log in as ``principal``."""
         config: ClientConfig = {"bootstrap.servers": self.bootstrap}
-        if self.security is None:
+        if self.logins is None:
             return config
         return config | {
             "security.protocol": "SASL_SSL",
             "sasl.mechanisms": MECHANISM,
             "sasl.username": principal,
-            "sasl.password": self.security.passwords[principal],
-            "ssl.ca.location": str(self.security.ca_file),
+            "sasl.password": self.logins.passwords[principal],
+            "ssl.ca.location": str(self.logins.ca_file),
         }
 
     def daprd_env(self, principal: str) -> dict[str, str]:
         """What dapr-components/local reads through ``envRef`` to log in as ``principal``."""
-        if self.security is None:
+        if self.logins is None:
             return {AUTH_TYPE_ENV: "none", DISABLE_TLS_ENV: "true"} | {
                 USERNAME_ENV: "",
                 PASSWORD_ENV: "",
@@ -177,31 +189,28 @@ class Brokers:
             AUTH_TYPE_ENV: "password",
             DISABLE_TLS_ENV: "false",
             USERNAME_ENV: principal,
-            PASSWORD_ENV: self.security.passwords[principal],
-            CA_CERT_ENV: self.security.ca_file.read_text(),
+            PASSWORD_ENV: self.logins.passwords[principal],
+            CA_CERT_ENV: self.logins.ca_file.read_text(),
         }
 
     def to_json(self) -> dict[str, Any]:
         """For ``.local/endpoints.json`` (0600), so that tools and tests log in too."""
-        if self.security is None:
+        if self.logins is None:
             return {"bootstrap": self.bootstrap, "security_protocol": "PLAINTEXT"}
         return {
             "bootstrap": self.bootstrap,
             "security_protocol": "SASL_SSL",
             "sasl_mechanism": MECHANISM,
-            "ca_file": str(self.security.ca_file),
-            "passwords": dict(self.security.passwords),
+            "ca_file": str(self.logins.ca_file),
+            "passwords": dict(self.logins.passwords),
         }
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Brokers:
         if document.get("security_protocol") != "SASL_SSL":
             return cls(document["bootstrap"])
-        ca_file = Path(document["ca_file"])
-        return cls(
-            document["bootstrap"],
-            KafkaSecurity(ca_file, ca_file, dict(document["passwords"]), ""),
-        )
+        logins = KafkaLogins(Path(document["ca_file"]), dict(document["passwords"]))
+        return cls(document["bootstrap"], logins)
 
 
 def grant(brokers: Brokers, grants: Iterable[Grant] | None = None) -> int:
